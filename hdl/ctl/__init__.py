@@ -1,0 +1,1 @@
+"""Control: the register bank built from the contract."""

@@ -1,0 +1,1 @@
+"""Traffic generation: rate scheduler with profiles, and the UDP frame generator."""

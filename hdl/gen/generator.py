@@ -1,0 +1,147 @@
+"""The frame generator: turns each grant of the scheduler into an Ethernet II / IPv4 (RFC 791) /
+UDP (RFC 768) frame from the stream's header template, with the wirestamp signature first in
+the payload and zeros after it. The MAC adds the FCS.
+
+The IPv4 header checksum and the UDP checksum are computed here, word by word, while the MAC
+sends the preamble and the first header bytes: the IPv4 checksum (frame byte 24) is ready after
+9 cycles, and the UDP checksum (byte 40) after the 4 words of the TX timestamp, which is latched
+when the MAC puts this frame's SFD on the wire. So the stamp in the payload is the SFD time
+itself, and the checksum covers it.
+"""
+from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...regmap import FCS_BYTES, ID, SIZES, SIZE_BITS, STREAMS
+from ..mac.gmii import FrameByte
+from ..net.checksum import OnesComplementSum
+from ..net.headers import ETHERTYPE_IPV4, IP_PROTO_UDP, UDPFrameHead, to_be
+from .scheduler import Grant, StreamRow
+
+__all__ = ["Generator", "FLAG_LAST"]
+
+FLAG_LAST = 1 << 0          # signature flag: the last packet of a count-limited stream
+IP_DONT_FRAGMENT = 0x4000
+IP_HEADER_BYTES = 20
+UDP_HEADER_BYTES = 8
+ETH_HEADER_BYTES = 14
+
+
+class Generator(wiring.Component):
+    start: In(1)             # restart every stream's size list
+    grants: In(stream.Signature(Grant))
+    stream_addr: Out(range(STREAMS))
+    stream_row: In(StreamRow)           # the row at the previous cycle's stream_addr
+    frames: Out(stream.Signature(FrameByte))
+    sfd: In(1)
+    now: In(64)
+
+    def elaborate(self, platform):
+        m = Module()
+        grant = Signal(Grant)
+        dst_mac, src_mac = Signal(48), Signal(48)
+        src_ip, dst_ip = Signal(32), Signal(32)
+        src_port, dst_port = Signal(16), Signal(16)
+        ttl, dscp = Signal(8), Signal(6)
+        size = Signal(SIZE_BITS)
+        tx_ns = Signal(64)
+        stamped = Signal()
+        position = Signal(SIZE_BITS)
+
+        ip_length, udp_length = Signal(16), Signal(16)
+        m.d.comb += [ip_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES),
+                     udp_length.eq(ip_length - IP_HEADER_BYTES)]
+        flags = Cat(grant.last, Const(0, 7))
+
+        # The checksums, one word per cycle from `step` 0; the UDP sum waits for the stamp.
+        m.submodules.ip_sum = ip_sum = OnesComplementSum()
+        m.submodules.udp_sum = udp_sum = OnesComplementSum()
+        ip_words = [Cat(Const(0, 2), dscp, Const(0x45, 8)),
+                    ip_length, grant.seq[:16], Const(IP_DONT_FRAGMENT, 16),
+                    Cat(Const(IP_PROTO_UDP, 8), ttl),
+                    src_ip[16:], src_ip[:16], dst_ip[16:], dst_ip[:16]]
+        udp_words = [src_ip[16:], src_ip[:16], dst_ip[16:], dst_ip[:16],
+                     Const(IP_PROTO_UDP, 16), udp_length,
+                     src_port, dst_port, udp_length,
+                     Const(ID >> 16, 16), Const(ID & 0xFFFF, 16), Cat(flags, grant.stream),
+                     grant.seq[16:], grant.seq[:16]]
+        stamp_step = len(udp_words)
+        udp_words += [tx_ns[48:], tx_ns[32:48], tx_ns[16:32], tx_ns[:16]]
+        step = Signal(range(len(udp_words) + 1), init=len(udp_words))
+        with m.If((step < len(udp_words)) & ((step < stamp_step) | stamped)):
+            m.d.sync += step.eq(step + 1)
+            m.d.comb += [
+                ip_sum.clear.eq(step == 0), ip_sum.add.eq(step < len(ip_words)),
+                ip_sum.word.eq(Array(ip_words)[step]),
+                udp_sum.clear.eq(step == 0), udp_sum.add.eq(1),
+                udp_sum.word.eq(Array(udp_words)[step]),
+            ]
+        udp_checksum = Mux(udp_sum.checksum == 0, 0xFFFF, udp_sum.checksum)  # RFC 768
+
+        head = Signal(UDPFrameHead)
+        m.d.comb += [
+            head.eth.dst.eq(to_be(dst_mac, 6)),
+            head.eth.src.eq(to_be(src_mac, 6)),
+            head.eth.ethertype.eq(to_be(Const(ETHERTYPE_IPV4, 16), 2)),
+            head.ip.version_ihl.eq(0x45),
+            head.ip.tos.eq(dscp << 2),
+            head.ip.total_length.eq(to_be(ip_length, 2)),
+            head.ip.ident.eq(to_be(grant.seq[:16], 2)),
+            head.ip.flags_fragment.eq(to_be(Const(IP_DONT_FRAGMENT, 16), 2)),
+            head.ip.ttl.eq(ttl),
+            head.ip.protocol.eq(IP_PROTO_UDP),
+            head.ip.checksum.eq(to_be(ip_sum.checksum, 2)),
+            head.ip.src.eq(to_be(src_ip, 4)),
+            head.ip.dst.eq(to_be(dst_ip, 4)),
+            head.udp.src_port.eq(to_be(src_port, 2)),
+            head.udp.dst_port.eq(to_be(dst_port, 2)),
+            head.udp.length.eq(to_be(udp_length, 2)),
+            head.udp.checksum.eq(to_be(udp_checksum, 2)),
+            head.sig.magic.eq(to_be(Const(ID, 32), 4)),
+            head.sig.stream.eq(grant.stream),
+            head.sig.flags.eq(flags),
+            head.sig.seq.eq(to_be(grant.seq, 4)),
+            head.sig.tx_ns.eq(to_be(tx_ns, 8)),
+        ]
+        head_bytes = len(head.as_value()) // 8
+
+        size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
+        with m.If(self.start):
+            for i in range(STREAMS):
+                m.d.sync += size_index[i].eq(0)
+
+        m.d.comb += self.stream_addr.eq(grant.stream)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.grants.ready.eq(1)
+                with m.If(self.grants.valid):
+                    m.d.comb += self.stream_addr.eq(self.grants.p.stream)
+                    m.d.sync += grant.eq(self.grants.p)
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                row = self.stream_row
+                index = size_index[grant.stream]
+                m.d.sync += [
+                    dst_mac.eq(row.dst_mac), src_mac.eq(row.src_mac),
+                    src_ip.eq(row.src_ip), dst_ip.eq(row.dst_ip),
+                    src_port.eq(row.src_port), dst_port.eq(row.dst_port),
+                    ttl.eq(row.ttl), dscp.eq(row.dscp),
+                    size.eq(row.sizes.word_select(index, SIZE_BITS)),
+                    index.eq(Mux(index + 1 >= row.size_count, 0, index + 1)),
+                    stamped.eq(0), step.eq(0), position.eq(0),
+                ]
+                m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [
+                    self.frames.valid.eq(1),
+                    self.frames.p.data.eq(Mux(position < head_bytes,
+                                              head.as_value().word_select(position, 8), 0)),
+                    self.frames.p.last.eq(position == size - FCS_BYTES - 1),
+                ]
+                with m.If(self.sfd):
+                    m.d.sync += [tx_ns.eq(self.now), stamped.eq(1)]
+                with m.If(self.frames.ready):
+                    m.d.sync += position.eq(position + 1)
+                    with m.If(self.frames.p.last):
+                        m.next = "IDLE"
+        return m

@@ -1,0 +1,1 @@
+"""Network layer pieces: header layouts and Internet checksums."""

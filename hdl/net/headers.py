@@ -1,0 +1,58 @@
+"""Header layouts as data: Ethernet II (IEEE 802.3 clause 3), IPv4 (RFC 791), UDP (RFC 768),
+ARP (RFC 826), and the wirestamp payload signature.
+
+Multi-byte fields are arrays of bytes in wire order (byte 0 first on the wire), so a layout's
+bits 8*i..8*i+7 are its i-th byte on the wire; `to_be` and `from_be` convert to integers.
+"""
+from amaranth import Cat, Const, Value
+from amaranth.lib import data
+
+from ...regmap import SIGNATURE_FIELDS
+
+__all__ = ["EthernetHeader", "IPv4Header", "UDPHeader", "PayloadSignature", "UDPFrameHead",
+           "to_be", "from_be", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP", "IP_PROTO_ICMP"]
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_ARP = 0x0806
+IP_PROTO_ICMP = 1
+IP_PROTO_UDP = 17
+
+
+def _bytes(n):
+    return data.ArrayLayout(8, n)
+
+
+EthernetHeader = data.StructLayout({"dst": _bytes(6), "src": _bytes(6), "ethertype": _bytes(2)})
+
+IPv4Header = data.StructLayout({
+    "version_ihl": 8, "tos": 8, "total_length": _bytes(2), "ident": _bytes(2),
+    "flags_fragment": _bytes(2), "ttl": 8, "protocol": 8, "checksum": _bytes(2),
+    "src": _bytes(4), "dst": _bytes(4),
+})
+
+UDPHeader = data.StructLayout({
+    "src_port": _bytes(2), "dst_port": _bytes(2), "length": _bytes(2), "checksum": _bytes(2),
+})
+
+PayloadSignature = data.StructLayout({name: _bytes(width // 8) for name, width in SIGNATURE_FIELDS})
+
+# The first 60 bytes of every generated frame: all a 64-byte frame holds before its FCS.
+UDPFrameHead = data.StructLayout({
+    "eth": EthernetHeader, "ip": IPv4Header, "udp": UDPHeader, "sig": PayloadSignature,
+})
+
+
+def to_be(value, n_bytes):
+    """The bytes of `value`, most significant first: assign to an n-byte wire field."""
+    value = Value.cast(value)
+    if len(value) > 8 * n_bytes:
+        raise ValueError(f"{len(value)}-bit value does not fit in {n_bytes} bytes")
+    value = value.as_unsigned()
+    value = Cat(value, Const(0, 8 * n_bytes - len(value)))
+    return Cat(*(value[8 * (n_bytes - 1 - i):8 * (n_bytes - i)] for i in range(n_bytes)))
+
+
+def from_be(field):
+    """The integer a wire-order byte array holds."""
+    n_bytes = len(field.as_value()) // 8
+    return Cat(*(field[n_bytes - 1 - i] for i in range(n_bytes)))

@@ -1,0 +1,198 @@
+"""The contract between gateware and host: constants, the register map and the table layouts.
+
+Plain Python on purpose (no amaranth import): `wirestamp.hdl` builds its register bank and its
+table layouts from this module, and the host packs and validates configuration with it. Change it
+here and both sides follow; `docs/registers.md` is generated from it (`wirestamp regs`).
+"""
+from dataclasses import dataclass
+
+VERSION = 0x0001_0000                   # gateware/contract version: major.minor, 16 bits each
+ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payload magic
+
+# 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.
+CLOCK_HZ = 125_000_000
+NS_PER_CYCLE = 8
+PREAMBLE_BYTES = 8                      # 7 x 0x55 + SFD (IEEE 802.3 clause 35)
+IFG_BYTES = 12                          # minimum inter-frame gap
+FRAME_OVERHEAD = PREAMBLE_BYTES + IFG_BYTES
+MIN_FRAME = 64                          # frame sizes include the 4-byte FCS
+MAX_FRAME = 1518
+FCS_BYTES = 4
+
+STREAMS = 16                            # stream table rows
+SEGMENTS = 64                           # rate-profile segment table rows
+SIZES = 8                               # frame sizes a stream can cycle through (IMIX)
+SIZE_BITS = 11
+
+TIME_FRAC_BITS = 24                     # timebase increment: ns in 8.24 fixed point
+RATE_FRAC_BITS = 24                     # fractional bits of a segment's slope
+TICK_CYCLES = 16                        # rate profiles advance one tick per stream every 16 cycles
+PHASE_BITS = 48                         # rate accumulators: rate/modulus packets per byte time
+COUNT_BITS = 48                         # packet counters: 6 years at 1.49 Mpps
+
+# The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
+# exactly the payload room of a 64-byte frame).
+SIGNATURE_FIELDS = [("magic", 32), ("stream", 8), ("flags", 8), ("seq", 32), ("tx_ns", 64)]
+SIGNATURE_BYTES = sum(w for _, w in SIGNATURE_FIELDS) // 8
+HEADER_BYTES = 14 + 20 + 8              # Ethernet + IPv4 (no options) + UDP
+
+
+@dataclass(frozen=True)
+class Register:
+    name: str
+    addr: int            # word address on the register bus
+    width: int           # 32 or 64 (a 64-bit register takes two words, low word first)
+    access: str          # "r", "rw", or "w" (write strobes: writing acts, reading returns 0)
+    reset: int
+    doc: str
+    count: int = 1       # >1: an array, element i at addr + i * words
+
+    @property
+    def words(self):
+        return self.width // 32
+
+
+@dataclass(frozen=True)
+class Table:
+    """A write-only memory of rows; each row is `fields` packed LSB first into 32-bit words."""
+    name: str
+    base: int
+    rows: int
+    stride: int          # words between rows (a power of two)
+    fields: list         # [(name, width)], packed in order from bit 0
+    doc: str
+
+    @property
+    def row_bits(self):
+        return sum(w for _, w in self.fields)
+
+    @property
+    def row_words(self):
+        return -(-self.row_bits // 32)
+
+    def pack(self, **values):
+        """Row words for `values` (missing fields are 0); each value must fit its field."""
+        unknown = set(values) - {n for n, _ in self.fields}
+        if unknown:
+            raise KeyError(f"{self.name} has no field {sorted(unknown)}")
+        row, shift = 0, 0
+        for name, width in self.fields:
+            value = values.get(name, 0)
+            if not 0 <= value < (1 << width):
+                raise ValueError(f"{self.name}.{name} = {value} does not fit in {width} bits")
+            row |= value << shift
+            shift += width
+        return [(row >> (32 * i)) & 0xFFFF_FFFF for i in range(self.row_words)]
+
+    def unpack(self, words):
+        row = sum(w << (32 * i) for i, w in enumerate(words))
+        values, shift = {}, 0
+        for name, width in self.fields:
+            values[name] = (row >> shift) & ((1 << width) - 1)
+            shift += width
+        return values
+
+    def addr(self, row, word=0):
+        return self.base + row * self.stride + word
+
+
+CONTROL_START = 1 << 0    # arm every enabled stream and start them on the same cycle
+CONTROL_STOP = 1 << 1     # stop all streams (frames in flight complete)
+CONTROL_CLEAR = 1 << 2    # zero the TX counters
+
+REGISTERS = [
+    Register("ID", 0x000, 32, "r", ID, "Identifies a wirestamp core: ASCII 'WSTP'."),
+    Register("VERSION", 0x001, 32, "r", VERSION, "Contract version, major << 16 | minor."),
+    Register("CAPS", 0x002, 32, "r", STREAMS | SEGMENTS << 8 | SIZES << 16,
+             "Streams (bits 0-7), profile segments (8-15), sizes per stream (16-23)."),
+    Register("CLOCK_HZ", 0x003, 32, "r", CLOCK_HZ, "Ethernet clock: byte times per second."),
+    Register("CONTROL", 0x004, 32, "w", 0,
+             "Bit 0 START: arm enabled streams, start them together. Bit 1 STOP. "
+             "Bit 2 CLEAR: zero the TX counters."),
+    Register("STATUS", 0x005, 32, "r", 0, "Bit 0: generator running (some stream active)."),
+    Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
+    Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
+             "Timebase step per cycle, ns in 8.24 fixed point: 8 ns nominal; "
+             "trim it to correct the oscillator's ppm error."),
+    Register("TIME", 0x00A, 64, "r", 0, "Timebase now, ns. Reading the low word latches the high word."),
+    Register("TX_FRAMES", 0x00C, 64, "r", 0, "Frames sent by the MAC (generated and replies)."),
+    Register("TX_BYTES", 0x00E, 64, "r", 0, "Bytes of the frames sent by the MAC, FCS included, preamble not."),
+    Register("SCHED_LATE", 0x010, 32, "r", 0,
+             "Packets a stream could not send on time because its backlog was full "
+             "(the streams asked for more than the line can carry)."),
+    Register("STREAM_TX", 0x100, 64, "r", 0,
+             "Per stream: packets sent (the next sequence number is its low 32 bits).",
+             count=STREAMS),
+]
+
+STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [
+    ("dst_mac", 48), ("src_mac", 48), ("src_ip", 32), ("dst_ip", 32),
+    ("src_port", 16), ("dst_port", 16), ("ttl", 8), ("dscp", 6),
+    ("enable", 1),          # START arms only enabled streams
+    ("loop", 1),            # replay the profile from its first segment when it ends
+    ("size_count", 4),      # how many entries of `sizes` are cycled (1..SIZES)
+    ("sizes", SIZES * SIZE_BITS),  # frame sizes with FCS, entry i at bits 11*i
+    ("count", COUNT_BITS),  # packets to send; 0: until the profile ends or STOP
+    ("rate_mod", PHASE_BITS),  # rate denominator: packets per byte time = rate / rate_mod
+    ("first_segment", 6),
+], "Per-stream header template, frame sizes, packet count and profile start.")
+
+SEGMENT_TABLE = Table("SEGMENT_TABLE", 0x2000, SEGMENTS, 8, [
+    ("rate", PHASE_BITS),   # rate at the segment's start, in 1/rate_mod packets per byte time
+    ("slope", 64),          # signed, added to the rate every tick, RATE_FRAC_BITS fraction bits
+    ("ticks", 48),          # duration in ticks of TICK_CYCLES byte times; 0: forever
+    ("last", 1),            # the profile's last segment
+], "Rate-profile segments: linear in rate, chained in order until `last`.")
+
+TABLES = [STREAM_TABLE, SEGMENT_TABLE]
+SIGNED_FIELDS = {"slope"}                 # two's complement fields of the tables
+
+
+def register(name):
+    for reg in REGISTERS:
+        if reg.name == name:
+            return reg
+    raise KeyError(name)
+
+
+def _check_map():
+    spans = [(r.addr, r.addr + r.words * r.count, r.name) for r in REGISTERS]
+    spans += [(t.base, t.base + t.rows * t.stride, t.name) for t in TABLES]
+    spans.sort()
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+        assert end <= start, f"register map: {a} overlaps {b}"
+    for t in TABLES:
+        span = t.rows * t.stride
+        assert t.row_words <= t.stride and t.stride & (t.stride - 1) == 0, t.name
+        assert span & (span - 1) == 0 and t.base % span == 0, f"{t.name}: base not aligned"
+
+
+_check_map()
+
+
+def markdown():
+    """docs/registers.md, generated from this module."""
+    lines = ["# Register map", "",
+             "Generated from `host/regmap.py` by `wirestamp regs --markdown`; do not edit.", "",
+             f"Word addresses on the 32-bit register bus. Contract version "
+             f"{VERSION >> 16}.{VERSION & 0xFFFF}.", "",
+             "| address | name | width | access | reset | description |",
+             "|---|---|---|---|---|---|"]
+    for r in REGISTERS:
+        addr = f"0x{r.addr:04X}" if r.count == 1 else \
+            f"0x{r.addr:04X} + {r.words}·n (n < {r.count})"
+        lines.append(f"| {addr} | {r.name} | {r.width} | {r.access} | 0x{r.reset:X} | {r.doc} |")
+    for t in TABLES:
+        lines += ["", f"## {t.name} (0x{t.base:04X} + {t.stride}·row + word, {t.rows} rows, write-only)",
+                  "", t.doc, "", "| bits | field |", "|---|---|"]
+        shift = 0
+        for name, width in t.fields:
+            lines.append(f"| {shift}–{shift + width - 1} | {name} |")
+            shift += width
+    lines += ["", "## Payload signature (big-endian, first bytes of the UDP payload)", "",
+              "| bytes | field |", "|---|---|"]
+    offset = 0
+    for name, width in SIGNATURE_FIELDS:
+        lines.append(f"| {offset}–{offset + width // 8 - 1} | {name} |")
+        offset += width // 8
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,126 @@
+"""cocotb bench of the core: a `TB` class (clock, reset, register bus, GMII capture), and a
+generic test that programs the core, starts it and captures what it puts on the wire.
+
+Runs inside the simulator process (started by `wirestamp.sim.runner.run_bench`); parameters
+come in, and results go out, as JSON files named by environment variables.
+"""
+import json
+import logging
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, Timer, with_timeout
+from cocotb.utils import get_sim_time, get_time_from_sim_steps
+from cocotbext.eth import GmiiSink
+
+from .. import regmap
+
+CLOCK_NS = regmap.NS_PER_CYCLE
+
+
+class TB:
+    def __init__(self, dut):
+        self.dut = dut
+        logging.getLogger("cocotb").setLevel(logging.WARNING)
+        self.sink = GmiiSink(dut.gmii_tx__txd, dut.gmii_tx__tx_er, dut.gmii_tx__tx_en, dut.clk)
+        dut.gmii_rx__rxd.value = 0
+        dut.gmii_rx__rx_dv.value = 0
+        dut.gmii_rx__rx_er.value = 0
+        dut.bus__w_en.value = 0
+        dut.bus__r_en.value = 0
+        dut.bus__addr.value = 0
+        dut.bus__w_data.value = 0
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        for _ in range(4):
+            await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def write(self, addr, value):
+        self.dut.bus__addr.value = addr
+        self.dut.bus__w_data.value = value
+        self.dut.bus__w_en.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.bus__w_en.value = 0
+
+    async def read(self, addr):
+        self.dut.bus__addr.value = addr
+        self.dut.bus__r_en.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.bus__r_en.value = 0
+        await RisingEdge(self.dut.clk)
+        await ReadOnly()
+        value = int(self.dut.bus__r_data.value)
+        await RisingEdge(self.dut.clk)
+        return value
+
+    async def read_register(self, name, index=0):
+        reg = regmap.register(name)
+        addr = reg.addr + index * reg.words
+        low = await self.read(addr)
+        return low | (await self.read(addr + 1)) << 32 if reg.words == 2 else low
+
+    async def timebase_offset(self):
+        """Timebase reading minus simulation time (ns), both sampled at the same clock edge:
+        the same sampling the GMII sink uses, so sink times map exactly onto the timebase."""
+        await RisingEdge(self.dut.clk)
+        return int(self.dut.now.value) - get_sim_time("ns")
+
+    @staticmethod
+    def sfd_sim_ns(frame):
+        # The sink marks the first byte after the SFD; the SFD was on the wire a cycle earlier.
+        return get_time_from_sim_steps(frame.sim_time_sfd, "ns") - CLOCK_NS
+
+
+def _params():
+    with open(os.environ["WIRESTAMP_BENCH_PARAMS"]) as f:
+        return json.load(f)
+
+
+def _result(result):
+    with open(os.environ["WIRESTAMP_BENCH_RESULT"], "w") as f:
+        json.dump(result, f)
+
+
+@cocotb.test()
+async def capture(dut):
+    """Program the core with `writes`, START, capture `frames` frames (or until `timeout_us`),
+    then read `registers`. Each frame: bytes (hex, FCS included), SFD time on the timebase."""
+    params = _params()
+    tb = TB(dut)
+    await tb.reset()
+    for addr, value in params.get("writes", []):
+        await tb.write(addr, value)
+    offset = await tb.timebase_offset()
+    await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
+
+    frames = []
+
+    async def collect():
+        while len(frames) < params["frames"]:
+            frame = await tb.sink.recv()
+            frames.append({
+                "data": frame.get_payload(strip_fcs=False).hex(),
+                "preamble": frame.get_preamble().hex(),
+                "sfd_ns": int(tb.sfd_sim_ns(frame) + offset),
+                "error": bool(frame.error and any(frame.error)),
+            })
+
+    timed_out = False
+    try:
+        await with_timeout(collect(), params.get("timeout_us", 10_000), "us")
+    except SimTimeoutError:
+        timed_out = True
+    await Timer(params.get("settle_ns", 2000), "ns")
+    registers = {}
+    for name in params.get("registers", []):
+        reg = regmap.register(name)
+        registers[name] = [await tb.read_register(name, i) for i in range(reg.count)]
+        if reg.count == 1:
+            registers[name] = registers[name][0]
+    _result({"frames": frames, "timed_out": timed_out, "registers": registers,
+             "end_ns": int(get_sim_time("ns") + offset)})
