@@ -5,6 +5,7 @@ The simulator is one setting: `WIRESTAMP_SIMULATOR=verilator` (default: the Veri
 Builds are cached under `build/` keyed by a hash of the gateware sources, so only the first
 run after a change pays for Verilog export and compilation.
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -53,11 +54,19 @@ def _build_root():
 
 
 def build_core():
-    """Export the core to Verilog and compile it for the simulator; returns (runner, build dir)."""
-    from cocotb_tools.runner import get_runner
-
+    """Export the core to Verilog and compile it for the simulator; returns (runner, build dir).
+    Safe to call from parallel processes: the first builds, the others wait for it."""
     name = simulator()
     build_dir = _build_root() / f"{name}-{_source_hash()}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(name, build_dir)
+
+
+def _build(name, build_dir):
+    from cocotb_tools.runner import get_runner
+
     verilog = build_dir / f"{TOPLEVEL}.v"
     if not verilog.exists():
         from amaranth.back import verilog as amaranth_verilog

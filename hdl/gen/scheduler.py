@@ -6,8 +6,9 @@ and first segment), then starts every enabled stream in the same cycle. While ru
 one stream per cycle, so each stream gets a profile tick every TICK_CYCLES (= STREAMS) cycles,
 with the segment that follows its current one read from the segment table.
 
-Credits wait in a small per-stream backlog until the generator is free; a credit that finds the
-backlog full is counted in `late` (the streams asked for more than the line carries). The
+Credits wait in a per-stream backlog until the generator is free (255 covers a 64-byte stream
+waiting behind a full-size frame of every other stream); a credit that finds the backlog full
+is dropped and counted in `late`: the packet it stood for is never sent. The
 arbiter serves the streams with credit round-robin, so they share the line fairly.
 """
 from amaranth import Array, Cat, Module, Mux, Signal
@@ -24,7 +25,7 @@ assert TICK_CYCLES == STREAMS, "the profile engine visits one stream per cycle"
 
 StreamRow = row_layout(STREAM_TABLE)
 Grant = data.StructLayout({"stream": range(STREAMS), "seq": 32, "last": 1})
-BACKLOG = 3     # credits a stream may hold while the line is busy
+BACKLOG = 255   # credits a stream may hold while the line is busy with other streams' frames
 
 
 class Scheduler(wiring.Component):

@@ -1,0 +1,37 @@
+"""Small helpers for Amaranth-simulator tests of single blocks."""
+import zlib
+
+from amaranth.sim import Simulator
+
+
+def simulate(dut, *testbenches, background=(), clock_s=8e-9):
+    """Run `testbenches` (async, taking ctx) on `dut` until they all return."""
+    sim = Simulator(dut)
+    sim.add_clock(clock_s)
+    for bench in testbenches:
+        sim.add_testbench(bench)
+    for bench in background:
+        sim.add_testbench(bench, background=True)
+    sim.run()
+
+
+async def stream_put(ctx, port, payload):
+    """Offer one payload on a lib.stream port and wait for it to be taken."""
+    ctx.set(port.valid, 1)
+    ctx.set(port.payload, payload)
+    await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+def internet_checksum(data):
+    """RFC 1071 reference: ones' complement of the ones' complement sum of 16-bit words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def fcs(frame):
+    return zlib.crc32(frame).to_bytes(4, "little")
