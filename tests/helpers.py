@@ -3,6 +3,8 @@ import zlib
 
 from amaranth.sim import Simulator
 
+from wirestamp.sim.wire import internet_checksum  # noqa: F401 (the RFC 1071 reference)
+
 
 def simulate(dut, *testbenches, background=(), clock_s=8e-9):
     """Run `testbenches` (async, taking ctx) on `dut` until they all return."""
@@ -21,16 +23,6 @@ async def stream_put(ctx, port, payload):
     ctx.set(port.payload, payload)
     await ctx.tick().until(port.ready)
     ctx.set(port.valid, 0)
-
-
-def internet_checksum(data):
-    """RFC 1071 reference: ones' complement of the ones' complement sum of 16-bit words."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def fcs(frame):

@@ -1,50 +1,25 @@
 """The transmit path of the whole core in Verilator (or Icarus), seen by cocotbext-eth's
-GmiiSink and decoded with scapy: frame validity, stamps, line rate, rate accuracy, profiles."""
+GmiiSink and decoded with scapy (`WireFrame` checks FCS, both checksums and the signature of
+every frame): stamps, sequence numbers, line rate, rate accuracy, profiles, shared line."""
 from collections import defaultdict
 from fractions import Fraction
 
 import pytest
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
 
-from helpers import fcs, internet_checksum
 from wirestamp import regmap
 from wirestamp.rates import Constant, UpDown
 from wirestamp.sim.runner import run_bench
+from wirestamp.sim.wire import WireFrame
 from wirestamp.streams import Stream, compile_streams
 
 NS = regmap.NS_PER_CYCLE
 
 
-class Frame:
-    """A captured frame, decoded and checked against the standards on the way in."""
-    def __init__(self, record):
-        raw = bytes.fromhex(record["data"])
-        assert not record["error"]
-        assert record["preamble"].endswith("55d5")
-        assert raw[-4:] == fcs(raw[:-4]), "FCS"
-        self.size = len(raw)
-        self.sfd_ns = record["sfd_ns"]
-        self.packet = Ether(raw[:-4])
-        ip, udp = self.packet[IP], self.packet[UDP]
-        assert ip.version == 4 and ip.ihl == 5 and ip.len == self.size - 18
-        assert internet_checksum(bytes(ip)[:20]) == 0, "IPv4 header checksum"
-        pseudo = bytes(ip)[12:20] + bytes([0, 17]) + udp.len.to_bytes(2, "big")
-        assert udp.len == self.size - 38
-        assert udp.chksum != 0
-        assert internet_checksum(pseudo + bytes(udp)) == 0, "UDP checksum"
-        payload = bytes(udp.payload)
-        assert payload[:4] == b"WSTP"
-        self.stream, self.flags = payload[4], payload[5]
-        self.seq = int.from_bytes(payload[6:10], "big")
-        self.tx_ns = int.from_bytes(payload[10:18], "big")
-        assert payload[18:] == bytes(len(payload) - 18), "zero fill after the signature"
-
-
 def capture(streams, frames, timeout_us=2000, registers=("TX_FRAMES", "STREAM_TX", "SCHED_LATE")):
     result = run_bench("capture", {"writes": compile_streams(streams), "frames": frames,
                                    "timeout_us": timeout_us, "registers": list(registers)})
-    return [Frame(r) for r in result["frames"]], result
+    return [WireFrame(r) for r in result["frames"]], result
 
 
 def test_frames_are_valid_and_stamped_at_the_sfd():
