@@ -118,8 +118,8 @@ REGISTERS = [
     Register("TX_FRAMES", 0x00C, 64, "r", 0, "Frames sent by the MAC (generated and replies)."),
     Register("TX_BYTES", 0x00E, 64, "r", 0, "Bytes of the frames sent by the MAC, FCS included, preamble not."),
     Register("SCHED_LATE", 0x010, 32, "r", 0,
-             "Packets a stream could not send on time because its backlog was full "
-             "(the streams asked for more than the line can carry)."),
+             "Packets never sent: their credit found the stream's backlog (255) full, "
+             "because the streams asked for more than the line carries."),
     Register("STREAM_TX", 0x100, 64, "r", 0,
              "Per stream: packets sent (the next sequence number is its low 32 bits).",
              count=STREAMS),
@@ -173,7 +173,7 @@ _check_map()
 def markdown():
     """docs/registers.md, generated from this module."""
     lines = ["# Register map", "",
-             "Generated from `host/regmap.py` by `wirestamp regs --markdown`; do not edit.", "",
+             "Generated from `host/regmap.py` by `wirestamp regs` (`make docs`); do not edit.", "",
              f"Word addresses on the 32-bit register bus. Contract version "
              f"{VERSION >> 16}.{VERSION & 0xFFFF}.", "",
              "| address | name | width | access | reset | description |",
@@ -181,7 +181,8 @@ def markdown():
     for r in REGISTERS:
         addr = f"0x{r.addr:04X}" if r.count == 1 else \
             f"0x{r.addr:04X} + {r.words}·n (n < {r.count})"
-        lines.append(f"| {addr} | {r.name} | {r.width} | {r.access} | 0x{r.reset:X} | {r.doc} |")
+        doc = r.doc.replace("|", "\\|")
+        lines.append(f"| {addr} | {r.name} | {r.width} | {r.access} | 0x{r.reset:X} | {doc} |")
     for t in TABLES:
         lines += ["", f"## {t.name} (0x{t.base:04X} + {t.stride}·row + word, {t.rows} rows, write-only)",
                   "", t.doc, "", "| bits | field |", "|---|---|"]
