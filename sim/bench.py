@@ -89,7 +89,8 @@ def _result(result):
 @cocotb.test()
 async def capture(dut):
     """Program the core with `writes`, START, capture `frames` frames (or until `timeout_us`),
-    then read `registers`. Each frame: bytes (hex, FCS included), SFD time on the timebase."""
+    then read `registers`. Each frame: bytes (hex, FCS included), SFD time on the timebase.
+    With `stop_after`, STOP is written once that many frames have arrived."""
     params = _params()
     tb = TB(dut)
     await tb.reset()
@@ -102,6 +103,8 @@ async def capture(dut):
 
     async def collect():
         while len(frames) < params["frames"]:
+            if len(frames) == params.get("stop_after"):
+                await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_STOP)
             frame = await tb.sink.recv()
             frames.append({
                 "data": frame.get_payload(strip_fcs=False).hex(),

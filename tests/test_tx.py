@@ -8,7 +8,7 @@ import pytest
 from scapy.layers.inet import IP, UDP
 
 from wirestamp import regmap
-from wirestamp.rates import Constant, UpDown
+from wirestamp.rates import Burst, Constant, Steps, UpDown
 from wirestamp.sim.runner import run_bench
 from wirestamp.sim.wire import WireFrame
 from wirestamp.streams import Stream, compile_streams
@@ -16,9 +16,11 @@ from wirestamp.streams import Stream, compile_streams
 NS = regmap.NS_PER_CYCLE
 
 
-def capture(streams, frames, timeout_us=2000, registers=("TX_FRAMES", "STREAM_TX", "SCHED_LATE")):
+def capture(streams, frames, timeout_us=2000, registers=("TX_FRAMES", "STREAM_TX", "SCHED_LATE"),
+            **params):
     result = run_bench("capture", {"writes": compile_streams(streams), "frames": frames,
-                                   "timeout_us": timeout_us, "registers": list(registers)})
+                                   "timeout_us": timeout_us, "registers": list(registers),
+                                   **params})
     return [WireFrame(r) for r in result["frames"]], result
 
 
@@ -133,3 +135,33 @@ def test_a_duration_ends_the_stream():
     stream = Stream("10.0.0.1", rate=Constant(100_000, seconds=0.0005))
     frames, result = capture([stream], frames=60, timeout_us=700)
     assert result["timed_out"] and len(frames) == 50
+
+
+def test_steps_profile():
+    # 100k, 200k, 50k pps for 100 µs each: 10 + 20 + 5 packets, at the right spacing.
+    frames, result = capture([Stream("10.0.0.1", rate=Steps([100_000, 200_000, 50_000], 1e-4))],
+                             frames=40, timeout_us=400)
+    assert result["timed_out"] and len(frames) == 35
+    gaps = [b.sfd_ns - a.sfd_ns for a, b in zip(frames, frames[1:])]
+    assert set(gaps[:9]) == {10_000} and set(gaps[10:29]) == {5_000} and set(gaps[30:]) == {20_000}
+
+
+def test_burst_profile_repeats_until_the_count():
+    # 5 packets at 1 Mpps in each 5 µs burst, then 15 µs of silence, over and over.
+    frames, _ = capture([Stream("10.0.0.1", rate=Burst(1_000_000, 5e-6, 15e-6), count=20)],
+                        frames=20, timeout_us=200)
+    start = frames[0].sfd_ns
+    bursts = [[f.sfd_ns - start for f in frames[i:i + 5]] for i in range(0, 20, 5)]
+    for n, burst in enumerate(bursts):
+        assert [t - burst[0] for t in burst] == [0, 1000, 2000, 3000, 4000]
+        assert abs(burst[0] - n * 20_000) < 128, "bursts start every 20 µs, on the tick grid"
+    assert frames[-1].flags == 1
+
+
+def test_stop_ends_every_stream():
+    streams = [Stream("10.0.0.1", rate=500_000), Stream("10.0.0.2", rate=300_000)]
+    frames, result = capture(streams, frames=200, timeout_us=200, stop_after=50,
+                             registers=["TX_FRAMES", "STATUS", "ACTIVE"])
+    assert result["timed_out"] and 50 <= len(frames) <= 51    # the frame already granted
+    assert result["registers"]["STATUS"] == 0 and result["registers"]["ACTIVE"] == 0
+    assert result["registers"]["TX_FRAMES"] == len(frames)
