@@ -16,7 +16,7 @@ from math import lcm
 
 from .regmap import CLOCK_HZ, PHASE_BITS, RATE_FRAC_BITS, TICK_CYCLES
 
-__all__ = ["Segment", "Profile", "Constant", "Ramp", "UpDown", "Steps", "Burst", "LINE",
+__all__ = ["Segment", "Profile", "Constant", "Ramp", "UpDown", "Steps", "Burst", "Segments", "LINE",
            "HwSegment", "compile_profile"]
 
 LINE = "line"

@@ -98,7 +98,7 @@ class Table:
 
 CONTROL_START = 1 << 0    # arm every enabled stream and start them on the same cycle
 CONTROL_STOP = 1 << 1     # stop all streams (frames in flight complete)
-CONTROL_CLEAR = 1 << 2    # zero the TX counters
+CONTROL_CLEAR = 1 << 2    # zero TX_FRAMES, TX_BYTES and SCHED_LATE
 
 REGISTERS = [
     Register("ID", 0x000, 32, "r", ID, "Identifies a wirestamp core: ASCII 'WSTP'."),
@@ -108,7 +108,8 @@ REGISTERS = [
     Register("CLOCK_HZ", 0x003, 32, "r", CLOCK_HZ, "Ethernet clock: byte times per second."),
     Register("CONTROL", 0x004, 32, "w", 0,
              "Bit 0 START: arm enabled streams, start them together. Bit 1 STOP. "
-             "Bit 2 CLEAR: zero the TX counters."),
+             "Bit 2 CLEAR: zero TX_FRAMES, TX_BYTES and SCHED_LATE (STREAM_TX, the sequence "
+             "numbers, restart at each START)."),
     Register("STATUS", 0x005, 32, "r", 0, "Bit 0: generator running (some stream active)."),
     Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,

@@ -10,7 +10,7 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, Timer, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, SimTimeoutError, Timer, with_timeout
 from cocotb.utils import get_sim_time, get_time_from_sim_steps
 from cocotbext.eth import GmiiSink
 
@@ -90,7 +90,8 @@ def _result(result):
 async def capture(dut):
     """Program the core with `writes`, START, capture `frames` frames (or until `timeout_us`),
     then read `registers`. Each frame: bytes (hex, FCS included), SFD time on the timebase.
-    With `stop_after`, STOP is written once that many frames have arrived."""
+    With `stop_after`, STOP is written once that many frames have arrived; `final_writes`
+    are written after the capture, before the registers are read."""
     params = _params()
     tb = TB(dut)
     await tb.reset()
@@ -119,6 +120,10 @@ async def capture(dut):
     except SimTimeoutError:
         timed_out = True
     await Timer(params.get("settle_ns", 2000), "ns")
+    await RisingEdge(dut.clk)      # the bus is driven right after an edge, as everywhere here
+    for addr, value in params.get("final_writes", []):
+        await tb.write(addr, value)
+    await ClockCycles(dut.clk, 2)  # a command acts on the second edge after its write
     registers = {}
     for name in params.get("registers", []):
         reg = regmap.register(name)

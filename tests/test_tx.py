@@ -165,3 +165,12 @@ def test_stop_ends_every_stream():
     assert result["timed_out"] and 50 <= len(frames) <= 51    # the frame already granted
     assert result["registers"]["STATUS"] == 0 and result["registers"]["ACTIVE"] == 0
     assert result["registers"]["TX_FRAMES"] == len(frames)
+
+
+def test_clear_zeroes_the_line_counters_but_not_the_sequence():
+    control = regmap.register("CONTROL").addr
+    _, result = capture([Stream("10.0.0.1", rate="line", count=10)], frames=10, timeout_us=50,
+                        final_writes=[[control, regmap.CONTROL_CLEAR]],
+                        registers=["TX_FRAMES", "TX_BYTES", "STREAM_TX"])
+    assert result["registers"]["TX_FRAMES"] == result["registers"]["TX_BYTES"] == 0
+    assert result["registers"]["STREAM_TX"][0] == 10

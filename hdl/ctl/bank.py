@@ -19,7 +19,8 @@ __all__ = ["RegisterBus", "TableWrite", "RegisterBank", "row_layout"]
 
 class RegisterBus(wiring.Signature):
     """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid the cycle after
-    `r_en`; writes take effect at once."""
+    `r_en`. A written register holds its value from the next cycle; a command (a write
+    strobe) acts on the edge after that."""
     def __init__(self):
         super().__init__({
             "addr": Out(16), "w_data": Out(32), "w_en": Out(1), "r_en": Out(1), "r_data": In(32),

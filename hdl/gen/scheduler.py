@@ -31,7 +31,7 @@ BACKLOG = 255   # credits a stream may hold while the line is busy with other st
 class Scheduler(wiring.Component):
     start: In(1)
     stop: In(1)
-    clear: In(1)
+    clear: In(1)                       # zero `late` (`sent` restarts at each start)
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)          # the row at the previous cycle's stream_addr
     segment_addr: Out(range(SEGMENTS))
@@ -95,8 +95,6 @@ class Scheduler(wiring.Component):
             ]
             with m.If(arming2 & here):
                 m.d.sync += [count[i].eq(row.count), sent[i].eq(0)]
-            with m.If(self.clear):
-                m.d.sync += sent[i].eq(0)
 
         # Backlog and arbitration.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
@@ -140,7 +138,10 @@ class Scheduler(wiring.Component):
                     m.d.sync += backlog[i].eq(backlog[i] + 1)
             with m.Elif(~rate.credit & take[i]):
                 m.d.sync += backlog[i].eq(backlog[i] - 1)
-        m.d.sync += self.late.eq(self.late + sum(late))
+        with m.If(self.clear):
+            m.d.sync += self.late.eq(0)
+        with m.Else():
+            m.d.sync += self.late.eq(self.late + sum(late))
 
         # A count-limited stream stops when its last packet is granted.
         for i, rate in enumerate(rates):
