@@ -21,7 +21,9 @@ def capture(streams, frames, timeout_us=2000, registers=("TX_FRAMES", "STREAM_TX
     result = run_bench("capture", {"writes": compile_streams(streams), "frames": frames,
                                    "timeout_us": timeout_us, "registers": list(registers),
                                    **params})
-    return [WireFrame(r) for r in result["frames"]], result
+    frames = [WireFrame(r) for r in result["frames"]]
+    assert all(f.tx_ns == f.sfd_ns for f in frames), "every TX stamp is its frame's SFD time"
+    return frames, result
 
 
 def test_frames_are_valid_and_stamped_at_the_sfd():
@@ -37,7 +39,6 @@ def test_frames_are_valid_and_stamped_at_the_sfd():
     by_stream = defaultdict(list)
     for frame in frames:
         by_stream[frame.stream].append(frame)
-        assert frame.tx_ns == frame.sfd_ns, "TX stamp is the SFD time"
     assert {s: len(f) for s, f in by_stream.items()} == {0: 9, 1: 12, 2: 30}
     for index, stream in enumerate(streams):
         got = by_stream[index]
