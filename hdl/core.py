@@ -15,8 +15,8 @@ from amaranth.lib.wiring import In, Out, connect
 from .. import regmap
 from .ctl.bank import RegisterBank, RegisterBus
 from .gen.generator import Generator
-from .gen.profile import SegmentRow
-from .gen.scheduler import Scheduler, StreamRow
+from .gen.profile import SegmentRow, StreamRow
+from .gen.scheduler import Scheduler
 from .mac.gmii import GmiiRx, GmiiTx
 from .mac.tx import MacTx
 from .time import Timebase

@@ -27,7 +27,7 @@ SIZE_BITS = 11
 TIME_FRAC_BITS = 24                     # timebase increment: ns in 8.24 fixed point
 RATE_FRAC_BITS = 24                     # fractional bits of a segment's slope
 TICK_CYCLES = 16                        # rate profiles advance one tick per stream every 16 cycles
-PHASE_BITS = 48                         # rate accumulators: rate/modulus packets per byte time
+PHASE_BITS = 40                         # rate accumulators: rate/modulus packets per byte time
 COUNT_BITS = 48                         # packet counters: 6 years at 1.49 Mpps
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:

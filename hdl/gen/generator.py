@@ -16,7 +16,8 @@ from ...regmap import FCS_BYTES, ID, SIZES, SIZE_BITS, STREAMS
 from ..mac.gmii import FrameByte
 from ..net.checksum import OnesComplementSum
 from ..net.headers import ETHERTYPE_IPV4, IP_PROTO_UDP, UDPFrameHead, to_be
-from .scheduler import Grant, StreamRow
+from .profile import StreamRow
+from .scheduler import Grant
 
 __all__ = ["Generator", "FLAG_LAST"]
 

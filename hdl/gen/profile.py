@@ -1,108 +1,166 @@
-"""One stream's rate: a rate accumulator that issues packet credits, driven by a profile of
-linear segments.
+"""Rates and rate profiles in hardware.
 
-Rate is a fraction of the byte-time clock: `rate / rate_mod` packets per byte time. Every cycle
-the phase advances by `rate`; each time it passes `rate_mod` a credit is issued and `rate_mod`
-is subtracted, so the remainder is never lost: the long-run rate is exact for any rational
-rate, and each credit comes in the first cycle at or after its ideal time (within one byte time).
+`RateAccumulator` (one per stream, runs every cycle) issues packet credits. The rate is
+`rate / modulus` packets per byte time: every cycle the phase advances by `rate`; each time it
+passes `modulus` a credit is issued and `modulus` subtracted, so the remainder is never lost.
+The long-run rate is exact for any rational rate, and each credit comes in the first cycle at
+or after its ideal time (within one byte time).
 
-A segment holds a start rate, a signed slope added every tick (one tick per stream every
-TICK_CYCLES byte times, with RATE_FRAC_BITS fraction bits), and a duration in ticks (0: forever).
-At the end of a segment the next one is adopted (presented by the scheduler with each tick), or
-the profile restarts at its first segment (`loop`), or the stream ends.
+`ProfileEngine` (one, shared) walks every stream's profile, a chain of linear segments (start
+rate, signed slope added every tick, duration in ticks; 0: forever). It visits one stream per
+cycle, so each stream gets a tick every TICK_CYCLES (= STREAMS) byte times, and hands the new
+rate to that stream's accumulator. Its per-stream state lives in a small memory, so the logic
+that does the arithmetic exists once, not sixteen times.
 """
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import PHASE_BITS, RATE_FRAC_BITS, SEGMENT_TABLE, SEGMENTS
+from ...regmap import (COUNT_BITS, PHASE_BITS, RATE_FRAC_BITS, SEGMENT_TABLE, SEGMENTS,
+                       STREAM_TABLE, STREAMS, TICK_CYCLES)
 from ..ctl.bank import row_layout
 
-__all__ = ["StreamRate", "SegmentRow"]
+__all__ = ["RateAccumulator", "ProfileEngine", "SegmentRow", "StreamRow"]
+
+assert TICK_CYCLES == STREAMS, "the profile engine visits one stream per cycle"
 
 SegmentRow = row_layout(SEGMENT_TABLE)
+StreamRow = row_layout(STREAM_TABLE)
+Phase = signed(PHASE_BITS + 2)
 
 
-class StreamRate(wiring.Component):
-    # `arm` latches the configuration and adopts `segment` as the first segment.
-    arm: In(1)
-    enable: In(1)
-    loop: In(1)
-    rate_mod: In(PHASE_BITS)
-    first_segment: In(range(SEGMENTS))
-    # With `arm`: the first segment; with `tick`: the one after the current segment.
-    segment: In(SegmentRow)
-    segment_index: In(range(SEGMENTS))
-    next_segment: Out(range(SEGMENTS))
-
-    go: In(1)       # start (if enabled): first credit now
-    halt: In(1)     # stop now
-    tick: In(1)     # profile step
-    active: Out(1)
-    credit: Out(1)  # one packet is due (registered)
+class RateAccumulator(wiring.Component):
+    arm: In(1)                  # phase := 0, ready for `go`
+    modulus: In(PHASE_BITS)
+    load: In(1)                 # adopt `rate` (and `rate_less_mod` = rate - modulus)
+    rate: In(PHASE_BITS)
+    rate_less_mod: In(signed(PHASE_BITS + 1))
+    go: In(1)                   # the first credit, now
+    active: In(1)               # accumulate
+    credit: Out(1)              # registered: one packet is due
 
     def elaborate(self, platform):
         m = Module()
-        frac = RATE_FRAC_BITS
-        mod = Signal(PHASE_BITS)
-        enabled = Signal()
-        loop = Signal()
-        first = Signal(range(SEGMENTS))
-        index = Signal(range(SEGMENTS))
-        left = Signal(len(self.segment.ticks))
-        forever = Signal()
-        last = Signal()
-        slope = Signal(signed(64))
-        # The rate, and the rate minus the modulus, kept side by side so the accumulator never
-        # needs a subtraction in series with its addition.
-        rate = Signal(PHASE_BITS + frac)
-        rate_less_mod = Signal(signed(PHASE_BITS + frac + 1))
-        phase = Signal(signed(PHASE_BITS + 2))   # phase - rate_mod, in [-rate_mod, 0)
+        rate = Signal(PHASE_BITS)
+        rate_less_mod = Signal(signed(PHASE_BITS + 1))
+        phase = Signal(Phase)   # phase - modulus: in [-modulus, 0)
+        with m.If(self.load):
+            m.d.sync += [rate.eq(self.rate), rate_less_mod.eq(self.rate_less_mod)]
 
-        def adopt(segment, seg_index, modulus):
-            m.d.sync += [
-                index.eq(seg_index),
-                left.eq(segment.ticks),
-                forever.eq(segment.ticks == 0),
-                last.eq(segment.last),
-                slope.eq(segment.slope),
-                rate.eq(segment.rate << frac),
-                rate_less_mod.eq((segment.rate - modulus) << frac),
-            ]
-
-        m.d.comb += self.next_segment.eq(Mux(last, first, index + 1))
-
+        # Both outcomes are computed side by side; the sign of one picks.
+        advanced = Signal(Phase)
+        wrapped = Signal(Phase)
+        m.d.comb += [advanced.eq(phase + rate), wrapped.eq(phase + rate_less_mod)]
+        m.d.sync += self.credit.eq(self.go)
         with m.If(self.arm):
-            m.d.sync += [mod.eq(self.rate_mod), enabled.eq(self.enable), loop.eq(self.loop),
-                         first.eq(self.first_segment), self.active.eq(0)]
-            adopt(self.segment, self.segment_index, self.rate_mod)
-        with m.Elif(self.halt):
-            m.d.sync += self.active.eq(0)
-        with m.Elif(self.go):
-            m.d.sync += [self.active.eq(enabled), phase.eq(-mod)]
-        with m.Elif(self.active):
-            with m.If(self.tick):
-                with m.If(~forever & (left == 1)):
-                    with m.If(last & ~loop):
-                        m.d.sync += self.active.eq(0)
-                    with m.Else():
-                        adopt(self.segment, self.segment_index, mod)
-                with m.Else():
-                    m.d.sync += [rate.eq(rate + slope), rate_less_mod.eq(rate_less_mod + slope)]
-                    with m.If(~forever):
-                        m.d.sync += left.eq(left - 1)
-
-        # The accumulator: both outcomes are computed in parallel, the sign picks one.
-        advanced = Signal(signed(PHASE_BITS + 2))
-        wrapped = Signal(signed(PHASE_BITS + 2))
-        m.d.comb += [
-            advanced.eq(phase + rate[frac:]),
-            wrapped.eq(phase + (rate_less_mod >> frac)),
-        ]
-        m.d.sync += self.credit.eq(self.go & enabled & ~self.arm & ~self.halt)
-        with m.If(self.active & ~self.halt & ~self.arm):
+            m.d.sync += phase.eq(-self.modulus)
+        with m.Elif(self.active & ~self.go):
             with m.If(advanced >= 0):
                 m.d.sync += [phase.eq(wrapped), self.credit.eq(1)]
             with m.Else():
                 m.d.sync += phase.eq(advanced)
+        return m
+
+
+State = data.StructLayout({
+    "rate": PHASE_BITS + RATE_FRAC_BITS,    # current rate, with the slope's fraction bits
+    "left": dict(SEGMENT_TABLE.fields)["ticks"],  # ticks left in the segment (0: forever)
+    "index": range(SEGMENTS),
+    "last": 1,
+    "first": range(SEGMENTS),
+    "loop": 1,
+    "modulus": PHASE_BITS,
+})
+
+
+class ProfileEngine(wiring.Component):
+    """A three-stage pipeline over the streams. Stage A reads a stream's state (and, when
+    arming, its stream row); stage B picks the segment row to read: the current segment, or
+    the next one when this tick ends the current; stage C computes the new state and rate.
+    Stage D hands the rate to the stream's accumulator (`update`, `slot`)."""
+    start: In(1)                        # sweep once, arming every stream, then pulse `go`
+    stream_addr: Out(range(STREAMS))
+    stream_row: In(StreamRow)
+    segment_addr: Out(range(SEGMENTS))
+    segment_row: In(SegmentRow)
+
+    slot: Out(range(STREAMS))           # the stream the outputs below are for
+    arm: Out(1)                         # arm `slot` with `modulus`, `enable`, `count`
+    enable: Out(1)
+    count: Out(COUNT_BITS)
+    modulus: Out(PHASE_BITS)
+    update: Out(1)                      # `slot` runs at `rate` from now on
+    rate: Out(PHASE_BITS)
+    rate_less_mod: Out(signed(PHASE_BITS + 1))
+    end: Out(1)                         # `slot`'s profile is over
+    go: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        frac = RATE_FRAC_BITS
+        m.submodules.states = states = Memory(shape=State, depth=STREAMS, init=[])
+        read = states.read_port()
+        write = states.write_port()
+
+        slot_a = Signal(range(STREAMS))
+        slot_b = Signal(range(STREAMS))
+        slot_c = Signal(range(STREAMS))
+        arming_a, arming_b, arming_c = Signal(), Signal(), Signal()
+        m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_c.eq(slot_b),
+                     arming_b.eq(arming_a), arming_c.eq(arming_b), self.go.eq(0)]
+        with m.If(self.start):
+            m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
+        with m.Elif(arming_a & (slot_a == STREAMS - 1)):
+            m.d.sync += arming_a.eq(0)
+        with m.If(arming_c & (slot_c == STREAMS - 1)):
+            m.d.sync += self.go.eq(1)
+        m.d.comb += [read.addr.eq(slot_a), self.stream_addr.eq(slot_a)]
+
+        # Stage B: the state (or stream row) of slot_b is here; choose the segment row.
+        state_b = read.data
+        ending_b = (state_b.left == 1)
+        next_index_b = Mux(state_b.last, state_b.first, state_b.index + 1)
+        m.d.comb += self.segment_addr.eq(
+            Mux(arming_b, self.stream_row.first_segment,
+                Mux(ending_b, next_index_b, state_b.index)))
+        state_c = Signal(State)
+        row_c = Signal(StreamRow)
+        ending_c, next_index_c = Signal(), Signal(range(SEGMENTS))
+        m.d.sync += [state_c.eq(state_b), row_c.eq(self.stream_row), ending_c.eq(ending_b),
+                     next_index_c.eq(next_index_b)]
+
+        # Stage C: the segment row is here; the new state of slot_c.
+        segment = self.segment_row
+        new = Signal(State)
+        ended = Signal()
+        m.d.comb += new.eq(state_c)
+        with m.If(arming_c):
+            m.d.comb += [
+                new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
+                new.index.eq(row_c.first_segment), new.last.eq(segment.last),
+                new.first.eq(row_c.first_segment), new.loop.eq(row_c.loop),
+                new.modulus.eq(row_c.rate_mod),
+            ]
+        with m.Elif(ending_c):
+            with m.If(state_c.last & ~state_c.loop):
+                m.d.comb += ended.eq(1)
+            m.d.comb += [new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
+                         new.index.eq(next_index_c), new.last.eq(segment.last)]
+        with m.Else():
+            m.d.comb += new.rate.eq(state_c.rate + segment.slope)
+            with m.If(state_c.left != 0):
+                m.d.comb += new.left.eq(state_c.left - 1)
+        m.d.comb += [write.addr.eq(slot_c), write.data.eq(new), write.en.eq(1)]
+
+        # Stage D: hand the rate to the stream.
+        rate_d = Signal(PHASE_BITS)
+        modulus_d = Signal(PHASE_BITS)
+        m.d.sync += [
+            self.slot.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
+            self.update.eq(1), self.arm.eq(arming_c), self.end.eq(ended),
+            self.enable.eq(row_c.enable), self.count.eq(row_c.count),
+        ]
+        m.d.comb += [self.rate.eq(rate_d), self.modulus.eq(modulus_d),
+                     self.rate_less_mod.eq(rate_d - modulus_d)]
         return m

@@ -1,31 +1,25 @@
-"""The scheduler: one rate accumulator per stream, the profile engine that feeds them their
-segments, and a round-robin arbiter that hands due packets to the generator.
+"""The scheduler: a rate accumulator per stream, the shared profile engine that drives them,
+and a round-robin arbiter that hands due packets to the generator.
 
-On `start` the engine sweeps the stream table once (arming each stream with its modulus, count
-and first segment), then starts every enabled stream in the same cycle. While running it visits
-one stream per cycle, so each stream gets a profile tick every TICK_CYCLES (= STREAMS) cycles,
-with the segment that follows its current one read from the segment table.
+On `start` the profile engine sweeps the stream table once, arming each stream with its
+modulus, packet count and first segment, then every enabled stream starts in the same cycle.
 
 Credits wait in a per-stream backlog until the generator is free (255 covers a 64-byte stream
 waiting behind a full-size frame of every other stream); a credit that finds the backlog full
-is dropped and counted in `late`: the packet it stood for is never sent. The
-arbiter serves the streams with credit round-robin, so they share the line fairly.
+is dropped and counted in `late`: the packet it stood for is never sent. The arbiter serves the
+streams with credit round-robin, so they share the line fairly.
 """
 from amaranth import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import COUNT_BITS, SEGMENTS, STREAM_TABLE, STREAMS, TICK_CYCLES
-from ..ctl.bank import row_layout
-from .profile import SegmentRow, StreamRate
+from ...regmap import COUNT_BITS, SEGMENTS, STREAMS
+from .profile import ProfileEngine, RateAccumulator, SegmentRow, StreamRow
 
-__all__ = ["Scheduler", "Grant", "StreamRow"]
+__all__ = ["Scheduler", "Grant"]
 
-assert TICK_CYCLES == STREAMS, "the profile engine visits one stream per cycle"
-
-StreamRow = row_layout(STREAM_TABLE)
 Grant = data.StructLayout({"stream": range(STREAMS), "seq": 32, "last": 1})
-BACKLOG = 255   # credits a stream may hold while the line is busy with other streams' frames
+BACKLOG = 255
 
 
 class Scheduler(wiring.Component):
@@ -44,59 +38,36 @@ class Scheduler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rates = [StreamRate() for _ in range(STREAMS)]
-        for i, rate in enumerate(rates):
-            m.submodules[f"rate{i}"] = rate
-            m.d.comb += self.active[i].eq(rate.active)
-
-        # The sweep: `slot` addresses a stream; its rows come back one and two cycles later.
-        slot = Signal(range(STREAMS))
-        slot1 = Signal(range(STREAMS))
-        slot2 = Signal(range(STREAMS))
-        arming = Signal()    # the sweep that arms the streams after START
-        arming1 = Signal()
-        arming2 = Signal()
-        go = Signal()
-        m.d.sync += [slot.eq(slot + 1), slot1.eq(slot), slot2.eq(slot1),
-                     arming1.eq(arming), arming2.eq(arming1), go.eq(0)]
-        with m.If(self.start):
-            m.d.sync += [slot.eq(0), arming.eq(1)]
-        with m.Elif(arming & (slot == STREAMS - 1)):
-            m.d.sync += arming.eq(0)
-        with m.If(arming2 & ~arming1):
-            m.d.sync += go.eq(1)
-
-        # Arming: stream row at cycle 1 gives the first segment, whose row comes at cycle 2.
-        row = Signal(StreamRow)
-        m.d.sync += row.eq(self.stream_row)
-        next_segments = Array(rate.next_segment for rate in rates)
+        m.submodules.engine = engine = ProfileEngine()
         m.d.comb += [
-            self.stream_addr.eq(slot),
-            self.segment_addr.eq(Mux(arming1, self.stream_row.first_segment,
-                                     next_segments[slot1])),
+            engine.start.eq(self.start),
+            self.stream_addr.eq(engine.stream_addr),
+            engine.stream_row.eq(self.stream_row),
+            self.segment_addr.eq(engine.segment_addr),
+            engine.segment_row.eq(self.segment_row),
         ]
-        segment_index = Signal(range(SEGMENTS))
-        m.d.sync += segment_index.eq(self.segment_addr)
 
+        enabled = Signal(STREAMS)
         count = Array(Signal(COUNT_BITS, name=f"count{i}") for i in range(STREAMS))
         sent = Array(self.sent[i] for i in range(STREAMS))
-        for i, rate in enumerate(rates):
-            here = slot2 == i
-            m.d.comb += [
-                rate.arm.eq(arming2 & here),
-                rate.tick.eq(~arming2 & here & ~self.start),
-                rate.go.eq(go),
-                rate.enable.eq(row.enable),
-                rate.loop.eq(row.loop),
-                rate.rate_mod.eq(row.rate_mod),
-                rate.first_segment.eq(row.first_segment),
-                rate.segment.eq(self.segment_row),
-                rate.segment_index.eq(segment_index),
-            ]
-            with m.If(arming2 & here):
-                m.d.sync += [count[i].eq(row.count), sent[i].eq(0)]
 
-        # Backlog and arbitration.
+        accumulators = []
+        for i in range(STREAMS):
+            acc = RateAccumulator()
+            m.submodules[f"rate{i}"] = acc
+            accumulators.append(acc)
+            here = engine.slot == i
+            with m.If(engine.arm & here):
+                m.d.sync += [enabled[i].eq(engine.enable), count[i].eq(engine.count),
+                             sent[i].eq(0)]
+            m.d.comb += [
+                acc.arm.eq(engine.arm & here), acc.modulus.eq(engine.modulus),
+                acc.load.eq(engine.update & here), acc.rate.eq(engine.rate),
+                acc.rate_less_mod.eq(engine.rate_less_mod),
+                acc.go.eq(engine.go & enabled[i]), acc.active.eq(self.active[i]),
+            ]
+
+        # Arbitration: round-robin over the streams holding credit.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
         m.d.comb += wants.eq(Cat(b != 0 for b in backlog) & self.active)
@@ -111,13 +82,13 @@ class Scheduler(wiring.Component):
         m.d.comb += chosen.eq(previous + 1 + offset)
 
         take = Signal(STREAMS)
+        finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
         with m.If(self.grants.valid & self.grants.ready):
             m.d.sync += self.grants.valid.eq(0)
         with m.If(~self.grants.valid & (wants != 0) & ~self.stop):
-            m.d.comb += take.eq(1 << chosen)
-            chosen_count = count[chosen]
-            chosen_sent = sent[chosen]
+            chosen_count, chosen_sent = count[chosen], sent[chosen]
             is_last = (chosen_count != 0) & (chosen_sent + 1 == chosen_count)
+            m.d.comb += [take.eq(1 << chosen), finished.eq(Mux(is_last, take, 0))]
             m.d.sync += [
                 self.grants.valid.eq(1),
                 self.grants.p.stream.eq(chosen),
@@ -127,27 +98,37 @@ class Scheduler(wiring.Component):
                 chosen_sent.eq(chosen_sent + 1),
             ]
 
+        # A stream runs from `go` until its profile ends, its count is reached, or STOP.
+        ended = Signal(STREAMS)
+        m.d.comb += ended.eq(Cat(engine.end & (engine.slot == i) for i in range(STREAMS))
+                             | finished)
+        with m.If(self.start | self.stop):
+            m.d.sync += self.active.eq(0)
+        with m.Elif(engine.go):
+            m.d.sync += self.active.eq(enabled)
+        with m.Else():
+            m.d.sync += self.active.eq(self.active & ~ended)
+
         late = Signal(STREAMS)
-        for i, rate in enumerate(rates):
-            with m.If(self.stop | self.start | ~rate.active):
+        for i, acc in enumerate(accumulators):
+            with m.If(self.stop | self.start | ~self.active[i]):
                 m.d.sync += backlog[i].eq(0)
-            with m.Elif(rate.credit & ~take[i]):
+            with m.Elif(acc.credit & ~take[i]):
                 with m.If(backlog[i] == BACKLOG):
                     m.d.comb += late[i].eq(1)
                 with m.Else():
                     m.d.sync += backlog[i].eq(backlog[i] + 1)
-            with m.Elif(~rate.credit & take[i]):
+            with m.Elif(~acc.credit & take[i]):
                 m.d.sync += backlog[i].eq(backlog[i] - 1)
         with m.If(self.clear):
             m.d.sync += self.late.eq(0)
         with m.Else():
             m.d.sync += self.late.eq(self.late + sum(late))
 
-        # A count-limited stream stops when its last packet is granted.
-        for i, rate in enumerate(rates):
-            m.d.comb += rate.halt.eq(self.stop | (take[i] & (count[i] != 0)
-                                                  & (sent[i] + 1 == count[i])))
-
-        m.d.comb += self.running.eq((self.active != 0) | arming | arming1 | arming2 | go
-                                    | self.grants.valid)
+        arming = Signal()
+        with m.If(self.start):
+            m.d.sync += arming.eq(1)
+        with m.Elif(engine.go):
+            m.d.sync += arming.eq(0)
+        m.d.comb += self.running.eq((self.active != 0) | arming | self.grants.valid)
         return m
