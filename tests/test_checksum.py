@@ -26,6 +26,7 @@ def test_matches_rfc1071(seed):
                 await ctx.tick()
             ctx.set(dut.add, 0)
             ctx.set(dut.clear, 0)
+            await ctx.tick()
             results.append(ctx.get(dut.checksum))
 
     simulate(dut, bench)

@@ -121,17 +121,21 @@ class Generator(wiring.Component):
             with m.State("LOAD"):
                 row = self.stream_row
                 index = size_index[grant.stream]
-                row_size = row.sizes.word_select(index, SIZE_BITS)
                 m.d.sync += [
                     dst_mac.eq(row.dst_mac), src_mac.eq(row.src_mac),
                     src_ip.eq(row.src_ip), dst_ip.eq(row.dst_ip),
                     src_port.eq(row.src_port), dst_port.eq(row.dst_port),
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
-                    size.eq(row_size),
-                    ip_length.eq(row_size - FCS_BYTES - ETH_HEADER_BYTES),
-                    udp_length.eq(row_size - FCS_BYTES - ETH_HEADER_BYTES - IP_HEADER_BYTES),
+                    size.eq(row.sizes.word_select(index, SIZE_BITS)),
                     index.eq(Mux(index + 1 >= row.size_count, 0, index + 1)),
-                    stamped.eq(0), step.eq(0), position.eq(0),
+                    stamped.eq(0), position.eq(0),
+                ]
+                m.next = "LENGTHS"
+            with m.State("LENGTHS"):
+                m.d.sync += [
+                    ip_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES),
+                    udp_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES - IP_HEADER_BYTES),
+                    step.eq(0),
                 ]
                 m.next = "SEND"
             with m.State("SEND"):

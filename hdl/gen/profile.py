@@ -75,10 +75,12 @@ State = data.StructLayout({
 
 
 class ProfileEngine(wiring.Component):
-    """A three-stage pipeline over the streams. Stage A reads a stream's state (and, when
-    arming, its stream row); stage B picks the segment row to read: the current segment, or
-    the next one when this tick ends the current; stage C computes the new state and rate.
-    Stage D hands the rate to the stream's accumulator (`update`, `slot`)."""
+    """A pipeline over the streams. Stage A reads a stream's state (and, when arming, its
+    stream row); stage B picks the segment row to read: the current segment, or the next one
+    when this tick ends the current; stage R registers that row; stage C computes the new
+    state and rate; stage D hands the rate to the stream's accumulator (`update`, `slot`).
+    A stream's state is written back three cycles after it is read, long before its next
+    visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
@@ -105,10 +107,12 @@ class ProfileEngine(wiring.Component):
 
         slot_a = Signal(range(STREAMS))
         slot_b = Signal(range(STREAMS))
+        slot_r = Signal(range(STREAMS))
         slot_c = Signal(range(STREAMS))
-        arming_a, arming_b, arming_c = Signal(), Signal(), Signal()
-        m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_c.eq(slot_b),
-                     arming_b.eq(arming_a), arming_c.eq(arming_b), self.go.eq(0)]
+        arming_a, arming_b, arming_r, arming_c = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_r.eq(slot_b),
+                     slot_c.eq(slot_r), arming_b.eq(arming_a), arming_r.eq(arming_b),
+                     arming_c.eq(arming_r), self.go.eq(0)]
         with m.If(self.start):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
         with m.Elif(arming_a & (slot_a == STREAMS - 1)):
@@ -124,14 +128,19 @@ class ProfileEngine(wiring.Component):
         m.d.comb += self.segment_addr.eq(
             Mux(arming_b, self.stream_row.first_segment,
                 Mux(ending_b, next_index_b, state_b.index)))
-        state_c = Signal(State)
-        row_c = Signal(StreamRow)
-        ending_c, next_index_c = Signal(), Signal(range(SEGMENTS))
-        m.d.sync += [state_c.eq(state_b), row_c.eq(self.stream_row), ending_c.eq(ending_b),
-                     next_index_c.eq(next_index_b)]
+        # Stage R: the segment row comes out of its memory (registered before use: block
+        # RAM outputs are slow).
+        state_r, state_c = Signal(State), Signal(State)
+        row_r, row_c = Signal(StreamRow), Signal(StreamRow)
+        ending_r, ending_c = Signal(), Signal()
+        next_index_r, next_index_c = Signal(range(SEGMENTS)), Signal(range(SEGMENTS))
+        segment = Signal(SegmentRow)
+        m.d.sync += [state_r.eq(state_b), row_r.eq(self.stream_row), ending_r.eq(ending_b),
+                     next_index_r.eq(next_index_b),
+                     state_c.eq(state_r), row_c.eq(row_r), ending_c.eq(ending_r),
+                     next_index_c.eq(next_index_r), segment.eq(self.segment_row)]
 
-        # Stage C: the segment row is here; the new state of slot_c.
-        segment = self.segment_row
+        # Stage C: the new state of slot_c.
         new = Signal(State)
         ended = Signal()
         m.d.comb += new.eq(state_c)

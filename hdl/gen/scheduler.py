@@ -67,10 +67,11 @@ class Scheduler(wiring.Component):
                 acc.go.eq(engine.go & enabled[i]), acc.active.eq(self.active[i]),
             ]
 
-        # Arbitration: round-robin over the streams holding credit.
+        # Arbitration, round-robin over the streams holding credit, in four registered steps
+        # (pick, fetch, check, grant) so no long path remains; the latency is the same always.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
-        m.d.comb += wants.eq(Cat(b != 0 for b in backlog) & self.active)
+        m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
         previous = Signal(range(STREAMS), init=STREAMS - 1)
         rotated = Signal(STREAMS)
         m.d.comb += rotated.eq(Cat(wants, wants).bit_select(previous + 1, STREAMS))
@@ -79,24 +80,36 @@ class Scheduler(wiring.Component):
             with m.If(rotated[i]):
                 m.d.comb += offset.eq(i)
         chosen = Signal(range(STREAMS))
-        m.d.comb += chosen.eq(previous + 1 + offset)
-
+        chosen_sent = Signal(COUNT_BITS)
+        chosen_count = Signal(COUNT_BITS)
+        is_last = Signal()
         take = Signal(STREAMS)
         finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
         with m.If(self.grants.valid & self.grants.ready):
             m.d.sync += self.grants.valid.eq(0)
-        with m.If(~self.grants.valid & (wants != 0) & ~self.stop):
-            chosen_count, chosen_sent = count[chosen], sent[chosen]
-            is_last = (chosen_count != 0) & (chosen_sent + 1 == chosen_count)
-            m.d.comb += [take.eq(1 << chosen), finished.eq(Mux(is_last, take, 0))]
-            m.d.sync += [
-                self.grants.valid.eq(1),
-                self.grants.p.stream.eq(chosen),
-                self.grants.p.seq.eq(chosen_sent[:32]),
-                self.grants.p.last.eq(is_last),
-                previous.eq(chosen),
-                chosen_sent.eq(chosen_sent + 1),
-            ]
+        with m.FSM(name="arbiter"):
+            with m.State("PICK"):
+                with m.If(~self.grants.valid & (wants != 0) & ~self.stop & ~self.start):
+                    m.d.sync += chosen.eq(previous + 1 + offset)
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.sync += [chosen_sent.eq(sent[chosen]), chosen_count.eq(count[chosen])]
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += is_last.eq((chosen_count != 0) & (chosen_sent + 1 == chosen_count))
+                m.next = "GRANT"
+            with m.State("GRANT"):
+                with m.If(self.active.bit_select(chosen, 1) & ~self.stop & ~self.start):
+                    m.d.comb += [take.eq(1 << chosen), finished.eq(Mux(is_last, take, 0))]
+                    m.d.sync += [
+                        self.grants.valid.eq(1),
+                        self.grants.p.stream.eq(chosen),
+                        self.grants.p.seq.eq(chosen_sent[:32]),
+                        self.grants.p.last.eq(is_last),
+                        previous.eq(chosen),
+                        sent[chosen].eq(chosen_sent + 1),
+                    ]
+                m.next = "PICK"
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
         ended = Signal(STREAMS)

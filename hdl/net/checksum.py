@@ -10,8 +10,8 @@ __all__ = ["OnesComplementSum"]
 class OnesComplementSum(wiring.Component):
     """Adds one 16-bit word per cycle while `add`; `clear` restarts (and adds `word` if `add`).
 
-    `checksum` is the ones' complement of the folded sum, valid the cycle after the last word.
-    The sum is kept unfolded in 32 bits (room for 65537 words) and folded twice on output.
+    `checksum` is the ones' complement of the folded sum, valid two cycles after the last
+    word. The sum is kept unfolded in 32 bits (room for 65537 words) and folded twice.
     """
     clear: In(1)
     add: In(1)
@@ -30,6 +30,6 @@ class OnesComplementSum(wiring.Component):
         m.d.comb += [
             once.eq(total[:16] + total[16:]),
             twice.eq(once[:16] + once[16]),
-            self.checksum.eq(~twice),
         ]
+        m.d.sync += self.checksum.eq(~twice)
         return m
