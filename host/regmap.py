@@ -30,6 +30,59 @@ TICK_CYCLES = 16                        # rate profiles advance one tick per str
 PHASE_BITS = 40                         # rate accumulators: rate/modulus packets per byte time
 COUNT_BITS = 48                         # packet counters: 6 years at 1.49 Mpps
 
+# Receive side.
+SEQ_WINDOW = 256                        # sequence numbers behind the newest that tell a
+                                        # reordered packet from a duplicate
+HIST_LINEAR = 32                        # histogram: buckets 0..31 are 8 ns wide (0-255 ns),
+HIST_SUB = 16                           # then 16 per octave (width at most 1/16 of the value),
+HIST_BUCKETS = 512                      # up to bucket 510 (2**35 * 8 ns, 275 s); the last
+HIST_OVERFLOW = HIST_BUCKETS - 1        # bucket counts everything longer
+HIST_COUNT_BITS = 36
+RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
+
+RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
+                 ("tx_ns", 64), ("rx_ns", 64)]
+
+def unpack_words(fields, words, signed=()):
+    """Split 32-bit words (low first) into `fields` [(name, width)], packed from bit 0."""
+    value = sum(w << (32 * i) for i, w in enumerate(words))
+    out, shift = {}, 0
+    for name, width in fields:
+        v = (value >> shift) & ((1 << width) - 1)
+        if name in signed and v >> (width - 1):
+            v -= 1 << width
+        out[name] = v
+        shift += width
+    return out
+
+
+def hist_bucket(latency_ns):
+    """The histogram bucket of a latency: 8 ns wide below 256 ns, then 16 per octave."""
+    v = max(latency_ns, 0) >> 3
+    if v < HIST_LINEAR:
+        return v
+    octave = v.bit_length() - 1
+    bucket = HIST_LINEAR + (octave - 5) * HIST_SUB + ((v >> (octave - 4)) & (HIST_SUB - 1))
+    return min(bucket, HIST_OVERFLOW)
+
+
+def hist_lower_ns(bucket):
+    """The smallest latency (ns) that falls in `bucket`."""
+    if bucket < HIST_LINEAR:
+        return bucket * 8
+    octave, sub = divmod(bucket - HIST_LINEAR, HIST_SUB)
+    return ((HIST_SUB + sub) << (octave + 1)) * 8
+
+
+# Per-stream receive statistics, LSB first. Latencies are ns; sums are wide enough for a day
+# of 1 s latencies at line rate (see docs/receive.md).
+STATS_FIELDS = [
+    ("rx_packets", 48), ("rx_bytes", 64), ("latency_min", 40), ("latency_max", 40),
+    ("latency_sum", 88), ("latency_sumsq", 128), ("lost", 48), ("reordered", 48),
+    ("duplicates", 48), ("next_seq", 32),
+]
+STATS_SIGNED = {"lost"}                 # goes down when a late packet turns up
+
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
 SIGNATURE_FIELDS = [("magic", 32), ("stream", 8), ("flags", 8), ("seq", 32), ("tx_ns", 64)]
@@ -41,11 +94,14 @@ HEADER_BYTES = 14 + 20 + 8              # Ethernet + IPv4 (no options) + UDP
 class Register:
     name: str
     addr: int            # word address on the register bus
-    width: int           # 32 or 64 (a 64-bit register takes two words, low word first)
+    width: int           # a multiple of 32; wider registers take several words, low first
     access: str          # "r", "rw", or "w" (write strobes: writing acts, reading returns 0)
+    # Reading word 0 of a wide "r" register latches the other words, so they all belong to
+    # the same instant; read the words in order from word 0.
     reset: int
     doc: str
     count: int = 1       # >1: an array, element i at addr + i * words
+    pops: bool = False   # reading word 0 also strobes the core (a FIFO pop)
 
     @property
     def words(self):
@@ -85,12 +141,7 @@ class Table:
         return [(row >> (32 * i)) & 0xFFFF_FFFF for i in range(self.row_words)]
 
     def unpack(self, words):
-        row = sum(w << (32 * i) for i, w in enumerate(words))
-        values, shift = {}, 0
-        for name, width in self.fields:
-            values[name] = (row >> shift) & ((1 << width) - 1)
-            shift += width
-        return values
+        return unpack_words(self.fields, words)
 
     def addr(self, row, word=0):
         return self.base + row * self.stride + word
@@ -107,9 +158,9 @@ REGISTERS = [
              "Streams (bits 0-7), profile segments (8-15), sizes per stream (16-23)."),
     Register("CLOCK_HZ", 0x003, 32, "r", CLOCK_HZ, "Ethernet clock: byte times per second."),
     Register("CONTROL", 0x004, 32, "w", 0,
-             "Bit 0 START: arm enabled streams, start them together. Bit 1 STOP. "
-             "Bit 2 CLEAR: zero TX_FRAMES, TX_BYTES and SCHED_LATE (STREAM_TX, the sequence "
-             "numbers, restart at each START)."),
+             "Bit 0 START: arm enabled streams, start them together, clear the receive "
+             "statistics and histograms. Bit 1 STOP. Bit 2 CLEAR: zero the TX and RX counters "
+             "(STREAM_TX, the sequence numbers, restart at each START)."),
     Register("STATUS", 0x005, 32, "r", 0, "Bit 0: generator running (some stream active)."),
     Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
@@ -124,6 +175,50 @@ REGISTERS = [
     Register("STREAM_TX", 0x100, 64, "r", 0,
              "Per stream: packets sent (the next sequence number is its low 32 bits).",
              count=STREAMS),
+    # Receive path: every frame lands in exactly one of these.
+    Register("RX_FRAMES", 0x200, 64, "r", 0, "Good frames received (any kind)."),
+    Register("RX_BYTES", 0x202, 64, "r", 0, "Bytes of good frames, FCS included."),
+    Register("RX_FCS_ERRORS", 0x204, 64, "r", 0, "Frames dropped: bad FCS."),
+    Register("RX_ERRORS", 0x206, 64, "r", 0,
+             "Frames dropped: rx_er during the frame, or lost in the clock crossing."),
+    Register("RX_RUNTS", 0x208, 64, "r", 0, "Frames dropped: shorter than 64 bytes."),
+    Register("RX_GIANTS", 0x20A, 64, "r", 0, "Frames dropped: longer than 1518 bytes."),
+    Register("RX_PREAMBLE_ERRORS", 0x20C, 64, "r", 0,
+             "Frames dropped: no SFD after the preamble."),
+    Register("RX_OTHER", 0x20E, 64, "r", 0, "Good frames of other ethertypes (dropped)."),
+    Register("RX_IP_ERRORS", 0x210, 64, "r", 0,
+             "IPv4 frames dropped: bad header checksum, version, or length."),
+    Register("RX_IP_OTHER", 0x212, 64, "r", 0,
+             "IPv4 frames dropped: options, fragments, protocols other than UDP and ICMP, "
+             "ICMP other than echo requests to the unit."),
+    Register("RX_FOREIGN_UDP", 0x214, 64, "r", 0, "UDP datagrams without the signature."),
+    Register("RX_SIGNED", 0x216, 64, "r", 0, "Signature datagrams: each one measured."),
+    Register("ARP_RX", 0x218, 64, "r", 0, "ARP packets received."),
+    Register("ARP_TX", 0x21A, 64, "r", 0, "ARP replies and requests sent."),
+    Register("ICMP_RX", 0x21C, 64, "r", 0, "ICMP echo requests to the unit received."),
+    Register("ICMP_TX", 0x21E, 64, "r", 0, "ICMP echo replies sent."),
+    Register("REPLY_DROPPED", 0x220, 64, "r", 0,
+             "ARP or ICMP requests not answered: a reply was still waiting for the line."),
+    Register("UNIT_MAC", 0x230, 64, "rw", 0x02_77_73_00_00_01,
+             "The unit's MAC address (bits 0-47), for ARP and ICMP."),
+    Register("UNIT_IP", 0x232, 32, "rw", 0xC0A80002, "The unit's IPv4 address."),
+    Register("ARP_TARGET", 0x233, 32, "rw", 0, "IPv4 address to resolve."),
+    Register("ARP_CONTROL", 0x234, 32, "w", 0, "Bit 0: send an ARP request for ARP_TARGET."),
+    Register("ARP_RESULT", 0x236, 64, "r", 0,
+             "Bit 48: ARP_TARGET answered since the last request; bits 0-47: its MAC."),
+    Register("RECORD_SAMPLE", 0x240, 32, "rw", 1,
+             "Per-packet records: 0 none, 1 every packet, N one packet in N."),
+    Register("RECORD_LEVEL", 0x241, 32, "r", 0, "Records waiting in the FIFO."),
+    Register("RECORD_OVERFLOW", 0x242, 64, "r", 0, "Records lost because the FIFO was full."),
+    Register("RECORD", 0x248, 192, "r", 0,
+             "The oldest record (RECORD_FIELDS); reading word 0 takes it out of the FIFO "
+             "(all zero when empty).", pops=True),
+    Register("STATS_SELECT", 0x250, 32, "rw", 0, "Stream whose STATS are read."),
+    Register("STATS", 0x260, 32 * ((sum(w for _, w in STATS_FIELDS) + 31) // 32), "r", 0,
+             "Receive statistics of stream STATS_SELECT (STATS_FIELDS)."),
+    Register("HIST_SELECT", 0x251, 32, "rw", 0,
+             "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
+    Register("HIST_COUNT", 0x252, 64, "r", 0, "Packets in bucket HIST_SELECT."),
 ]
 
 STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [

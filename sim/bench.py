@@ -12,7 +12,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, SimTimeoutError, Timer, with_timeout
 from cocotb.utils import get_sim_time, get_time_from_sim_steps
-from cocotbext.eth import GmiiSink
+from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
 from .. import regmap
 
@@ -20,10 +20,14 @@ CLOCK_NS = regmap.NS_PER_CYCLE
 
 
 class TB:
-    def __init__(self, dut):
+    def __init__(self, dut, rx_period_ps=CLOCK_NS * 1000, loopback_cycles=None):
+        """`rx_period_ps`: the receive clock (a different value makes the clocks drift apart,
+        as two link partners' do). `loopback_cycles`: cable TX to RX through that many
+        cycles of delay instead of driving RX with a GMII source."""
         self.dut = dut
         logging.getLogger("cocotb").setLevel(logging.WARNING)
         self.sink = GmiiSink(dut.gmii_tx__txd, dut.gmii_tx__tx_er, dut.gmii_tx__tx_en, dut.clk)
+        self.source = None
         dut.gmii_rx__rxd.value = 0
         dut.gmii_rx__rx_dv.value = 0
         dut.gmii_rx__rx_er.value = 0
@@ -32,12 +36,32 @@ class TB:
         dut.bus__addr.value = 0
         dut.bus__w_data.value = 0
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        cocotb.start_soon(Clock(dut.rx_clk, rx_period_ps, unit="ps").start())
+        if loopback_cycles is None:
+            self.source = GmiiSource(dut.gmii_rx__rxd, dut.gmii_rx__rx_er, dut.gmii_rx__rx_dv,
+                                     dut.rx_clk)
+        else:
+            cocotb.start_soon(self._cable(loopback_cycles))
+
+    async def _cable(self, cycles):
+        """TX to RX through `cycles` (at least 1) clock cycles of wire: a byte on txd in one
+        cycle is on rxd `cycles` cycles later."""
+        dut = self.dut
+        line = [(0, 0, 0)] * (cycles - 1)
+        while True:
+            await RisingEdge(dut.clk)
+            line.append((int(dut.gmii_tx__txd.value), int(dut.gmii_tx__tx_en.value),
+                         int(dut.gmii_tx__tx_er.value)))
+            dut.gmii_rx__rxd.value, dut.gmii_rx__rx_dv.value, dut.gmii_rx__rx_er.value = \
+                line.pop(0)
 
     async def reset(self):
         self.dut.rst.value = 1
+        self.dut.rx_rst.value = 1
         for _ in range(4):
             await RisingEdge(self.dut.clk)
         self.dut.rst.value = 0
+        self.dut.rx_rst.value = 0
         await RisingEdge(self.dut.clk)
 
     async def write(self, addr, value):
@@ -132,3 +156,65 @@ async def capture(dut):
             registers[name] = registers[name][0]
     _result({"frames": frames, "timed_out": timed_out, "registers": registers,
              "end_ns": int(get_sim_time("ns") + offset)})
+
+
+def _frame(spec):
+    """A GmiiFrame from {"data": hex (FCS added unless "raw"), "errors": [byte indexes with
+    rx_er], "preamble": hex}."""
+    payload = bytes.fromhex(spec["data"])
+    frame = GmiiFrame.from_raw_payload(payload) if spec.get("raw") else \
+        GmiiFrame.from_payload(payload, min_len=0)
+    if "preamble" in spec:
+        frame.data = bytearray(bytes.fromhex(spec["preamble"])) + frame.data[8:]
+    if spec.get("errors"):
+        frame.error = [int(i + 8 in spec["errors"]) for i in range(len(frame.data))]
+    return frame
+
+
+@cocotb.test()
+async def exchange(dut):
+    """The whole core: program `writes`, optionally START, send `frames` into RX (or cable TX
+    to RX with `loopback_cycles`), run `run_us`, capture TX, then read `registers`, the
+    `stats` of the listed streams, `hist` [stream, bucket] counts, and pop `records`."""
+    params = _params()
+    tb = TB(dut, rx_period_ps=params.get("rx_period_ps", CLOCK_NS * 1000),
+            loopback_cycles=params.get("loopback_cycles"))
+    await tb.reset()
+    for addr, value in params.get("writes", []):
+        await tb.write(addr, value)
+    offset = await tb.timebase_offset()
+    if params.get("start"):
+        await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
+        await ClockCycles(dut.clk, 2)
+    for spec in params.get("frames", []):
+        await tb.source.send(_frame(spec))
+    await Timer(params.get("run_us", 20), "us")
+    await RisingEdge(dut.clk)
+    sent = []
+    while not tb.sink.empty():
+        frame = tb.sink.recv_nowait()
+        sent.append({"data": frame.get_payload(strip_fcs=False).hex(),
+                     "preamble": frame.get_preamble().hex(),
+                     "sfd_ns": int(tb.sfd_sim_ns(frame) + offset),
+                     "error": bool(frame.error and any(frame.error))})
+    result = {"sent": sent, "registers": {}, "stats": {}, "hist": [], "records": []}
+    for name in params.get("registers", []):
+        reg = regmap.register(name)
+        values = [await tb.read_register(name, i) for i in range(reg.count)]
+        result["registers"][name] = values[0] if reg.count == 1 else values
+    stats = regmap.register("STATS")
+    for stream in params.get("stats", []):
+        await tb.write(regmap.register("STATS_SELECT").addr, stream)
+        await ClockCycles(dut.clk, 2)
+        words = [await tb.read(stats.addr + i) for i in range(stats.words)]
+        result["stats"][str(stream)] = regmap.unpack_words(regmap.STATS_FIELDS, words,
+                                                           regmap.STATS_SIGNED)
+    for stream, bucket in params.get("hist", []):
+        await tb.write(regmap.register("HIST_SELECT").addr, stream << 9 | bucket)
+        await ClockCycles(dut.clk, 2)
+        result["hist"].append(await tb.read_register("HIST_COUNT"))
+    record = regmap.register("RECORD")
+    for _ in range(params.get("records", 0)):
+        words = [await tb.read(record.addr + i) for i in range(record.words)]
+        result["records"].append(regmap.unpack_words(regmap.RECORD_FIELDS, words))
+    _result(result)

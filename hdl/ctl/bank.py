@@ -5,8 +5,8 @@ Every register of the map becomes a port of the bank: "r" registers are inputs t
 registers are outputs holding what the host wrote, "w" registers are outputs with a one-cycle
 `<name>_strobe`. Each table becomes a write port into a memory row, one 32-bit word at a time.
 
-A 64-bit register reads as two words, low first; reading the low word latches the high word,
-so the two halves always belong to the same instant.
+A register wider than 32 bits reads as several words, low first; reading word 0 latches the
+others, so they all belong to the same instant.
 """
 from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, wiring
@@ -62,6 +62,7 @@ class RegisterBank(wiring.Component):
                 members[name] = Out(shape, init=reg.reset)
             else:
                 members[name] = Out(shape)
+            if reg.access == "w" or reg.pops:
                 members[name + "_strobe"] = Out(1)
         for table in regmap.TABLES:
             members[table.name.lower()] = Out(TableWrite(table))
@@ -70,12 +71,12 @@ class RegisterBank(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        shadow = Signal(32)   # high word of the 64-bit register whose low word was read last
+        # The words above word 0 of the wide register whose word 0 was read last.
+        shadow = Signal(max(r.width for r in regmap.REGISTERS if r.access != "w") - 32)
 
         for reg in regmap.REGISTERS:
-            if reg.access == "w":
+            if reg.access == "w" or reg.pops:
                 m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(0)
-
         with m.If(bus.r_en):
             m.d.sync += bus.r_data.eq(0)
 
@@ -84,35 +85,43 @@ class RegisterBank(wiring.Component):
                 port = getattr(self, _port_name(reg))
                 for i in range(reg.count):
                     value = port if reg.count == 1 else port[i]
-                    addr = reg.addr + i * reg.words
-                    with m.Case(addr):
-                        if reg.access in ("r", "rw"):
-                            with m.If(bus.r_en):
-                                m.d.sync += bus.r_data.eq(value[:32])
-                                if reg.words == 2:
-                                    m.d.sync += shadow.eq(value[32:])
-                        if reg.access == "rw":
-                            with m.If(bus.w_en):
-                                m.d.sync += port.eq(bus.w_data)
-                        if reg.access == "w":
-                            with m.If(bus.w_en):
-                                m.d.sync += [port.eq(bus.w_data),
-                                             getattr(self, _port_name(reg) + "_strobe").eq(1)]
-                    if reg.words == 2 and reg.access != "w":
-                        with m.Case(addr + 1):
-                            with m.If(bus.r_en):
-                                m.d.sync += bus.r_data.eq(shadow)
-
+                    base = reg.addr + i * reg.words
+                    for word in range(reg.words):
+                        with m.Case(base + word):
+                            self._word(m, reg, value, word, shadow)
         for table in regmap.TABLES:
-            write = getattr(self, table.name.lower())
-            word_bits = (table.stride - 1).bit_length()
-            row_bits = (table.rows - 1).bit_length()
-            word = bus.addr[:word_bits]
-            selected = bus.addr[word_bits:] >> row_bits == table.base >> (word_bits + row_bits)
-            m.d.comb += [
-                write.addr.eq(bus.addr[word_bits:word_bits + row_bits]),
-                write.data.eq(Cat(*[bus.w_data] * table.row_words)),
-            ]
-            with m.If(bus.w_en & selected & (word < table.row_words)):
-                m.d.comb += write.en.eq(1 << word)
+            self._table(m, table, getattr(self, table.name.lower()))
         return m
+
+    def _word(self, m, reg, value, word, shadow):
+        bus = self.bus
+        if reg.access == "w":
+            with m.If(bus.w_en):
+                m.d.sync += [value.eq(bus.w_data),
+                             getattr(self, _port_name(reg) + "_strobe").eq(1)]
+            return
+        with m.If(bus.r_en):
+            if word == 0:
+                m.d.sync += bus.r_data.eq(value[:32])
+                if reg.words > 1:
+                    m.d.sync += shadow.eq(value[32:])
+                if reg.pops:
+                    m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
+            else:
+                m.d.sync += bus.r_data.eq(shadow.word_select(word - 1, 32))
+        if reg.access == "rw":
+            with m.If(bus.w_en):
+                m.d.sync += value.word_select(word, 32).eq(bus.w_data)
+
+    def _table(self, m, table, write):
+        bus = self.bus
+        word_bits = (table.stride - 1).bit_length()
+        row_bits = (table.rows - 1).bit_length()
+        word = bus.addr[:word_bits]
+        selected = bus.addr[word_bits:] >> row_bits == table.base >> (word_bits + row_bits)
+        m.d.comb += [
+            write.addr.eq(bus.addr[word_bits:word_bits + row_bits]),
+            write.data.eq(Cat(*[bus.w_data] * table.row_words)),
+        ]
+        with m.If(bus.w_en & selected & (word < table.row_words)):
+            m.d.comb += write.en.eq(1 << word)

@@ -133,10 +133,12 @@ class Scheduler(wiring.Component):
                     m.d.sync += backlog[i].eq(backlog[i] + 1)
             with m.Elif(~acc.credit & take[i]):
                 m.d.sync += backlog[i].eq(backlog[i] - 1)
+        late_r = Signal(STREAMS)        # registered, then counted: keeps the paths short
+        m.d.sync += late_r.eq(late)
         with m.If(self.clear):
             m.d.sync += self.late.eq(0)
         with m.Else():
-            m.d.sync += self.late.eq(self.late + sum(late))
+            m.d.sync += self.late.eq(self.late + sum(late_r))
 
         arming = Signal()
         with m.If(self.start):

@@ -10,9 +10,15 @@ from amaranth.lib import data
 from ...regmap import SIGNATURE_FIELDS
 
 __all__ = ["EthernetHeader", "IPv4Header", "UDPHeader", "PayloadSignature", "UDPFrameHead",
-           "to_be", "from_be", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP", "IP_PROTO_ICMP"]
+           "ArpPacket", "IcmpHeader", "ArpFrame", "IcmpFrameHead",
+           "to_be", "from_be", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP", "IP_PROTO_ICMP",
+           "ARP_REQUEST", "ARP_REPLY", "ICMP_ECHO_REPLY", "ICMP_ECHO_REQUEST"]
 
 ETHERTYPE_IPV4 = 0x0800
+ARP_REQUEST = 1
+ARP_REPLY = 2
+ICMP_ECHO_REPLY = 0
+ICMP_ECHO_REQUEST = 8
 ETHERTYPE_ARP = 0x0806
 IP_PROTO_ICMP = 1
 IP_PROTO_UDP = 17
@@ -35,6 +41,18 @@ UDPHeader = data.StructLayout({
 })
 
 PayloadSignature = data.StructLayout({name: _bytes(width // 8) for name, width in SIGNATURE_FIELDS})
+
+ArpPacket = data.StructLayout({   # RFC 826, for IPv4 over Ethernet
+    "htype": _bytes(2), "ptype": _bytes(2), "hlen": 8, "plen": 8, "op": _bytes(2),
+    "sha": _bytes(6), "spa": _bytes(4), "tha": _bytes(6), "tpa": _bytes(4),
+})
+
+IcmpHeader = data.StructLayout({  # RFC 792, echo request and reply
+    "type": 8, "code": 8, "checksum": _bytes(2), "ident": _bytes(2), "seq": _bytes(2),
+})
+
+ArpFrame = data.StructLayout({"eth": EthernetHeader, "arp": ArpPacket})
+IcmpFrameHead = data.StructLayout({"eth": EthernetHeader, "ip": IPv4Header, "icmp": IcmpHeader})
 
 # The first 60 bytes of every generated frame: all a 64-byte frame holds before its FCS.
 UDPFrameHead = data.StructLayout({

@@ -1,0 +1,147 @@
+"""MAC receive: IEEE 802.3 clause 35 GMII in, clause 4 framing checks, and the RX stamp.
+
+`GmiiRxCrossing` moves the received bytes from the PHY's receive clock (`rx` domain) into the
+core's clock through a small asynchronous FIFO: every byte while `rx_dv` is high, then one end
+marker. The receive clock may run a little faster or slower than the core's (±100 ppm between
+link partners); the 12-byte gap between frames absorbs the difference, so the FIFO never
+fills while the core reads a byte every cycle. Should it fill anyway, the frame is marked as
+an error and counted, never silently cut.
+
+`MacRx` (core clock) finds the SFD, stamps it, strips preamble and SFD, checks the FCS with
+CRC-32, and sorts every frame into exactly one counter: good, FCS error, `rx_er` (or lost in the
+crossing), runt (< 64 bytes), giant (> 1518 bytes), or preamble error. The bytes of a frame are
+passed on while it arrives (`byte`, `index`); `done` says at the end whether it was good.
+
+The RX stamp is the timebase when the SFD reaches `MacRx`, minus the constant delay of the
+crossing (RX_CROSSING_CYCLES), so it marks the cycle the SFD was on `rxd`.
+"""
+from amaranth import Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.crc.catalog import CRC32_ETHERNET
+from amaranth.lib.fifo import AsyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ...regmap import MAX_FRAME, MIN_FRAME, NS_PER_CYCLE, RX_COUNTER_BITS
+from .gmii import GmiiRx
+
+__all__ = ["GmiiRxCrossing", "MacRx", "RxByte", "RX_CROSSING_CYCLES"]
+
+PREAMBLE = 0x55
+SFD = 0xD5
+RxByte = data.StructLayout({"data": 8, "er": 1, "end": 1})
+# Cycles from a byte on rxd to the same byte out of the crossing, when the receive clock is the
+# core's clock (a loopback): measured by tests/test_rx.py::test_loopback_latency.
+RX_CROSSING_CYCLES = 4
+
+
+class GmiiRxCrossing(wiring.Component):
+    gmii: In(GmiiRx())          # in the `rx` domain
+    valid: Out(1)               # core domain: `byte` holds a received byte or an end marker
+    byte: Out(RxByte)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = AsyncFIFO(width=RxByte.size, depth=16,
+                                             r_domain="sync", w_domain="rx")
+        gmii = self.gmii
+        in_frame = Signal()
+        lost = Signal()       # a byte of this frame found the FIFO full
+        entry = Signal(RxByte)
+        m.d.rx += in_frame.eq(gmii.rx_dv)
+        with m.If(gmii.rx_dv):
+            m.d.comb += [entry.data.eq(gmii.rxd), entry.er.eq(gmii.rx_er),
+                         fifo.w_en.eq(1)]
+            with m.If(~fifo.w_rdy):
+                m.d.rx += lost.eq(1)
+        with m.Elif(in_frame):
+            m.d.comb += [entry.end.eq(1), entry.er.eq(lost), fifo.w_en.eq(1)]
+            m.d.rx += lost.eq(0)
+        m.d.comb += fifo.w_data.eq(entry)
+
+        m.d.comb += fifo.r_en.eq(1)
+        m.d.sync += [self.valid.eq(fifo.r_rdy), self.byte.eq(fifo.r_data)]
+        return m
+
+
+class MacRx(wiring.Component):
+    valid: In(1)
+    wire: In(RxByte)
+    now: In(64)
+
+    start: Out(1)               # a frame begins: `stamp` is its SFD time
+    stamp: Out(64)
+    byte_valid: Out(1)          # frame bytes after the SFD, FCS included
+    byte: Out(8)
+    index: Out(range(MAX_FRAME + 2))
+    done: Out(1)                # the frame ended; `good` if it passed every check
+    good: Out(1)
+    length: Out(range(MAX_FRAME + 2))   # with `done`: bytes, FCS included (saturating)
+
+    clear: In(1)
+    frames: Out(RX_COUNTER_BITS)
+    bytes: Out(RX_COUNTER_BITS)
+    fcs_errors: Out(RX_COUNTER_BITS)
+    rx_errors: Out(RX_COUNTER_BITS)
+    runts: Out(RX_COUNTER_BITS)
+    giants: Out(RX_COUNTER_BITS)
+    preamble_errors: Out(RX_COUNTER_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = crc = CRC32_ETHERNET(8).create()
+        errored = Signal()
+        length = Signal(range(MAX_FRAME + 2))   # bytes so far, saturating past the maximum
+        byte, valid = self.wire, self.valid
+
+        m.d.sync += [self.start.eq(0), self.byte_valid.eq(0), self.done.eq(0)]
+        m.d.comb += crc.data.eq(byte.data)
+
+        def count(counter):
+            m.d.sync += counter.eq(counter + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(valid & ~byte.end):
+                    with m.If(byte.data == SFD):
+                        m.d.sync += [self.start.eq(1), length.eq(0), errored.eq(byte.er),
+                                     self.stamp.eq(self.now - RX_CROSSING_CYCLES * NS_PER_CYCLE)]
+                        m.d.comb += crc.start.eq(1)
+                        m.next = "DATA"
+                    with m.Elif(byte.data != PREAMBLE):
+                        count(self.preamble_errors)
+                        m.next = "DISCARD"
+            with m.State("DISCARD"):
+                with m.If(valid & byte.end):
+                    m.next = "IDLE"
+            with m.State("DATA"):
+                with m.If(valid & byte.end):
+                    m.d.sync += [self.done.eq(1), self.length.eq(length)]
+                    with m.If(errored | byte.er):
+                        count(self.rx_errors)
+                    with m.Elif(length < MIN_FRAME):
+                        count(self.runts)
+                    with m.Elif(length > MAX_FRAME):
+                        count(self.giants)
+                    with m.Elif(~crc.match_detected):
+                        count(self.fcs_errors)
+                    with m.Else():
+                        m.d.sync += [self.good.eq(1),
+                                     self.bytes.eq(self.bytes + length)]
+                        count(self.frames)
+                    m.next = "IDLE"
+                with m.Elif(valid):
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += [self.byte_valid.eq(1), self.byte.eq(byte.data),
+                                 self.index.eq(length)]
+                    with m.If(length <= MAX_FRAME):
+                        m.d.sync += length.eq(length + 1)
+                    with m.If(byte.er):
+                        m.d.sync += errored.eq(1)
+        with m.If(self.start):
+            m.d.sync += self.good.eq(0)
+
+        with m.If(self.clear):
+            m.d.sync += [counter.eq(0) for counter in (
+                self.frames, self.bytes, self.fcs_errors, self.rx_errors, self.runts,
+                self.giants, self.preamble_errors)]
+        return m

@@ -1,0 +1,1 @@
+"""The receive side above the MAC: parser, tracker, histograms, records, responders."""

@@ -1,0 +1,154 @@
+"""The receive parser: Ethernet II (IEEE 802.3 clause 3), IPv4 (RFC 791, header checksum
+verified), UDP (RFC 768), ARP (RFC 826), ICMP echo (RFC 792).
+
+It keeps the first 60 bytes of each frame as it arrives and decides when the MAC says the
+frame was good. Every good frame lands in exactly one place: a measurement record (a UDP
+datagram carrying the wirestamp signature), an ARP or ICMP action, or one of the drop counters
+(other ethertype, IPv4 errors, other IPv4, foreign UDP). Bad frames never get this far.
+
+Signature datagrams are recognised by their magic alone, whatever their addresses, so frames
+looped back unchanged are measured as well as frames echoed by a device under test.
+"""
+from amaranth import Cat, Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...regmap import ID, MAX_FRAME, RECORD_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
+from ..net.checksum import OnesComplementSum
+from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
+                           ICMP_ECHO_REQUEST, IP_PROTO_ICMP, IP_PROTO_UDP, ArpFrame,
+                           IcmpFrameHead, UDPFrameHead, from_be)
+
+__all__ = ["Parser", "Record"]
+
+Record = data.StructLayout(dict(RECORD_FIELDS))
+HEAD_BYTES = UDPFrameHead.size // 8
+IP_START, IP_END = 14, 34
+
+
+class Parser(wiring.Component):
+    # From MacRx.
+    start: In(1)
+    stamp: In(64)
+    byte_valid: In(1)
+    byte: In(8)
+    index: In(range(MAX_FRAME + 2))
+    done: In(1)
+    good: In(1)
+    length: In(range(MAX_FRAME + 2))
+    # Configuration.
+    unit_ip: In(32)
+    arp_target: In(32)
+
+    record_valid: Out(1)
+    record: Out(Record)
+    arp_request: Out(1)         # an ARP request for the unit's IP: `head` holds it
+    arp_answer: Out(1)          # ARP_TARGET answered: `answer_mac`
+    answer_mac: Out(48)
+    icmp_echo: Out(1)           # an echo request to the unit: the frame is in the buffer
+    head: Out(HEAD_BYTES * 8)   # the first bytes of the last frame
+    frame_length: Out(range(MAX_FRAME + 2))
+
+    clear: In(1)
+    other: Out(RX_COUNTER_BITS)
+    ip_errors: Out(RX_COUNTER_BITS)
+    ip_other: Out(RX_COUNTER_BITS)
+    foreign_udp: Out(RX_COUNTER_BITS)
+    signed: Out(RX_COUNTER_BITS)
+    arp_rx: Out(RX_COUNTER_BITS)
+    icmp_rx: Out(RX_COUNTER_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        head = self.head
+        stamp = Signal(64)
+        with m.If(self.start):
+            m.d.sync += stamp.eq(self.stamp)
+        with m.If(self.byte_valid & (self.index < HEAD_BYTES)):
+            m.d.sync += head.word_select(self.index[:6], 8).eq(self.byte)
+
+        # IPv4 header checksum over bytes 14..33, one word per byte pair.
+        m.submodules.ip_sum = ip_sum = OnesComplementSum()
+        high = Signal(8)
+        in_header = (self.index >= IP_START) & (self.index < IP_END)
+        with m.If(self.byte_valid & in_header):
+            with m.If(~self.index[0]):
+                m.d.sync += high.eq(self.byte)
+            with m.Else():
+                m.d.comb += [ip_sum.add.eq(1), ip_sum.word.eq(Cat(self.byte, high)),
+                             ip_sum.clear.eq(self.index == IP_START + 1)]
+
+        udp = data.View(UDPFrameHead, head)
+        arp = data.View(ArpFrame, head[:ArpFrame.size])
+        icmp = data.View(IcmpFrameHead, head[:IcmpFrameHead.size])
+        ethertype = from_be(udp.eth.ethertype)
+        ip = udp.ip
+        ip_length = from_be(ip.total_length)
+        fragmented = from_be(ip.flags_fragment)[:14] != 0   # MF or an offset
+        udp_length = from_be(udp.udp.length)
+
+        m.d.sync += [self.record_valid.eq(0), self.arp_request.eq(0), self.arp_answer.eq(0),
+                     self.icmp_echo.eq(0)]
+
+        def count(counter):
+            m.d.sync += counter.eq(counter + 1)
+
+        # Decide one cycle after `done` (the checksum sum is registered).
+        decide = Signal()
+        m.d.sync += decide.eq(self.done & self.good)
+        with m.If(self.done):
+            m.d.sync += self.frame_length.eq(self.length)
+        with m.If(decide):
+            with m.If(ethertype == ETHERTYPE_ARP):
+                count(self.arp_rx)
+                is_ipv4_arp = ((from_be(arp.arp.htype) == 1) &
+                               (from_be(arp.arp.ptype) == ETHERTYPE_IPV4) &
+                               (arp.arp.hlen == 6) & (arp.arp.plen == 4))
+                op = from_be(arp.arp.op)
+                with m.If(is_ipv4_arp & (op == ARP_REQUEST) &
+                          (from_be(arp.arp.tpa) == self.unit_ip)):
+                    m.d.sync += self.arp_request.eq(1)
+                with m.If(is_ipv4_arp & (op == ARP_REPLY) &
+                          (from_be(arp.arp.spa) == self.arp_target)):
+                    m.d.sync += [self.arp_answer.eq(1), self.answer_mac.eq(from_be(arp.arp.sha))]
+            with m.Elif(ethertype == ETHERTYPE_IPV4):
+                with m.If(ip.version_ihl[4:] != 4):
+                    count(self.ip_errors)
+                with m.Elif(ip.version_ihl[:4] != 5):
+                    count(self.ip_other)           # options
+                with m.Elif((ip_sum.checksum != 0) | (ip_length < 20) |
+                            (ip_length + 18 > self.frame_length)):
+                    count(self.ip_errors)
+                with m.Elif(fragmented):
+                    count(self.ip_other)
+                with m.Elif(ip.protocol == IP_PROTO_UDP):
+                    signed = ((from_be(udp.sig.magic) == ID) &
+                              (udp_length >= 8 + SIGNATURE_BYTES))
+                    with m.If(signed):
+                        count(self.signed)
+                        m.d.sync += [
+                            self.record_valid.eq(1),
+                            self.record.stream.eq(udp.sig.stream),
+                            self.record.flags.eq(udp.sig.flags),
+                            self.record.length.eq(self.frame_length),
+                            self.record.seq.eq(from_be(udp.sig.seq)),
+                            self.record.tx_ns.eq(from_be(udp.sig.tx_ns)),
+                            self.record.rx_ns.eq(stamp),
+                        ]
+                    with m.Else():
+                        count(self.foreign_udp)
+                with m.Elif((ip.protocol == IP_PROTO_ICMP) &
+                            (icmp.icmp.type == ICMP_ECHO_REQUEST) &
+                            (from_be(ip.dst) == self.unit_ip)):
+                    count(self.icmp_rx)
+                    m.d.sync += self.icmp_echo.eq(1)
+                with m.Else():
+                    count(self.ip_other)
+            with m.Else():
+                count(self.other)
+
+        with m.If(self.clear):
+            m.d.sync += [c.eq(0) for c in (self.other, self.ip_errors, self.ip_other,
+                                           self.foreign_udp, self.signed, self.arp_rx,
+                                           self.icmp_rx)]
+        return m

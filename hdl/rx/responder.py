@@ -1,0 +1,195 @@
+"""What lets the unit live on a real LAN: ARP (RFC 826) replies for its own address, ARP
+requests to resolve a device's MAC, and ICMP echo replies (RFC 792), all sent by `Responder`;
+and `TxMux`, which shares the MAC between these replies and the generator.
+
+Merging: `TxMux` chooses at frame boundaries only. When a reply and a generated frame both wait,
+the reply goes first, so a stream at line rate cannot starve ARP. The generated frame then
+leaves one reply later (at most 1518 + 20 byte times for a maximal echo). Its TX stamp is
+taken at its real SFD, so its latency is still exact, and the scheduler's rate accumulators
+never stop, so only that frame moves: the ones after it leave at their own times.
+
+The echo reply is the request with addresses swapped (the IPv4 checksum does not change) and
+the ICMP type set to 0, its checksum updated incrementally (RFC 1624, eqn. 3). The request is
+kept in a 2 KiB frame buffer; while its reply waits, no other frame is buffered, and an echo
+request arriving meanwhile is counted in `dropped`, as is an ARP request arriving while the
+previous reply still waits.
+"""
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...regmap import MAX_FRAME, RX_COUNTER_BITS
+from ..mac.gmii import FrameByte
+from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
+                           ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
+                           to_be)
+
+__all__ = ["Responder", "TxMux"]
+
+BUFFER_BYTES = 2048
+ICMP_ECHO_WORD = 0x0800          # type 8, code 0: the word the reply changes to 0x0000
+
+
+class Responder(wiring.Component):
+    # The received frame, byte by byte (from MacRx), and the parser's verdicts.
+    frame_start: In(1)
+    byte_valid: In(1)
+    byte: In(8)
+    index: In(range(MAX_FRAME + 2))
+    head: In(UDPFrameHead.size)
+    frame_length: In(range(MAX_FRAME + 2))
+    arp_request: In(1)
+    icmp_echo: In(1)
+    resolve: In(1)                   # send an ARP request for `arp_target`
+
+    unit_mac: In(48)
+    unit_ip: In(32)
+    arp_target: In(32)
+
+    frames: Out(stream.Signature(FrameByte))
+    clear: In(1)
+    arp_tx: Out(RX_COUNTER_BITS)
+    icmp_tx: Out(RX_COUNTER_BITS)
+    dropped: Out(RX_COUNTER_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer = buffer = Memory(shape=8, depth=BUFFER_BYTES, init=[])
+        write, read = buffer.write_port(), buffer.read_port()
+
+        arp_pending, query_pending, echo_pending = Signal(), Signal(), Signal()
+        buffering = Signal()         # this frame is going into the buffer
+        with m.If(self.frame_start):
+            m.d.sync += buffering.eq(~echo_pending)
+        m.d.comb += [write.addr.eq(self.index), write.data.eq(self.byte),
+                     write.en.eq(self.byte_valid & buffering & (self.index < BUFFER_BYTES))]
+
+        arp_in = data.View(ArpFrame, self.head[:ArpFrame.size])
+        icmp_in = data.View(IcmpFrameHead, self.head[:IcmpFrameHead.size])
+
+        # What each reply needs, captured when it is asked for.
+        peer_mac, peer_ip = Signal(48), Signal(32)
+        echo = Signal(IcmpFrameHead)
+        echo_length = Signal(range(MAX_FRAME + 2))
+
+        def count(counter):
+            m.d.sync += counter.eq(counter + 1)
+
+        with m.If(self.arp_request):
+            with m.If(arp_pending):
+                count(self.dropped)
+            with m.Else():
+                m.d.sync += [arp_pending.eq(1), peer_mac.eq(from_be(arp_in.arp.sha)),
+                             peer_ip.eq(from_be(arp_in.arp.spa))]
+        with m.If(self.resolve):
+            m.d.sync += query_pending.eq(1)
+        with m.If(self.icmp_echo):
+            with m.If(echo_pending | ~buffering):
+                count(self.dropped)
+            with m.Else():
+                # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with m = 0x0800 and m' = 0.
+                old = ~from_be(icmp_in.icmp.checksum)
+                step = old + (~Const(ICMP_ECHO_WORD, 16))
+                folded = (step[:16] + step[16:])[:16]
+                m.d.sync += [
+                    echo_pending.eq(1), echo_length.eq(self.frame_length),
+                    echo.eq(icmp_in),
+                    echo.eth.dst.eq(icmp_in.eth.src),
+                    echo.eth.src.eq(to_be(self.unit_mac, 6)),
+                    echo.ip.src.eq(icmp_in.ip.dst),
+                    echo.ip.dst.eq(icmp_in.ip.src),
+                    echo.icmp.type.eq(ICMP_ECHO_REPLY),
+                    echo.icmp.checksum.eq(to_be(~folded, 2)),
+                ]
+
+        arp_out = Signal(ArpFrame)
+        is_reply = Signal()
+        m.d.comb += [
+            arp_out.eth.dst.eq(Mux(is_reply, to_be(peer_mac, 6), to_be(Const(-1, 48), 6))),
+            arp_out.eth.src.eq(to_be(self.unit_mac, 6)),
+            arp_out.eth.ethertype.eq(to_be(Const(ETHERTYPE_ARP, 16), 2)),
+            arp_out.arp.htype.eq(to_be(Const(1, 16), 2)),
+            arp_out.arp.ptype.eq(to_be(Const(ETHERTYPE_IPV4, 16), 2)),
+            arp_out.arp.hlen.eq(6), arp_out.arp.plen.eq(4),
+            arp_out.arp.op.eq(to_be(Mux(is_reply, ARP_REPLY, ARP_REQUEST), 2)),
+            arp_out.arp.sha.eq(to_be(self.unit_mac, 6)),
+            arp_out.arp.spa.eq(to_be(self.unit_ip, 4)),
+            arp_out.arp.tha.eq(Mux(is_reply, to_be(peer_mac, 6), 0)),
+            arp_out.arp.tpa.eq(to_be(Mux(is_reply, peer_ip, self.arp_target), 4)),
+        ]
+        arp_bytes = ArpFrame.size // 8
+        echo_bytes = IcmpFrameHead.size // 8
+
+        position = Signal(range(MAX_FRAME + 2))
+        advance = self.frames.valid & self.frames.ready
+        m.d.comb += read.addr.eq(Mux(advance, position + 1, position))
+        with m.If(advance):
+            m.d.sync += position.eq(position + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.sync += position.eq(0)
+                with m.If(arp_pending):
+                    m.d.sync += is_reply.eq(1)
+                    m.next = "ARP"
+                with m.Elif(query_pending):
+                    m.d.sync += is_reply.eq(0)
+                    m.next = "ARP"
+                with m.Elif(echo_pending):
+                    m.next = "ECHO"
+            with m.State("ARP"):
+                m.d.comb += [self.frames.valid.eq(1),
+                             self.frames.p.data.eq(arp_out.as_value().word_select(position, 8)),
+                             self.frames.p.last.eq(position == arp_bytes - 1)]
+                with m.If(advance & self.frames.p.last):
+                    count(self.arp_tx)
+                    with m.If(is_reply):
+                        m.d.sync += arp_pending.eq(0)
+                    with m.Else():
+                        m.d.sync += query_pending.eq(0)
+                    m.next = "IDLE"
+            with m.State("ECHO"):
+                m.d.comb += [
+                    self.frames.valid.eq(1),
+                    self.frames.p.data.eq(Mux(position < echo_bytes,
+                                              echo.as_value().word_select(position, 8),
+                                              read.data)),
+                    self.frames.p.last.eq(position == echo_length - 5),
+                ]
+                with m.If(advance & self.frames.p.last):
+                    count(self.icmp_tx)
+                    m.d.sync += echo_pending.eq(0)
+                    m.next = "IDLE"
+
+        with m.If(self.clear):
+            m.d.sync += [self.arp_tx.eq(0), self.icmp_tx.eq(0), self.dropped.eq(0)]
+        return m
+
+
+class TxMux(wiring.Component):
+    """Shares the MAC between generated frames and replies, a whole frame at a time."""
+    generated: In(stream.Signature(FrameByte))
+    replies: In(stream.Signature(FrameByte))
+    out: Out(stream.Signature(FrameByte))
+    sfd: In(1)                      # from the MAC
+    generated_sfd: Out(1)           # the MAC's SFD, when it belongs to a generated frame
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.replies.valid):
+                    m.next = "REPLY"
+                with m.Elif(self.generated.valid):
+                    m.next = "GENERATED"
+            for name, source in (("REPLY", self.replies), ("GENERATED", self.generated)):
+                with m.State(name):
+                    m.d.comb += [self.out.valid.eq(source.valid),
+                                 self.out.payload.eq(source.payload),
+                                 source.ready.eq(self.out.ready)]
+                    if name == "GENERATED":
+                        m.d.comb += self.generated_sfd.eq(self.sfd)
+                    with m.If(source.valid & self.out.ready & source.payload.last):
+                        m.next = "IDLE"
+        return m

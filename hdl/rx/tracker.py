@@ -1,0 +1,182 @@
+"""Per-stream receive statistics, loss/reorder/duplicate counting, and latency histograms.
+
+For each record (one signature datagram): latency = RX stamp - TX stamp (ns, saturating at
+2**40 - 1). The stream's row in a small memory is read, updated and written back: packets,
+bytes, latency min / max / sum / sum of squares, and the sequence counters. One record takes
+six cycles; records come at most one per 84 cycles.
+
+Sequence numbers (in the spirit of RFC 4737): `next_seq` is one past the highest sequence
+number seen (0 at START). A datagram with seq >= next_seq is in order; the numbers it skips
+are counted lost, and next_seq = seq + 1. A datagram with seq < next_seq is late: if it was
+seen before (within the last SEQ_WINDOW numbers) it is a duplicate; otherwise it is reordered,
+and one number counted lost is taken back. Late arrivals older than the window are counted
+as reordered. Comparisons are modulo 2**32, so the 32-bit sequence number may wrap.
+
+Which numbers were seen is kept per stream in a memory of SEQ_WINDOW slots (slot = seq mod
+SEQ_WINDOW) holding the next 8 bits of the number. It can be fooled only if a stream loses
+every number of one slot for 65280 numbers in a row.
+
+The histogram of each stream lives in block RAM: log-linear buckets (`regmap.hist_bucket`).
+START clears all of it (8192 cycles); records arriving meanwhile are not counted.
+"""
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, HIST_LINEAR, HIST_OVERFLOW, HIST_SUB,
+                       SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED, STREAMS)
+from .parser import Record
+
+__all__ = ["Tracker", "Stats"]
+
+Stats = data.StructLayout({name: signed(w) if name in STATS_SIGNED else w
+                           for name, w in STATS_FIELDS})
+LATENCY_BITS = 40
+SQUARE_BITS = 36            # latencies up to 68 s are squared exactly; longer ones saturate
+SEEN_TAG_BITS = 8
+Seen = data.StructLayout({"valid": 1, "tag": SEEN_TAG_BITS})
+
+
+class Tracker(wiring.Component):
+    start: In(1)                    # clear every stream's statistics and histogram
+    record_valid: In(1)
+    record: In(Record)
+    busy: Out(1)                    # clearing
+    dropped: Out(32)                # records that came while clearing
+
+    stats_select: In(range(STREAMS))
+    stats: Out(Stats)               # of `stats_select`, one cycle later
+    hist_select: In(range(STREAMS * HIST_BUCKETS))
+    hist_count: Out(HIST_COUNT_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        hist_bits = (HIST_BUCKETS - 1).bit_length()
+        window_bits = (SEQ_WINDOW - 1).bit_length()
+        m.submodules.stats_mem = stats_mem = Memory(shape=Stats, depth=STREAMS, init=[])
+        m.submodules.seen_mem = seen_mem = Memory(shape=Seen, depth=STREAMS * SEQ_WINDOW,
+                                                  init=[])
+        m.submodules.hist_mem = hist_mem = Memory(shape=HIST_COUNT_BITS,
+                                                  depth=STREAMS * HIST_BUCKETS, init=[])
+        stats_rd, stats_wr = stats_mem.read_port(), stats_mem.write_port()
+        host_stats = stats_mem.read_port()
+        seen_rd, seen_wr = seen_mem.read_port(), seen_mem.write_port()
+        hist_rd, hist_wr = hist_mem.read_port(), hist_mem.write_port()
+        host_hist = hist_mem.read_port()
+        m.d.comb += [host_stats.addr.eq(self.stats_select), self.stats.eq(host_stats.data),
+                     host_hist.addr.eq(self.hist_select), self.hist_count.eq(host_hist.data)]
+
+        record = Signal(Record)
+        latency = Signal(LATENCY_BITS)
+        row = Signal(Stats)
+        seen = Signal(Seen)
+        octave = Signal(range(64))
+        cycles = Signal(LATENCY_BITS - 3)     # latency in 8 ns units
+        bucket = Signal(hist_bits)
+        squares = Signal(3 * 36)              # a*a, a*b, b*b of the latency's 18-bit halves
+        square = Signal(2 * SQUARE_BITS)
+        hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
+        seen_addr = Signal(range(STREAMS * SEQ_WINDOW))
+        sweep = Signal(range(STREAMS * HIST_BUCKETS + 1))
+
+        m.d.comb += [stats_rd.addr.eq(record.stream), stats_wr.addr.eq(record.stream),
+                     seen_rd.addr.eq(seen_addr), seen_wr.addr.eq(seen_addr),
+                     hist_rd.addr.eq(hist_addr), hist_wr.addr.eq(hist_addr)]
+
+        with m.If(self.record_valid & self.busy):
+            m.d.sync += self.dropped.eq(self.dropped + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [sweep.eq(0), self.busy.eq(1)]
+                    m.next = "CLEAR"
+                with m.Elif(self.record_valid):
+                    m.d.sync += [record.eq(self.record),
+                                 seen_addr.eq(Cat(self.record.seq[:window_bits],
+                                                  self.record.stream))]
+                    m.next = "LATENCY"
+            with m.State("CLEAR"):
+                blank = Signal(Stats)
+                m.d.comb += [
+                    blank.latency_min.eq(-1),
+                    hist_wr.addr.eq(sweep), hist_wr.data.eq(0), hist_wr.en.eq(1),
+                    seen_wr.addr.eq(sweep), seen_wr.data.eq(0),
+                    seen_wr.en.eq(sweep < STREAMS * SEQ_WINDOW),
+                    stats_wr.addr.eq(sweep), stats_wr.data.eq(blank),
+                    stats_wr.en.eq(sweep < STREAMS),
+                ]
+                m.d.sync += sweep.eq(sweep + 1)
+                with m.If(sweep == STREAMS * HIST_BUCKETS - 1):
+                    m.d.sync += self.busy.eq(0)
+                    m.next = "IDLE"
+            with m.State("LATENCY"):
+                difference = Signal(signed(65))
+                m.d.comb += difference.eq(record.rx_ns - record.tx_ns)
+                with m.If(difference < 0):
+                    m.d.sync += latency.eq(0)
+                with m.Elif(difference >= (1 << LATENCY_BITS)):
+                    m.d.sync += latency.eq((1 << LATENCY_BITS) - 1)
+                with m.Else():
+                    m.d.sync += latency.eq(difference)
+                m.next = "OCTAVE"
+            with m.State("OCTAVE"):
+                # The stats row and the seen slot (addressed since IDLE) are here.
+                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data),
+                             cycles.eq(latency[3:])]
+                for i in range(len(latency) - 3):
+                    with m.If(latency[3 + i]):
+                        m.d.sync += octave.eq(i)
+                short = Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)
+                a, b = short[18:36], short[:18]
+                m.d.sync += squares.eq(Cat(a * a, a * b, b * b))
+                m.next = "BUCKET"
+            with m.State("BUCKET"):
+                fine = (cycles >> (octave - 4).as_unsigned())[:4]
+                index = HIST_LINEAR + (octave - 5) * HIST_SUB + fine
+                with m.If(cycles < HIST_LINEAR):
+                    m.d.sync += bucket.eq(cycles)
+                with m.Elif(index > HIST_OVERFLOW):
+                    m.d.sync += bucket.eq(HIST_OVERFLOW)
+                with m.Else():
+                    m.d.sync += bucket.eq(index)
+                aa, ab, bb = squares[:36], squares[36:72], squares[72:]
+                m.d.sync += square.eq(Cat(bb, aa) + (ab << 19))
+                m.next = "ADDRESS"
+            with m.State("ADDRESS"):
+                m.d.sync += hist_addr.eq(Cat(bucket, record.stream))
+                m.next = "READ"
+            with m.State("READ"):
+                m.next = "UPDATE"       # the histogram count arrives
+            with m.State("UPDATE"):
+                new = Signal(Stats)
+                m.d.comb += [
+                    new.eq(row),
+                    new.rx_packets.eq(row.rx_packets + 1),
+                    new.rx_bytes.eq(row.rx_bytes + record.length),
+                    new.latency_min.eq(Mux(latency < row.latency_min, latency, row.latency_min)),
+                    new.latency_max.eq(Mux(latency > row.latency_max, latency, row.latency_max)),
+                    new.latency_sum.eq(row.latency_sum + latency),
+                    new.latency_sumsq.eq(row.latency_sumsq + square),
+                ]
+                ahead = Signal(signed(32))
+                m.d.comb += ahead.eq(record.seq - row.next_seq)
+                tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
+                seen_before = seen.valid & (seen.tag == tag)
+                mark = Signal()
+                with m.If(ahead >= 0):
+                    m.d.comb += [new.lost.eq(row.lost + ahead), new.next_seq.eq(record.seq + 1),
+                                 mark.eq(1)]
+                with m.Elif((-ahead <= SEQ_WINDOW) & seen_before):
+                    m.d.comb += new.duplicates.eq(row.duplicates + 1)
+                with m.Else():
+                    m.d.comb += [new.reordered.eq(row.reordered + 1), new.lost.eq(row.lost - 1),
+                                 mark.eq(-ahead <= SEQ_WINDOW)]
+                m.d.comb += [
+                    stats_wr.en.eq(1), stats_wr.data.eq(new),
+                    seen_wr.en.eq(mark), seen_wr.data.eq(Cat(Const(1, 1), tag)),
+                    hist_wr.en.eq(1), hist_wr.data.eq(hist_rd.data + 1),
+                ]
+                m.next = "IDLE"
+        return m
