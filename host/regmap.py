@@ -38,6 +38,7 @@ HIST_SUB = 16                           # then 16 per octave (width at most 1/16
 HIST_BUCKETS = 512                      # up to bucket 510 (2**35 * 8 ns, 275 s); the last
 HIST_OVERFLOW = HIST_BUCKETS - 1        # bucket counts everything longer
 HIST_COUNT_BITS = 36
+START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms, then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
 
 RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),

@@ -123,6 +123,7 @@ async def capture(dut):
         await tb.write(addr, value)
     offset = await tb.timebase_offset()
     await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
+    await ClockCycles(dut.clk, regmap.START_CLEAR_CYCLES)
 
     frames = []
 
@@ -185,7 +186,7 @@ async def exchange(dut):
     offset = await tb.timebase_offset()
     if params.get("start"):
         await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
-        await ClockCycles(dut.clk, 2)
+        await ClockCycles(dut.clk, regmap.START_CLEAR_CYCLES)
     for spec in params.get("frames", []):
         await tb.source.send(_frame(spec))
     await Timer(params.get("run_us", 20), "us")

@@ -105,6 +105,13 @@ class Generator(wiring.Component):
         ]
         head_bytes = len(head.as_value()) // 8
 
+        def byte_at(offset):
+            return Mux(offset < head_bytes, head.as_value().word_select(offset[:6], 8), 0)
+
+        # The byte on offer is a register, loaded one step ahead: the MAC's CRC starts from a
+        # flip-flop, not from the 60-way byte selection.
+        current = Signal(8)
+
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
         with m.If(self.start):
             for i in range(STREAMS):
@@ -133,6 +140,7 @@ class Generator(wiring.Component):
                 m.next = "LENGTHS"
             with m.State("LENGTHS"):
                 m.d.sync += [
+                    current.eq(byte_at(position)),
                     ip_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES),
                     udp_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES - IP_HEADER_BYTES),
                     step.eq(0),
@@ -141,14 +149,13 @@ class Generator(wiring.Component):
             with m.State("SEND"):
                 m.d.comb += [
                     self.frames.valid.eq(1),
-                    self.frames.p.data.eq(Mux(position < head_bytes,
-                                              head.as_value().word_select(position, 8), 0)),
+                    self.frames.p.data.eq(current),
                     self.frames.p.last.eq(position == size - FCS_BYTES - 1),
                 ]
                 with m.If(self.sfd):
                     m.d.sync += [tx_ns.eq(self.now), stamped.eq(1)]
                 with m.If(self.frames.ready):
-                    m.d.sync += position.eq(position + 1)
+                    m.d.sync += [position.eq(position + 1), current.eq(byte_at(position + 1))]
                     with m.If(self.frames.p.last):
                         m.next = "IDLE"
         return m

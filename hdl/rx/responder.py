@@ -121,9 +121,17 @@ class Responder(wiring.Component):
         arp_bytes = ArpFrame.size // 8
         echo_bytes = IcmpFrameHead.size // 8
 
+        # The byte on offer is a register loaded one step ahead (the MAC's CRC starts from a
+        # flip-flop); the buffer is read one more step ahead, so its byte is there in time.
         position = Signal(range(MAX_FRAME + 2))
+        current = Signal(8)
         advance = self.frames.valid & self.frames.ready
-        m.d.comb += read.addr.eq(Mux(advance, position + 1, position))
+        ahead = Mux(advance, position + 1, position)     # the position offered next cycle
+        m.d.comb += read.addr.eq(ahead + 1)
+
+        def byte_at(offset, vector, vector_bytes):
+            return Mux(offset < vector_bytes, vector.word_select(offset, 8), read.data)
+
         with m.If(advance):
             m.d.sync += position.eq(position + 1)
 
@@ -132,16 +140,23 @@ class Responder(wiring.Component):
                 m.d.sync += position.eq(0)
                 with m.If(arp_pending):
                     m.d.sync += is_reply.eq(1)
-                    m.next = "ARP"
+                    m.next = "ARP_FIRST"
                 with m.Elif(query_pending):
                     m.d.sync += is_reply.eq(0)
-                    m.next = "ARP"
+                    m.next = "ARP_FIRST"
                 with m.Elif(echo_pending):
-                    m.next = "ECHO"
+                    m.next = "ECHO_FIRST"
+            with m.State("ARP_FIRST"):
+                m.d.sync += current.eq(arp_out.as_value().word_select(0, 8))
+                m.next = "ARP"
+            with m.State("ECHO_FIRST"):     # the buffer's byte at 1 is also on its way now
+                m.d.sync += current.eq(echo.as_value().word_select(0, 8))
+                m.next = "ECHO"
             with m.State("ARP"):
-                m.d.comb += [self.frames.valid.eq(1),
-                             self.frames.p.data.eq(arp_out.as_value().word_select(position, 8)),
+                m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
                              self.frames.p.last.eq(position == arp_bytes - 1)]
+                with m.If(advance):
+                    m.d.sync += current.eq(byte_at(position + 1, arp_out.as_value(), arp_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.arp_tx)
                     with m.If(is_reply):
@@ -150,13 +165,10 @@ class Responder(wiring.Component):
                         m.d.sync += query_pending.eq(0)
                     m.next = "IDLE"
             with m.State("ECHO"):
-                m.d.comb += [
-                    self.frames.valid.eq(1),
-                    self.frames.p.data.eq(Mux(position < echo_bytes,
-                                              echo.as_value().word_select(position, 8),
-                                              read.data)),
-                    self.frames.p.last.eq(position == echo_length - 5),
-                ]
+                m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
+                             self.frames.p.last.eq(position == echo_length - 5)]
+                with m.If(advance):
+                    m.d.sync += current.eq(byte_at(position + 1, echo.as_value(), echo_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.icmp_tx)
                     m.d.sync += echo_pending.eq(0)

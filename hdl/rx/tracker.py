@@ -24,15 +24,15 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, HIST_LINEAR, HIST_OVERFLOW, HIST_SUB,
-                       SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED, STREAMS)
+from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED,
+                       STREAMS)
+from .histogram import LATENCY_BITS, HistogramBucket
 from .parser import Record
 
 __all__ = ["Tracker", "Stats"]
 
 Stats = data.StructLayout({name: signed(w) if name in STATS_SIGNED else w
                            for name, w in STATS_FIELDS})
-LATENCY_BITS = 40
 SQUARE_BITS = 36            # latencies up to 68 s are squared exactly; longer ones saturate
 SEEN_TAG_BITS = 8
 Seen = data.StructLayout({"valid": 1, "tag": SEEN_TAG_BITS})
@@ -52,7 +52,6 @@ class Tracker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hist_bits = (HIST_BUCKETS - 1).bit_length()
         window_bits = (SEQ_WINDOW - 1).bit_length()
         m.submodules.stats_mem = stats_mem = Memory(shape=Stats, depth=STREAMS, init=[])
         m.submodules.seen_mem = seen_mem = Memory(shape=Seen, depth=STREAMS * SEQ_WINDOW,
@@ -69,11 +68,10 @@ class Tracker(wiring.Component):
 
         record = Signal(Record)
         latency = Signal(LATENCY_BITS)
+        m.submodules.bucketing = bucketing = HistogramBucket()
+        m.d.comb += bucketing.latency.eq(latency)
         row = Signal(Stats)
         seen = Signal(Seen)
-        octave = Signal(range(64))
-        cycles = Signal(LATENCY_BITS - 3)     # latency in 8 ns units
-        bucket = Signal(hist_bits)
         squares = Signal(3 * 36)              # a*a, a*b, b*b of the latency's 18-bit halves
         square = Signal(2 * SQUARE_BITS)
         hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
@@ -123,29 +121,17 @@ class Tracker(wiring.Component):
                 m.next = "OCTAVE"
             with m.State("OCTAVE"):
                 # The stats row and the seen slot (addressed since IDLE) are here.
-                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data),
-                             cycles.eq(latency[3:])]
-                for i in range(len(latency) - 3):
-                    with m.If(latency[3 + i]):
-                        m.d.sync += octave.eq(i)
+                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data)]
                 short = Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)
                 a, b = short[18:36], short[:18]
                 m.d.sync += squares.eq(Cat(a * a, a * b, b * b))
                 m.next = "BUCKET"
             with m.State("BUCKET"):
-                fine = (cycles >> (octave - 4).as_unsigned())[:4]
-                index = HIST_LINEAR + (octave - 5) * HIST_SUB + fine
-                with m.If(cycles < HIST_LINEAR):
-                    m.d.sync += bucket.eq(cycles)
-                with m.Elif(index > HIST_OVERFLOW):
-                    m.d.sync += bucket.eq(HIST_OVERFLOW)
-                with m.Else():
-                    m.d.sync += bucket.eq(index)
                 aa, ab, bb = squares[:36], squares[36:72], squares[72:]
                 m.d.sync += square.eq(Cat(bb, aa) + (ab << 19))
                 m.next = "ADDRESS"
-            with m.State("ADDRESS"):
-                m.d.sync += hist_addr.eq(Cat(bucket, record.stream))
+            with m.State("ADDRESS"):     # the bucket of `latency` is out now
+                m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
                 m.next = "READ"
             with m.State("READ"):
                 m.next = "UPDATE"       # the histogram count arrives
