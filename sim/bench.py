@@ -160,15 +160,15 @@ async def capture(dut):
 
 
 def _frame(spec):
-    """A GmiiFrame from {"data": hex (FCS added unless "raw"), "errors": [byte indexes with
-    rx_er], "preamble": hex}."""
+    """A GmiiFrame from {"data": hex (padded to "min_len", 60 unless given, and FCS added,
+    unless "raw"), "errors": [byte indexes with rx_er], "preamble": hex}."""
     payload = bytes.fromhex(spec["data"])
     frame = GmiiFrame.from_raw_payload(payload) if spec.get("raw") else \
-        GmiiFrame.from_payload(payload, min_len=0)
+        GmiiFrame.from_payload(payload, min_len=spec.get("min_len", 60))
     if "preamble" in spec:
         frame.data = bytearray(bytes.fromhex(spec["preamble"])) + frame.data[8:]
     if spec.get("errors"):
-        frame.error = [int(i + 8 in spec["errors"]) for i in range(len(frame.data))]
+        frame.error = [int(i - 8 in spec["errors"]) for i in range(len(frame.data))]
     return frame
 
 
