@@ -21,6 +21,12 @@ BLOCKS = {
     "profile_engine": "wirestamp.hdl.gen.profile:ProfileEngine",
     "generator": "wirestamp.hdl.gen.generator:Generator",
     "bank": "wirestamp.hdl.ctl.bank:RegisterBank",
+    "mac_rx": "wirestamp.hdl.mac.rx:MacRx",
+    "parser": "wirestamp.hdl.rx.parser:Parser",
+    "tracker": "wirestamp.hdl.rx.tracker:Tracker",
+    "record_fifo": "wirestamp.hdl.rx.records:RecordFifo",
+    "responder": "wirestamp.hdl.rx.responder:Responder",
+    "tx_mux": "wirestamp.hdl.rx.responder:TxMux",
     "core": "wirestamp.hdl.core:Core",
 }
 

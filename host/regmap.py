@@ -219,7 +219,8 @@ REGISTERS = [
              "Receive statistics of stream STATS_SELECT (STATS_FIELDS)."),
     Register("HIST_SELECT", 0x251, 32, "rw", 0,
              "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
-    Register("HIST_COUNT", 0x252, 64, "r", 0, "Packets in bucket HIST_SELECT."),
+    Register("HIST_COUNT", 0x252, 64, "r", 0,
+             "Packets in bucket HIST_SELECT (valid 10 cycles after HIST_SELECT is written)."),
 ]
 
 STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [

@@ -48,7 +48,7 @@ class Tracker(wiring.Component):
     stats_select: In(range(STREAMS))
     stats: Out(Stats)               # of `stats_select`, one cycle later
     hist_select: In(range(STREAMS * HIST_BUCKETS))
-    hist_count: Out(HIST_COUNT_BITS)
+    hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 10 cycles later
 
     def elaborate(self, platform):
         m = Module()
@@ -61,10 +61,13 @@ class Tracker(wiring.Component):
         stats_rd, stats_wr = stats_mem.read_port(), stats_mem.write_port()
         host_stats = stats_mem.read_port()
         seen_rd, seen_wr = seen_mem.read_port(), seen_mem.write_port()
+        # One read port for the histograms (so the block RAMs need not be doubled): between
+        # records it reads the bucket the host selected, into `hist_count`.
         hist_rd, hist_wr = hist_mem.read_port(), hist_mem.write_port()
-        host_hist = hist_mem.read_port()
-        m.d.comb += [host_stats.addr.eq(self.stats_select), self.stats.eq(host_stats.data),
-                     host_hist.addr.eq(self.hist_select), self.hist_count.eq(host_hist.data)]
+        m.d.comb += [host_stats.addr.eq(self.stats_select), self.stats.eq(host_stats.data)]
+        host_read = Signal()
+        with m.If(host_read):
+            m.d.sync += self.hist_count.eq(hist_rd.data)
 
         record = Signal(Record)
         latency = Signal(LATENCY_BITS)
@@ -81,14 +84,18 @@ class Tracker(wiring.Component):
         m.d.comb += [stats_rd.addr.eq(record.stream), stats_wr.addr.eq(record.stream),
                      seen_rd.addr.eq(seen_addr), seen_wr.addr.eq(seen_addr),
                      hist_rd.addr.eq(hist_addr), hist_wr.addr.eq(hist_addr)]
+        m.d.sync += host_read.eq(0)
 
         with m.If(self.record_valid & self.busy):
             m.d.sync += self.dropped.eq(self.dropped + 1)
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += hist_rd.addr.eq(self.hist_select)
+                m.d.sync += host_read.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [sweep.eq(0), self.busy.eq(1)]
+                    m.d.sync += [sweep.eq(0), hist_addr.eq(0), seen_addr.eq(0),
+                                 record.stream.eq(0), self.busy.eq(1)]
                     m.next = "CLEAR"
                 with m.Elif(self.record_valid):
                     m.d.sync += [record.eq(self.record),
@@ -96,16 +103,17 @@ class Tracker(wiring.Component):
                                                   self.record.stream))]
                     m.next = "LATENCY"
             with m.State("CLEAR"):
+                # The memories' own address registers walk through them, so each memory
+                # keeps a single address for reading and writing (one block RAM port).
                 blank = Signal(Stats)
                 m.d.comb += [
                     blank.latency_min.eq(-1),
-                    hist_wr.addr.eq(sweep), hist_wr.data.eq(0), hist_wr.en.eq(1),
-                    seen_wr.addr.eq(sweep), seen_wr.data.eq(0),
-                    seen_wr.en.eq(sweep < STREAMS * SEQ_WINDOW),
-                    stats_wr.addr.eq(sweep), stats_wr.data.eq(blank),
-                    stats_wr.en.eq(sweep < STREAMS),
+                    hist_wr.data.eq(0), hist_wr.en.eq(1),
+                    seen_wr.data.eq(0), seen_wr.en.eq(sweep < STREAMS * SEQ_WINDOW),
+                    stats_wr.data.eq(blank), stats_wr.en.eq(sweep < STREAMS),
                 ]
-                m.d.sync += sweep.eq(sweep + 1)
+                m.d.sync += [sweep.eq(sweep + 1), hist_addr.eq(sweep + 1),
+                             seen_addr.eq(sweep + 1), record.stream.eq(sweep + 1)]
                 with m.If(sweep == STREAMS * HIST_BUCKETS - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
