@@ -229,3 +229,17 @@ def test_a_reply_delays_generated_frames_by_at_most_its_own_length():
     assert moved[1:] <= [moved[0] - (1000 - 672)]
     for frame in generated:
         assert int(frame["data"][104:120], 16) == frame["sfd_ns"], "stamps stay exact"
+
+
+def test_record_sampling_and_overflow_are_counted():
+    sample = regmap.register("RECORD_SAMPLE").addr
+    frames = [spec(signed_frame(s)) for s in range(30)]
+    result = exchange(writes=[[sample, 3]], frames=frames, start=True, run_us=25, records=11,
+                      registers=["RECORD_LEVEL", "RECORD_OVERFLOW", "RX_SIGNED"])
+    assert result["registers"]["RECORD_LEVEL"] == 10 and result["registers"]["RX_SIGNED"] == 30
+    assert [r["seq"] for r in result["records"]] == list(range(2, 30, 3)) + [0]
+    # Nobody reads: the FIFO (512) fills and the rest is counted, not lost silently.
+    frames = [spec(signed_frame(s)) for s in range(520)]
+    result = exchange(frames=frames, start=True, run_us=360,
+                      registers=["RECORD_LEVEL", "RECORD_OVERFLOW"])
+    assert result["registers"] == {"RECORD_LEVEL": 512, "RECORD_OVERFLOW": 8}
