@@ -23,7 +23,8 @@ def test_stale_docs_are_detected(tmp_path):
 
 
 def test_host_library_does_not_import_amaranth():
-    code = ("import sys, wirestamp, wirestamp.regmap, wirestamp.streams, wirestamp.rates, "
+    code = ("import sys, wirestamp, wirestamp.regmap, wirestamp.protocol, wirestamp.streams, "
+            "wirestamp.rates, "
             "wirestamp.cli; sys.exit('amaranth' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -1,0 +1,181 @@
+"""The control-link wire protocol: the second half of the contract (plain Python, no amaranth
+import). The gateware's UART bridge and the host's transports speak it.
+
+A frame on the wire is COBS-encoded (Cheshire & Baker, "Consistent Overhead Byte Stuffing",
+1999) and ends with a 0x00 delimiter, so a lost or corrupted byte costs at most the frames it
+touches: the receiver resynchronises at the next 0x00. Inside, before encoding:
+
+    tag (1) | op (1) | body (0..MAX_BODY) | CRC-16 (2, big-endian)
+
+The CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF; `binascii.crc_hqx`)
+over tag, op and body. It detects every error burst of up to 16 bits, so any single corrupted
+byte. A frame that fails it, or is malformed, is dropped by the device (which answers with
+ERROR when the tag and op survived) and changes nothing.
+
+Requests carry a tag chosen by the host; the reply repeats it. Reads are idempotent. A WRITE
+whose tag equals that of the last WRITE executed is acknowledged again but not executed
+again, so the host may retry any request whose reply was lost or damaged without repeating
+its effect (e.g. a START). The host moves to a new tag for each new request.
+
+Bodies (addresses and data are little-endian, like the register map's word order):
+    READ    addr (2) count (1)          -> READ_REPLY  data (4 × count)
+    WRITE   addr (2) data (4 × count)   -> WRITE_REPLY (empty body)
+    RECORDS_START / RECORDS_STOP        -> WRITE_REPLY
+    device, unsolicited: RECORDS with tag RECORD_TAG, body = whole records (24 bytes each)
+    device: ERROR  code (1)
+A READ or WRITE of `count` words covers `count` consecutive word addresses (a burst).
+"""
+import binascii
+import struct
+from dataclasses import dataclass
+
+from .regmap import RECORD_FIELDS
+
+__all__ = ["Op", "ErrorCode", "Frame", "ProtocolError", "encode", "decode", "cobs_encode",
+           "cobs_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG",
+           "RECORD_BYTES"]
+
+MAX_BURST = 64                          # words in one READ or WRITE
+MAX_BODY = 3 + 4 * MAX_BURST
+RECORD_TAG = 0xFF                       # the tag of unsolicited RECORDS frames
+RECORD_BYTES = sum(w for _, w in RECORD_FIELDS) // 8
+
+
+class Op:
+    READ = 0x01
+    WRITE = 0x02
+    RECORDS_START = 0x03
+    RECORDS_STOP = 0x04
+    READ_REPLY = 0x81
+    WRITE_REPLY = 0x82
+    RECORDS = 0x90
+    ERROR = 0xEE
+
+
+class ErrorCode:
+    CRC = 1             # the frame failed its CRC (sent only when tag and op are plausible)
+    MALFORMED = 2       # wrong length for its op, or a burst too long
+    UNKNOWN_OP = 3
+
+
+class ProtocolError(ValueError):
+    """A frame that must be dropped: bad COBS, bad CRC, or malformed."""
+
+
+def crc16(data):
+    return binascii.crc_hqx(bytes(data), 0xFFFF)
+
+
+def cobs_encode(data):
+    out, block = bytearray(), bytearray()
+    for byte in data:
+        if byte == 0:
+            out += bytes([len(block) + 1]) + block
+            block.clear()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out += b"\xff" + block
+                block.clear()
+    out += bytes([len(block) + 1]) + block
+    return bytes(out)
+
+
+def cobs_decode(data):
+    out, i = bytearray(), 0
+    while i < len(data):
+        code = data[i]
+        block = data[i + 1:i + code]
+        if code == 0 or len(block) != code - 1 or 0 in block:
+            raise ProtocolError("bad COBS block")
+        out += block
+        i += code
+        if code != 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Frame:
+    tag: int
+    op: int
+    body: bytes = b""
+
+    @classmethod
+    def read(cls, tag, addr, count=1):
+        return cls(tag, Op.READ, struct.pack("<HB", addr, count))
+
+    @classmethod
+    def write(cls, tag, addr, words):
+        return cls(tag, Op.WRITE, struct.pack("<H", addr) +
+                   b"".join(struct.pack("<I", w) for w in words))
+
+    def words(self):
+        """The 32-bit words of a READ_REPLY."""
+        return list(struct.unpack(f"<{len(self.body) // 4}I", self.body))
+
+
+def encode(frame):
+    """The bytes on the wire for `frame`, delimiter included."""
+    if not (0 <= frame.tag <= 0xFF and 0 <= frame.op <= 0xFF):
+        raise ValueError("tag and op are bytes")
+    if len(frame.body) > max(MAX_BODY, RECORD_BYTES * 10):
+        raise ValueError(f"body of {len(frame.body)} bytes is too long")
+    inner = bytes([frame.tag, frame.op]) + frame.body
+    return cobs_encode(inner + crc16(inner).to_bytes(2, "big")) + b"\x00"
+
+
+def decode(encoded):
+    """The frame in `encoded` (without its delimiter), or ProtocolError."""
+    inner = cobs_decode(encoded)
+    if len(inner) < 4:
+        raise ProtocolError("frame too short")
+    if crc16(inner[:-2]) != int.from_bytes(inner[-2:], "big"):
+        raise ProtocolError("CRC mismatch")
+    frame = Frame(inner[0], inner[1], inner[2:-2])
+    _check_shape(frame)
+    return frame
+
+
+def _check_shape(frame):
+    n = len(frame.body)
+    if frame.op == Op.READ and (n != 3 or not 1 <= frame.body[2] <= MAX_BURST):
+        raise ProtocolError("malformed READ")
+    if frame.op == Op.WRITE and (n < 6 or (n - 2) % 4 or (n - 2) // 4 > MAX_BURST):
+        raise ProtocolError("malformed WRITE")
+    if frame.op == Op.READ_REPLY and n % 4:
+        raise ProtocolError("malformed READ_REPLY")
+    if frame.op == Op.RECORDS and n % RECORD_BYTES:
+        raise ProtocolError("malformed RECORDS")
+
+
+class Deframer:
+    """Splits a byte stream at 0x00 delimiters and decodes each frame. Bounded: a frame longer
+    than any legal one is discarded as it grows, so garbage cannot use up memory."""
+    LIMIT = 2 * (RECORD_BYTES * 10 + 8)
+
+    def __init__(self):
+        self._buffer = bytearray()
+        self._overlong = False
+        self.errors = 0
+
+    def feed(self, data):
+        """Frames completed by `data`; damaged frames are counted in `errors` and skipped."""
+        frames = []
+        for byte in data:
+            if byte != 0:
+                if len(self._buffer) < self.LIMIT:
+                    self._buffer.append(byte)
+                else:
+                    self._overlong = True
+                continue
+            if self._buffer or self._overlong:
+                try:
+                    if self._overlong:
+                        raise ProtocolError("frame too long")
+                    frames.append(decode(bytes(self._buffer)))
+                except ProtocolError:
+                    self.errors += 1
+            self._buffer.clear()
+            self._overlong = False
+        return frames
