@@ -1,9 +1,11 @@
 """The control-link wire protocol: the second half of the contract (plain Python, no amaranth
 import). The gateware's UART bridge and the host's transports speak it.
 
-A frame on the wire is COBS-encoded (Cheshire & Baker, "Consistent Overhead Byte Stuffing",
-1999) and ends with a 0x00 delimiter, so a lost or corrupted byte costs at most the frames it
-touches: the receiver resynchronises at the next 0x00. Inside, before encoding:
+A frame on the wire is SLIP-framed (RFC 1055): it ends with END (0xC0), and an END or ESC
+(0xDB) inside is sent as ESC ESC_END (0xDB 0xDC) or ESC ESC_ESC (0xDB 0xDD). SLIP encodes and
+decodes a byte at a time with no look-ahead, which keeps the gateware side small, and a lost
+or corrupted byte costs at most the frames it touches: the receiver resynchronises at the next
+END. Inside, before framing:
 
     tag (1) | op (1) | body (0..MAX_BODY) | CRC-16 (2, big-endian)
 
@@ -31,9 +33,9 @@ from dataclasses import dataclass
 
 from .regmap import RECORD_FIELDS
 
-__all__ = ["Op", "ErrorCode", "Frame", "ProtocolError", "encode", "decode", "cobs_encode",
-           "cobs_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG",
-           "RECORD_BYTES"]
+__all__ = ["Op", "ErrorCode", "Frame", "ProtocolError", "encode", "decode", "slip_encode",
+           "slip_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG",
+           "RECORD_BYTES", "END"]
 
 MAX_BURST = 64                          # words in one READ or WRITE
 MAX_BODY = 3 + 4 * MAX_BURST
@@ -66,32 +68,31 @@ def crc16(data):
     return binascii.crc_hqx(bytes(data), 0xFFFF)
 
 
-def cobs_encode(data):
-    out, block = bytearray(), bytearray()
+END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
+
+
+def slip_encode(data):
+    """`data` escaped for SLIP (without the END delimiter)."""
+    return bytes(data).replace(bytes([ESC]), bytes([ESC, ESC_ESC])).replace(
+        bytes([END]), bytes([ESC, ESC_END]))
+
+
+def slip_decode(data):
+    out, escaped = bytearray(), False
     for byte in data:
-        if byte == 0:
-            out += bytes([len(block) + 1]) + block
-            block.clear()
+        if escaped:
+            if byte not in (ESC_END, ESC_ESC):
+                raise ProtocolError("bad SLIP escape")
+            out.append(END if byte == ESC_END else ESC)
+            escaped = False
+        elif byte == ESC:
+            escaped = True
+        elif byte == END:
+            raise ProtocolError("END inside a frame")
         else:
-            block.append(byte)
-            if len(block) == 254:
-                out += b"\xff" + block
-                block.clear()
-    out += bytes([len(block) + 1]) + block
-    return bytes(out)
-
-
-def cobs_decode(data):
-    out, i = bytearray(), 0
-    while i < len(data):
-        code = data[i]
-        block = data[i + 1:i + code]
-        if code == 0 or len(block) != code - 1 or 0 in block:
-            raise ProtocolError("bad COBS block")
-        out += block
-        i += code
-        if code != 0xFF and i < len(data):
-            out.append(0)
+            out.append(byte)
+    if escaped:
+        raise ProtocolError("frame ends in an escape")
     return bytes(out)
 
 
@@ -122,12 +123,12 @@ def encode(frame):
     if len(frame.body) > max(MAX_BODY, RECORD_BYTES * 10):
         raise ValueError(f"body of {len(frame.body)} bytes is too long")
     inner = bytes([frame.tag, frame.op]) + frame.body
-    return cobs_encode(inner + crc16(inner).to_bytes(2, "big")) + b"\x00"
+    return slip_encode(inner + crc16(inner).to_bytes(2, "big")) + bytes([END])
 
 
 def decode(encoded):
-    """The frame in `encoded` (without its delimiter), or ProtocolError."""
-    inner = cobs_decode(encoded)
+    """The frame in `encoded` (without its END), or ProtocolError."""
+    inner = slip_decode(encoded)
     if len(inner) < 4:
         raise ProtocolError("frame too short")
     if crc16(inner[:-2]) != int.from_bytes(inner[-2:], "big"):
@@ -150,9 +151,9 @@ def _check_shape(frame):
 
 
 class Deframer:
-    """Splits a byte stream at 0x00 delimiters and decodes each frame. Bounded: a frame longer
+    """Splits a byte stream at END delimiters and decodes each frame. Bounded: a frame longer
     than any legal one is discarded as it grows, so garbage cannot use up memory."""
-    LIMIT = 2 * (RECORD_BYTES * 10 + 8)
+    LIMIT = 2 * (RECORD_BYTES * 10 + 8)      # every byte escaped
 
     def __init__(self):
         self._buffer = bytearray()
@@ -163,7 +164,7 @@ class Deframer:
         """Frames completed by `data`; damaged frames are counted in `errors` and skipped."""
         frames = []
         for byte in data:
-            if byte != 0:
+            if byte != END:
                 if len(self._buffer) < self.LIMIT:
                     self._buffer.append(byte)
                 else:
