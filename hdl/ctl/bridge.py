@@ -1,0 +1,284 @@
+"""The control bridge: the wire protocol of `wirestamp.protocol` (SLIP framing, RFC 1055;
+CRC-16/CCITT-FALSE) turned into register-bus reads and writes, and record streaming.
+
+Bytes come in from the link (`rx`) and go out to it (`tx`); the UART, or the virtual board's
+pipe, sits on the other side (with a FIFO in front of `rx`, since `rx` waits while a reply or a
+records frame goes out). One request is handled at a time: it is unescaped into a frame buffer
+while its CRC is checked; at END a good frame is executed and answered, a bad one is answered
+with ERROR and changes nothing. A WRITE carrying the tag of the last WRITE executed is
+acknowledged again without writing again, so a host may safely retry a request whose reply it
+lost. Between requests, when streaming is on, waiting records go out in RECORDS frames.
+"""
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
+                         RECORD_TAG, ErrorCode, Op)
+from ...regmap import RECORD_FIELDS
+from .bank import RegisterBus
+
+__all__ = ["Bridge", "FrameTx"]
+
+RECORDS_PER_FRAME = 8
+OutByte = data.StructLayout({"data": 8, "last": 1})
+Record = data.StructLayout(dict(RECORD_FIELDS))
+
+
+class FrameTx(wiring.Component):
+    """Frame content in (`last` on its final byte); out: the content and its CRC-16
+    (big-endian), SLIP-escaped, then END."""
+    frame: In(stream.Signature(OutByte))
+    tx: Out(stream.Signature(8))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
+        byte = Signal(8)            # the raw byte being sent
+        last = Signal()             # ... is the last content byte
+        phase = Signal(2)           # 0 content, 1 CRC high byte, 2 CRC low byte
+        first = Signal(init=1)
+        escaped = (byte == END) | (byte == ESC)
+        with m.FSM():
+            with m.State("TAKE"):
+                m.d.comb += self.frame.ready.eq(1)
+                with m.If(self.frame.valid):
+                    m.d.comb += [crc.data.eq(self.frame.p.data), crc.valid.eq(1),
+                                 crc.start.eq(first)]
+                    m.d.sync += [byte.eq(self.frame.p.data), last.eq(self.frame.p.last),
+                                 phase.eq(0), first.eq(0)]
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(Mux(escaped, ESC, byte))]
+                with m.If(self.tx.ready):
+                    m.next = "SEND_DONE"
+                    with m.If(escaped):
+                        m.next = "ESCAPE"
+            with m.State("ESCAPE"):
+                m.d.comb += [self.tx.valid.eq(1),
+                             self.tx.payload.eq(Mux(byte == END, ESC_END, ESC_ESC))]
+                with m.If(self.tx.ready):
+                    m.next = "SEND_DONE"
+            with m.State("SEND_DONE"):
+                with m.If((phase == 0) & ~last):
+                    m.next = "TAKE"
+                with m.Elif(phase == 0):
+                    m.d.sync += [byte.eq(crc.crc[8:]), phase.eq(1)]
+                    m.next = "SEND"
+                with m.Elif(phase == 1):
+                    m.d.sync += [byte.eq(crc.crc[:8]), phase.eq(2)]
+                    m.next = "SEND"
+                with m.Else():
+                    m.next = "END"
+            with m.State("END"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(END)]
+                with m.If(self.tx.ready):
+                    m.d.sync += first.eq(1)
+                    m.next = "TAKE"
+        return m
+
+
+class Bridge(wiring.Component):
+    rx: In(stream.Signature(8))
+    tx: Out(stream.Signature(8))
+    bus: Out(RegisterBus())
+    records: In(stream.Signature(Record))
+    errors: Out(32)                 # requests refused: CRC, malformed, unknown op
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.frame_tx = frame_tx = FrameTx()
+        wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
+        out = frame_tx.frame
+        m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
+        size = 4 + MAX_BODY
+        m.submodules.buffer = buffer = Memory(shape=8, depth=1 << (size - 1).bit_length(),
+                                              init=[])
+        store, load = buffer.write_port(), buffer.read_port()
+
+        length = Signal(range(size + 1))
+        escaped, bad = Signal(), Signal()
+        header = Signal(data.ArrayLayout(8, 5))     # tag, op, addr low, addr high, count
+        tag, op = header[0], header[1]
+        addr = Signal(16)
+        count = Signal(range(MAX_BURST + 1))
+        index = Signal(range(MAX_BURST + 1))
+        word = Signal(32)
+        byte_index = Signal(2)
+        error_code = Signal(8)
+        streaming = Signal()
+        last_write_tag = Signal(8)
+        wrote_before = Signal()
+        records_left = Signal(range(RECORDS_PER_FRAME + 1))
+        record = Signal(Record)
+        record_byte = Signal(range(RECORD_BYTES))
+
+        def emit(value, last=0):
+            m.d.comb += [out.valid.eq(1), out.p.data.eq(value), out.p.last.eq(last)]
+
+        decoded = Signal(8)
+        with m.FSM():
+            with m.State("RECEIVE"):
+                m.d.comb += self.rx.ready.eq(1)
+                idle = (length == 0) & ~escaped
+                with m.If(self.rx.valid):
+                    byte = self.rx.payload
+                    take = Signal()
+                    with m.If(byte == END):
+                        m.d.sync += escaped.eq(0)
+                        with m.If(escaped):
+                            m.d.sync += bad.eq(1)
+                        with m.If(length != 0):
+                            m.next = "CHECK"
+                    with m.Elif(escaped):
+                        m.d.sync += escaped.eq(0)
+                        m.d.comb += [take.eq(1), decoded.eq(Mux(byte == ESC_END, END, ESC))]
+                        with m.If((byte != ESC_END) & (byte != ESC_ESC)):
+                            m.d.sync += bad.eq(1)
+                    with m.Elif(byte == ESC):
+                        m.d.sync += escaped.eq(1)
+                    with m.Else():
+                        m.d.comb += [take.eq(1), decoded.eq(byte)]
+                    with m.If(take):
+                        with m.If(length == size):
+                            m.d.sync += bad.eq(1)
+                        with m.Else():
+                            m.d.comb += [store.addr.eq(length), store.data.eq(decoded),
+                                         store.en.eq(1), crc.data.eq(decoded), crc.valid.eq(1),
+                                         crc.start.eq(length == 0)]
+                            m.d.sync += length.eq(length + 1)
+                            with m.If(length < 5):
+                                m.d.sync += header[length[:3]].eq(decoded)
+                with m.Elif(idle & streaming & self.records.valid):
+                    m.d.sync += records_left.eq(RECORDS_PER_FRAME)
+                    m.next = "RECORDS_TAG"
+
+            with m.State("CHECK"):
+                m.d.sync += [length.eq(0), bad.eq(0), index.eq(0), byte_index.eq(0),
+                             addr.eq(Cat(header[2], header[3])), count.eq(header[4])]
+                body = length - 4
+                with m.If(bad | (length < 4) | ~crc.match_detected):
+                    m.d.sync += error_code.eq(ErrorCode.CRC)
+                    m.next = "ERROR_TAG"
+                with m.Elif(op == Op.READ):
+                    with m.If((body == 3) & (header[4] >= 1) & (header[4] <= MAX_BURST)):
+                        m.next = "READ_TAG"
+                    with m.Else():
+                        m.d.sync += error_code.eq(ErrorCode.MALFORMED)
+                        m.next = "ERROR_TAG"
+                with m.Elif(op == Op.WRITE):
+                    words = (body - 2) >> 2
+                    with m.If((body >= 6) & (body[:2] == 2) & (words <= MAX_BURST)):
+                        m.d.sync += [count.eq(words), wrote_before.eq(tag == last_write_tag)]
+                        m.next = "WRITE_LOAD"
+                    with m.Else():
+                        m.d.sync += error_code.eq(ErrorCode.MALFORMED)
+                        m.next = "ERROR_TAG"
+                with m.Elif((op == Op.RECORDS_START) | (op == Op.RECORDS_STOP)):
+                    m.d.sync += streaming.eq(op == Op.RECORDS_START)
+                    m.next = "ACK_TAG"
+                with m.Else():
+                    m.d.sync += error_code.eq(ErrorCode.UNKNOWN_OP)
+                    m.next = "ERROR_TAG"
+
+            # READ: tag, READ_REPLY, then each word, little-endian.
+            with m.State("READ_TAG"):
+                emit(tag)
+                with m.If(out.ready):
+                    m.next = "READ_OP"
+            with m.State("READ_OP"):
+                emit(Op.READ_REPLY)
+                with m.If(out.ready):
+                    m.next = "READ_BUS"
+            with m.State("READ_BUS"):
+                m.d.comb += [self.bus.addr.eq(addr + index), self.bus.r_en.eq(1)]
+                m.next = "READ_WAIT"
+            with m.State("READ_WAIT"):
+                m.next = "READ_LATCH"
+            with m.State("READ_LATCH"):
+                m.d.sync += [word.eq(self.bus.r_data), byte_index.eq(0)]
+                m.next = "READ_SEND"
+            with m.State("READ_SEND"):
+                final = (index + 1 == count) & (byte_index == 3)
+                emit(word.word_select(byte_index, 8), final)
+                with m.If(out.ready):
+                    m.d.sync += byte_index.eq(byte_index + 1)
+                    with m.If(final):
+                        m.next = "RECEIVE"
+                    with m.Elif(byte_index == 3):
+                        m.d.sync += index.eq(index + 1)
+                        m.next = "READ_BUS"
+
+            # WRITE: each word from the buffer (bytes 4 + 4i ...), unless this tag was done.
+            with m.State("WRITE_LOAD"):
+                with m.If(wrote_before):
+                    m.next = "ACK_TAG"
+                with m.Else():
+                    m.d.comb += load.addr.eq(Cat(byte_index, index) + 4)
+                    m.next = "WRITE_BYTE"
+            with m.State("WRITE_BYTE"):
+                m.d.sync += [word.word_select(byte_index, 8).eq(load.data),
+                             byte_index.eq(byte_index + 1)]
+                m.next = "WRITE_LOAD"
+                with m.If(byte_index == 3):
+                    m.next = "WRITE_BUS"
+            with m.State("WRITE_BUS"):
+                m.d.comb += [self.bus.addr.eq(addr + index), self.bus.w_data.eq(word),
+                             self.bus.w_en.eq(1)]
+                m.d.sync += index.eq(index + 1)
+                with m.If(index + 1 == count):
+                    m.d.sync += last_write_tag.eq(tag)
+                    m.next = "ACK_TAG"
+                with m.Else():
+                    m.next = "WRITE_LOAD"
+
+            with m.State("ACK_TAG"):
+                emit(tag)
+                with m.If(out.ready):
+                    m.next = "ACK_OP"
+            with m.State("ACK_OP"):
+                emit(Op.WRITE_REPLY, 1)
+                with m.If(out.ready):
+                    m.next = "RECEIVE"
+
+            with m.State("ERROR_TAG"):
+                emit(tag)
+                with m.If(out.ready):
+                    m.d.sync += self.errors.eq(self.errors + 1)
+                    m.next = "ERROR_OP"
+            with m.State("ERROR_OP"):
+                emit(Op.ERROR)
+                with m.If(out.ready):
+                    m.next = "ERROR_CODE"
+            with m.State("ERROR_CODE"):
+                emit(error_code, 1)
+                with m.If(out.ready):
+                    m.next = "RECEIVE"
+
+            # RECORDS: up to RECORDS_PER_FRAME whole records, 24 bytes each, little-endian.
+            with m.State("RECORDS_TAG"):
+                emit(RECORD_TAG)
+                with m.If(out.ready):
+                    m.next = "RECORDS_OP"
+            with m.State("RECORDS_OP"):
+                emit(Op.RECORDS)
+                with m.If(out.ready):
+                    m.next = "RECORD_TAKE"
+            with m.State("RECORD_TAKE"):
+                m.d.comb += self.records.ready.eq(1)
+                m.d.sync += [record.eq(self.records.payload), record_byte.eq(0),
+                             records_left.eq(records_left - 1)]
+                m.next = "RECORD_SEND"
+            with m.State("RECORD_SEND"):
+                more = (records_left != 0) & self.records.valid
+                final = (record_byte == RECORD_BYTES - 1) & ~more
+                emit(record.as_value().word_select(record_byte, 8), final)
+                with m.If(out.ready):
+                    m.d.sync += record_byte.eq(record_byte + 1)
+                    with m.If(final):
+                        m.next = "RECEIVE"
+                    with m.Elif(record_byte == RECORD_BYTES - 1):
+                        m.next = "RECORD_TAKE"
+        return m
