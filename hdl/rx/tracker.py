@@ -80,6 +80,13 @@ class Tracker(wiring.Component):
         hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
         seen_addr = Signal(range(STREAMS * SEQ_WINDOW))
         sweep = Signal(range(STREAMS * HIST_BUCKETS + 1))
+        partial = Signal(Stats)               # the row with its sums updated
+        ahead = Signal(signed(32))            # seq - next_seq, modulo 2**32
+        seen_before = Signal()
+        lost_plus, lost_minus = Signal(signed(48)), Signal(signed(48))
+        reordered_plus, duplicates_plus = Signal(48), Signal(48)
+        next_after = Signal(32)
+        tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
         m.d.comb += [stats_rd.addr.eq(record.stream), stats_wr.addr.eq(record.stream),
                      seen_rd.addr.eq(seen_addr), seen_wr.addr.eq(seen_addr),
@@ -142,31 +149,40 @@ class Tracker(wiring.Component):
                 m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
                 m.next = "READ"
             with m.State("READ"):
-                m.next = "UPDATE"       # the histogram count arrives
+                # The histogram count is on its way; do the wide arithmetic now, registered,
+                # so the update below is only choices.
+                m.d.sync += [
+                    partial.eq(row),
+                    partial.rx_packets.eq(row.rx_packets + 1),
+                    partial.rx_bytes.eq(row.rx_bytes + record.length),
+                    partial.latency_min.eq(Mux(latency < row.latency_min, latency,
+                                               row.latency_min)),
+                    partial.latency_max.eq(Mux(latency > row.latency_max, latency,
+                                               row.latency_max)),
+                    partial.latency_sum.eq(row.latency_sum + latency),
+                    partial.latency_sumsq.eq(row.latency_sumsq + square),
+                    ahead.eq(record.seq - row.next_seq),
+                    seen_before.eq(seen.valid & (seen.tag == tag)),
+                    lost_plus.eq(row.lost + (record.seq - row.next_seq).as_signed()[:32]),
+                    lost_minus.eq(row.lost - 1),
+                    reordered_plus.eq(row.reordered + 1),
+                    duplicates_plus.eq(row.duplicates + 1),
+                    next_after.eq(record.seq + 1),
+                ]
+                m.next = "UPDATE"
             with m.State("UPDATE"):
                 new = Signal(Stats)
-                m.d.comb += [
-                    new.eq(row),
-                    new.rx_packets.eq(row.rx_packets + 1),
-                    new.rx_bytes.eq(row.rx_bytes + record.length),
-                    new.latency_min.eq(Mux(latency < row.latency_min, latency, row.latency_min)),
-                    new.latency_max.eq(Mux(latency > row.latency_max, latency, row.latency_max)),
-                    new.latency_sum.eq(row.latency_sum + latency),
-                    new.latency_sumsq.eq(row.latency_sumsq + square),
-                ]
-                ahead = Signal(signed(32))
-                m.d.comb += ahead.eq(record.seq - row.next_seq)
-                tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
-                seen_before = seen.valid & (seen.tag == tag)
+                m.d.comb += new.eq(partial)
                 mark = Signal()
+                within = -ahead <= SEQ_WINDOW
                 with m.If(ahead >= 0):
-                    m.d.comb += [new.lost.eq(row.lost + ahead), new.next_seq.eq(record.seq + 1),
+                    m.d.comb += [new.lost.eq(lost_plus), new.next_seq.eq(next_after),
                                  mark.eq(1)]
-                with m.Elif((-ahead <= SEQ_WINDOW) & seen_before):
-                    m.d.comb += new.duplicates.eq(row.duplicates + 1)
+                with m.Elif(within & seen_before):
+                    m.d.comb += new.duplicates.eq(duplicates_plus)
                 with m.Else():
-                    m.d.comb += [new.reordered.eq(row.reordered + 1), new.lost.eq(row.lost - 1),
-                                 mark.eq(-ahead <= SEQ_WINDOW)]
+                    m.d.comb += [new.reordered.eq(reordered_plus), new.lost.eq(lost_minus),
+                                 mark.eq(within)]
                 m.d.comb += [
                     stats_wr.en.eq(1), stats_wr.data.eq(new),
                     seen_wr.en.eq(mark), seen_wr.data.eq(Cat(Const(1, 1), tag)),
