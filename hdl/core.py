@@ -12,7 +12,7 @@ except the first stage of the receive path, which runs on the PHY's receive cloc
 and hands the bytes over through a small asynchronous FIFO.
 """
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
@@ -24,7 +24,7 @@ from .gen.scheduler import Scheduler
 from .mac.gmii import GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
-from .rx.parser import Parser
+from .rx.parser import Parser, Record
 from .rx.records import RecordFifo
 from .rx.responder import Responder, TxMux
 from .rx.tracker import Tracker
@@ -46,6 +46,7 @@ class Core(wiring.Component):
     gmii_tx: Out(GmiiTx())
     gmii_rx: In(GmiiRx())
     now: Out(64)
+    records: Out(stream.Signature(Record))     # towards the control link
 
     def elaborate(self, platform):
         m = Module()
@@ -133,7 +134,9 @@ class Core(wiring.Component):
             bank.record_level.eq(record_fifo.level),
             bank.record_overflow.eq(record_fifo.overflow),
             bank.record.eq(Mux(record_fifo.records.valid, record_fifo.records.payload, 0)),
-            record_fifo.records.ready.eq(bank.record_strobe),
+            record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),
+            self.records.valid.eq(record_fifo.records.valid),
+            self.records.payload.eq(record_fifo.records.payload),
             responder.frame_start.eq(mac_rx.start), responder.byte_valid.eq(mac_rx.byte_valid),
             responder.byte.eq(mac_rx.byte), responder.index.eq(mac_rx.index),
             responder.head.eq(parser.head), responder.frame_length.eq(parser.frame_length),

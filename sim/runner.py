@@ -18,7 +18,8 @@ from pathlib import Path
 __all__ = ["simulator", "build_core", "run_bench", "ROOT"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPLEVEL = "wirestamp_core"
+TOPLEVEL = "wirestamp_core"     # the core, register bus at the ports
+UNIT = "wirestamp_unit"         # the core behind its UART control link
 
 
 def simulator():
@@ -62,26 +63,27 @@ def _wake_combinational_blocks(text):
                   r"reg \1 ;\n  initial #1 \1 = 1'b0;", text)
 
 
-def build_core():
-    """Export the core to Verilog and compile it for the simulator; returns (runner, build dir).
-    Safe to call from parallel processes: the first builds, the others wait for it."""
+def build_core(toplevel=TOPLEVEL):
+    """Export `toplevel` to Verilog and compile it for the simulator; returns (runner, build
+    dir). Safe to call from parallel processes: the first builds, the others wait for it."""
     name = simulator()
-    build_dir = _build_root() / f"{name}-{_source_hash()}"
+    build_dir = _build_root() / f"{name}-{toplevel}-{_source_hash()}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build(name, build_dir)
+        return _build(name, build_dir, toplevel)
 
 
-def _build(name, build_dir):
+def _build(name, build_dir, toplevel):
     from cocotb_tools.runner import get_runner
 
-    verilog = build_dir / f"{TOPLEVEL}.v"
+    verilog = build_dir / f"{toplevel}.v"
     if not verilog.exists():
         from amaranth.back import verilog as amaranth_verilog
         from ..hdl.core import Core
-        build_dir.mkdir(parents=True, exist_ok=True)
-        text = amaranth_verilog.convert(Core(), name=TOPLEVEL, emit_src=False)
+        from ..hdl.unit import Unit
+        design = {TOPLEVEL: Core, UNIT: Unit}[toplevel]()
+        text = amaranth_verilog.convert(design, name=toplevel, emit_src=False)
         if name == "icarus":
             text = _wake_combinational_blocks(text)
         tmp = verilog.with_suffix(".tmp")
@@ -93,15 +95,16 @@ def _build(name, build_dir):
     else:
         build_args = []
     runner = get_runner(name)
-    runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+    runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), always=False,
                  log_file=build_dir / "build.log")
     return runner, build_dir
 
 
-def run_bench(testcase, params, module="wirestamp.sim.bench"):
-    """Run cocotb test `testcase` of `module` with `params` (JSON); returns what it wrote."""
-    runner, build_dir = build_core()
+def run_bench(testcase, params, module="wirestamp.sim.bench", toplevel=TOPLEVEL):
+    """Run cocotb test `testcase` of `module` on `toplevel` with `params` (JSON); returns what
+    it wrote."""
+    runner, build_dir = build_core(toplevel)
     with tempfile.TemporaryDirectory(prefix="wirestamp-bench-") as tmp:
         params_path, result_path = Path(tmp) / "params.json", Path(tmp) / "result.json"
         params_path.write_text(json.dumps(params))
@@ -109,7 +112,7 @@ def run_bench(testcase, params, module="wirestamp.sim.bench"):
                "WIRESTAMP_BENCH_RESULT": str(result_path),
                "PYTHONPATH": os.pathsep.join(sys.path)}
         try:
-            runner.test(hdl_toplevel=TOPLEVEL, test_module=module, testcase=testcase,
+            runner.test(hdl_toplevel=toplevel, test_module=module, testcase=testcase,
                         build_dir=build_dir, test_dir=tmp, extra_env=env,
                         log_file=Path(tmp) / "sim.log")
         except SystemExit:  # cocotb's runner exits when a bench fails: say why
