@@ -36,3 +36,47 @@ async def uart_exchange(dut):
     await Timer(params.get("run_us", 10), "us")
     received += sink.read_nowait(sink.count())
     _result({"received": received.hex()})
+
+
+@cocotb.test()
+async def uart_serve(dut):
+    """Serve the unit's UART on a pseudo-terminal, for host code using `serial://PTY`: its path
+    is written to `port_file` at once; the bench ends when `stop_file` appears or after
+    `limit_us` of simulated time."""
+    import os
+    import pty
+    import tty
+    params = _params()
+    baud = params.get("baud", 3_000_000)
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    cocotb.start_soon(Clock(dut.rx_clk, CLOCK_NS, unit="ns").start())
+    dut.gmii_rx__rxd.value = 0
+    dut.gmii_rx__rx_dv.value = 0
+    dut.gmii_rx__rx_er.value = 0
+    source = UartSource(dut.uart_rx, baud=baud)
+    sink = UartSink(dut.uart_tx, baud=baud)
+    dut.rst.value = dut.rx_rst.value = 1
+    for _ in range(4):
+        await RisingEdge(dut.clk)
+    dut.rst.value = dut.rx_rst.value = 0
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    with open(params["port_file"], "w") as f:
+        f.write(os.ttyname(slave))
+    elapsed = 0
+    while elapsed < params.get("limit_us", 1_000_000) and \
+            not os.path.exists(params["stop_file"]):
+        try:
+            incoming = os.read(master, 4096)
+        except BlockingIOError:
+            incoming = b""
+        if incoming:
+            await source.write(incoming)
+        if not sink.empty():
+            os.write(master, bytes(sink.read_nowait(sink.count())))
+        await Timer(2, "us")
+        elapsed += 2
+    os.close(master)
+    os.close(slave)
+    _result({"served_us": elapsed})

@@ -1,0 +1,260 @@
+"""The device API: what test scripts use. `wirestamp.open(url)` gives a `Device` over a
+transport; only the transport differs between hardware and simulation.
+
+Every request travels in a protocol frame (`wirestamp.protocol`) with a fresh tag. A reply
+that is damaged, lost or late is detected (CRC, tag, timeout) and the request is sent again:
+reads are idempotent, and the device executes a WRITE with a repeated tag only once. After
+`retries` failed attempts a `LinkError` says what happened; a value is never returned wrong.
+"""
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from . import regmap
+from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, encode)
+from .streams import compile_streams, parse_ipv4, parse_mac
+
+__all__ = ["open", "Device", "LinkError", "DeviceInfo", "StreamStats", "RECORD_DTYPE",
+           "SerialTransport"]
+
+RECORD_DTYPE = np.dtype([("stream", "<u1"), ("flags", "<u1"), ("length", "<u2"),
+                         ("seq", "<u4"), ("tx_ns", "<u8"), ("rx_ns", "<u8")])
+assert RECORD_DTYPE.itemsize * 8 == sum(w for _, w in regmap.RECORD_FIELDS)
+
+
+class LinkError(IOError):
+    """The device did not answer correctly after every retry (or is gone)."""
+
+
+class SerialTransport:
+    """A serial port through pyserial: `serial:///dev/ttyUSB1?baud=3000000`."""
+
+    def __init__(self, port, baud=3_000_000):
+        import serial     # pyserial, only needed for this transport
+        try:
+            self._port = serial.serial_for_url(port, baudrate=baud, timeout=0)
+        except (serial.SerialException, ValueError) as error:
+            raise LinkError(f"cannot open {port}: {error}") from None
+
+    def write(self, data):
+        self._port.write(data)
+
+    def read(self, timeout):
+        """Whatever bytes arrive within `timeout` seconds (at least one, or b"")."""
+        self._port.timeout = timeout
+        first = self._port.read(1)
+        return first + self._port.read(self._port.in_waiting) if first else b""
+
+    def close(self):
+        self._port.close()
+
+
+def open(url, **options):   # noqa: A001 (the library's entry point, like io.open)
+    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`)."""
+    parts = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "serial":
+        port = (parts.netloc + parts.path) or query.get("port")
+        if not port:
+            raise ValueError(f"{url!r}: no serial port given")
+        baud = int(query.get("baud", 3_000_000))
+        return Device(SerialTransport(port, baud), **options)
+    raise ValueError(f"{url!r}: unknown transport (use serial://PORT?baud=N)")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    version: str
+    clock_hz: int
+    streams: int
+    segments: int
+    sizes: int
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    stream: int
+    tx_packets: int
+    rx_packets: int
+    rx_bytes: int
+    lost: int
+    reordered: int
+    duplicates: int
+    latency_min_ns: int | None
+    latency_mean_ns: float | None
+    latency_max_ns: int | None
+    latency_stddev_ns: float | None
+
+
+class Device:
+    def __init__(self, transport, timeout=0.5, retries=4, record_buffer=64):
+        self._transport = transport
+        self._timeout = timeout
+        self._retries = retries
+        self._deframer = Deframer()
+        self._tag = 0
+        # Record frames that arrive while waiting for a reply: bounded, oldest dropped
+        # (and counted) if the caller does not read records.
+        self._records = deque(maxlen=record_buffer)
+        self.records_dropped = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._transport.close()
+
+    # The link.
+    def _request(self, frame_for_tag, expect):
+        for _ in range(self._retries + 1):
+            self._tag = (self._tag + 1) % RECORD_TAG        # RECORD_TAG is the device's
+            frame = frame_for_tag(self._tag)
+            self._transport.write(encode(frame))
+            deadline = time.monotonic() + self._timeout
+            while (left := deadline - time.monotonic()) > 0:
+                for reply in self._deframer.feed(self._transport.read(left)):
+                    if reply.tag == RECORD_TAG and reply.op == Op.RECORDS:
+                        if len(self._records) == self._records.maxlen:
+                            self.records_dropped += 1
+                        self._records.append(reply.body)
+                    elif reply.tag != self._tag:
+                        continue                            # a late reply to an old request
+                    elif reply.op == expect:
+                        return reply
+                    elif reply.op == Op.ERROR and reply.body in (bytes([ErrorCode.CRC]),):
+                        deadline = 0                        # damaged on the way: send again
+                        break
+                    else:
+                        raise LinkError(f"device refused {frame}: {reply}")
+        raise LinkError(f"no valid reply after {self._retries + 1} attempts "
+                        f"({self._deframer.errors} damaged frames seen)")
+
+    def read(self, addr, count=1):
+        words = []
+        while count:
+            n = min(count, MAX_BURST)
+            reply = self._request(lambda tag: Frame.read(tag, addr, n), Op.READ_REPLY)
+            if len(reply.body) != 4 * n:
+                raise LinkError(f"reply of {len(reply.body)} bytes to a read of {n} words")
+            words += reply.words()
+            addr, count = addr + n, count - n
+        return words
+
+    def write(self, addr, words):
+        words = list(words)
+        for i in range(0, len(words), MAX_BURST):
+            chunk = words[i:i + MAX_BURST]
+            self._request(lambda tag: Frame.write(tag, addr + i, chunk), Op.WRITE_REPLY)
+
+    def read_register(self, name, index=0):
+        reg = regmap.register(name)
+        words = self.read(reg.addr + index * reg.words, reg.words)
+        return sum(w << (32 * i) for i, w in enumerate(words))
+
+    def write_register(self, name, value):
+        reg = regmap.register(name)
+        self.write(reg.addr, [(value >> (32 * i)) & 0xFFFF_FFFF for i in range(reg.words)])
+
+    # What a test script wants.
+    def identify(self):
+        ident, version, caps, clock = self.read(regmap.register("ID").addr, 4)
+        if ident != regmap.ID:
+            raise LinkError(f"not a wirestamp unit (ID {ident:#010x})")
+        return DeviceInfo(version=f"{version >> 16}.{version & 0xFFFF}", clock_hz=clock,
+                          streams=caps & 0xFF, segments=caps >> 8 & 0xFF,
+                          sizes=caps >> 16 & 0xFF)
+
+    def set_address(self, mac, ip):
+        mac_value, ip_value = parse_mac(mac, "mac"), parse_ipv4(ip, "ip")   # checked first
+        self.write_register("UNIT_MAC", mac_value)
+        self.write_register("UNIT_IP", ip_value)
+
+    def configure(self, streams):
+        """Program `streams` (wirestamp.streams.Stream); ValueError before any write."""
+        writes = compile_streams(streams)
+        run = []
+        for addr, value in writes + [(None, None)]:
+            if run and addr != run[0][0] + len(run):
+                self.write(run[0][0], [v for _, v in run])
+                run = []
+            if addr is not None:
+                run.append((addr, value))
+
+    def start(self):
+        self.write_register("CONTROL", regmap.CONTROL_START)
+
+    def stop(self):
+        self.write_register("CONTROL", regmap.CONTROL_STOP)
+
+    def running(self):
+        return bool(self.read_register("STATUS") & 1)
+
+    def wait(self, timeout=None, poll=0.05, progress=None):
+        """Until every stream has ended; `progress(tx_frames)` is called at each poll."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running():
+            if progress:
+                progress(self.read_register("TX_FRAMES"))
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("streams still running")
+            time.sleep(poll)
+
+    def trim(self, ppm):
+        """Correct the timebase for an oscillator `ppm` fast (negative: slow)."""
+        nominal = regmap.NS_PER_CYCLE << regmap.TIME_FRAC_BITS
+        self.write_register("TIME_INCREMENT", round(nominal / (1 + ppm * 1e-6)))
+
+    def stream_stats(self, stream):
+        self.write_register("STATS_SELECT", stream)
+        reg = regmap.register("STATS")
+        row = regmap.unpack_words(regmap.STATS_FIELDS, self.read(reg.addr, reg.words),
+                                  regmap.STATS_SIGNED)
+        n = row["rx_packets"]
+        mean = row["latency_sum"] / n if n else None
+        variance = max(row["latency_sumsq"] / n - mean * mean, 0.0) if n else None
+        return StreamStats(
+            stream=stream, tx_packets=self.read_register("STREAM_TX", stream), rx_packets=n,
+            rx_bytes=row["rx_bytes"], lost=row["lost"], reordered=row["reordered"],
+            duplicates=row["duplicates"], latency_min_ns=row["latency_min"] if n else None,
+            latency_mean_ns=mean, latency_max_ns=row["latency_max"] if n else None,
+            latency_stddev_ns=math.sqrt(variance) if n else None)
+
+    def histogram(self, stream):
+        """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`)."""
+        counts = np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
+        for bucket in range(regmap.HIST_BUCKETS):
+            self.write_register("HIST_SELECT", stream << 9 | bucket)
+            counts[bucket] = self.read_register("HIST_COUNT")
+        return counts
+
+    def counters(self):
+        return {r.name.lower(): self.read_register(r.name) for r in regmap.REGISTERS
+                if r.name.startswith(("RX_", "ARP_", "ICMP_", "REPLY_", "TX_", "RECORD_O",
+                                      "SCHED_"))
+                and r.access == "r" and r.count == 1}
+
+    def records(self, poll=0.05):
+        """Yields numpy arrays of RECORD_DTYPE (and a `latency_ns` view: rx_ns - tx_ns) as
+        records stream in, until the caller stops; memory stays bounded."""
+        self._request(lambda tag: Frame(tag, Op.RECORDS_START), Op.WRITE_REPLY)
+        try:
+            while True:
+                while self._records:
+                    yield decode_records(self._records.popleft())
+                for frame in self._deframer.feed(self._transport.read(poll)):
+                    if frame.tag == RECORD_TAG and frame.op == Op.RECORDS:
+                        yield decode_records(frame.body)
+        finally:
+            self._request(lambda tag: Frame(tag, Op.RECORDS_STOP), Op.WRITE_REPLY)
+
+
+def decode_records(body):
+    """Records from a RECORDS frame body: one vectorised np.frombuffer, no Python loop."""
+    return np.frombuffer(body, dtype=RECORD_DTYPE)
