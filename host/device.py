@@ -118,8 +118,12 @@ class Device:
             frame = frame_for_tag(self._tag)
             self._transport.write(encode(frame))
             deadline = time.monotonic() + self._timeout
+            damaged = self._deframer.errors
             while (left := deadline - time.monotonic()) > 0:
-                for reply in self._deframer.feed(self._transport.read(left)):
+                replies = self._deframer.feed(self._transport.read(left))
+                if self._deframer.errors != damaged and not replies:
+                    break               # something arrived damaged: likely our reply; ask again
+                for reply in replies:
                     if reply.tag == RECORD_TAG and reply.op == Op.RECORDS:
                         if len(self._records) == self._records.maxlen:
                             self.records_dropped += 1

@@ -42,7 +42,8 @@ async def uart_exchange(dut):
 async def uart_serve(dut):
     """Serve the unit's UART on a pseudo-terminal, for host code using `serial://PTY`: its path
     is written to `port_file` at once; the bench ends when `stop_file` appears or after
-    `limit_us` of simulated time."""
+    `limit_us` of simulated time. With `loopback`, GMII TX is cabled to RX (1 cycle); with
+    `corrupt_every` N, every Nth byte on the serial line (either way) has a bit flipped."""
     import os
     import pty
     import tty
@@ -59,6 +60,19 @@ async def uart_serve(dut):
     for _ in range(4):
         await RisingEdge(dut.clk)
     dut.rst.value = dut.rx_rst.value = 0
+    if params.get("loopback"):
+        cocotb.start_soon(_cable(dut))
+    corrupt_every = params.get("corrupt_every", 0)
+    passed = [0]
+
+    def damage(data):
+        out = bytearray(data)
+        for i in range(len(out)):
+            passed[0] += 1
+            if corrupt_every and passed[0] % corrupt_every == 0:
+                out[i] ^= 0x04
+        return bytes(out)
+
     master, slave = pty.openpty()
     tty.setraw(slave)
     os.set_blocking(master, False)
@@ -72,11 +86,19 @@ async def uart_serve(dut):
         except BlockingIOError:
             incoming = b""
         if incoming:
-            await source.write(incoming)
+            await source.write(damage(incoming))
         if not sink.empty():
-            os.write(master, bytes(sink.read_nowait(sink.count())))
+            os.write(master, damage(bytes(sink.read_nowait(sink.count()))))
         await Timer(2, "us")
         elapsed += 2
     os.close(master)
     os.close(slave)
     _result({"served_us": elapsed})
+
+
+async def _cable(dut):
+    while True:
+        await RisingEdge(dut.clk)
+        dut.gmii_rx__rxd.value = dut.gmii_tx__txd.value
+        dut.gmii_rx__rx_dv.value = dut.gmii_tx__tx_en.value
+        dut.gmii_rx__rx_er.value = dut.gmii_tx__tx_er.value

@@ -6,16 +6,19 @@ import time
 
 import pytest
 
+import numpy as np
+
 import wirestamp
+from wirestamp.device import RECORD_DTYPE
 from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
 
 
-@pytest.fixture(scope="module")
-def device(tmp_path_factory):
+def serve(tmp_path_factory, **options):
     folder = tmp_path_factory.mktemp("serve")
     stop, port_file = folder / "stop", folder / "port"
-    params = {"stop_file": str(stop), "port_file": str(port_file), "limit_us": 400_000}
+    params = {"stop_file": str(stop), "port_file": str(port_file), "limit_us": 2_000_000,
+              **options}
     thread = threading.Thread(target=run_bench, args=("uart_serve", params),
                               kwargs={"module": "wirestamp.sim.uart_bench", "toplevel": UNIT},
                               daemon=True)
@@ -29,6 +32,16 @@ def device(tmp_path_factory):
         yield dev
     stop.write_text("")
     thread.join(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory):
+    yield from serve(tmp_path_factory, loopback=True)
+
+
+@pytest.fixture(scope="module")
+def noisy_device(tmp_path_factory):
+    yield from serve(tmp_path_factory, corrupt_every=101)
 
 
 def test_identify(device):
@@ -54,3 +67,30 @@ def test_configure_start_and_count(device):
     assert device.read_register("STREAM_TX", 0) == 25
     assert device.stream_stats(0).tx_packets == 25
     assert device.counters()["tx_frames"] == 25
+
+
+def test_records_stream_in_bounded_numpy_chunks(device):
+    earlier = device.read_register("RECORD_LEVEL")      # left from an earlier run
+    device.configure([Stream("10.0.0.1", rate=200_000, count=40)])
+    device.start()
+    seen = []
+    for chunk in device.records():
+        seen.append(chunk)
+        if sum(len(c) for c in seen) >= earlier + 40:
+            break
+    records = np.concatenate(seen)[earlier:]
+    assert records.dtype == RECORD_DTYPE and max(len(c) for c in seen) <= 8
+    assert list(records["seq"]) == list(range(40))
+    assert set(records["rx_ns"] - records["tx_ns"]) == {8}     # the 1-cycle cable
+    stats = device.stream_stats(0)
+    assert (stats.rx_packets, stats.lost, stats.latency_min_ns, stats.latency_max_ns) == \
+        (40, 0, 8, 8)
+    assert stats.latency_stddev_ns == 0
+
+
+def test_a_noisy_line_is_retried_and_never_wrong(noisy_device):
+    for i in range(12):
+        noisy_device.write_register("ARP_TARGET", 0x0A000000 + i)
+        assert noisy_device.read_register("ARP_TARGET") == 0x0A000000 + i
+        assert noisy_device.identify().clock_hz == 125_000_000
+    assert noisy_device._deframer.errors > 0, "the line really was damaged"
