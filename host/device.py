@@ -54,9 +54,14 @@ class SerialTransport:
 
 
 def open(url, **options):   # noqa: A001 (the library's entry point, like io.open)
-    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`)."""
+    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`). The query
+    may also set the reply `timeout` in seconds (default 0.5) and `retries` (default 4)."""
     parts = urlparse(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if "timeout" in query:
+        options.setdefault("timeout", float(query["timeout"]))
+    if "retries" in query:
+        options.setdefault("retries", int(query["retries"]))
     if parts.scheme == "serial":
         port = (parts.netloc + parts.path) or query.get("port")
         if not port:
@@ -245,16 +250,19 @@ class Device:
                 and r.access == "r" and r.count == 1}
 
     def records(self, poll=0.05):
-        """Yields numpy arrays of RECORD_DTYPE (and a `latency_ns` view: rx_ns - tx_ns) as
-        records stream in, until the caller stops; memory stays bounded."""
+        """Yields numpy arrays of RECORD_DTYPE as records stream in (an empty one after each
+        `poll` seconds without any), until the caller stops; memory stays bounded."""
         self._request(lambda tag: Frame(tag, Op.RECORDS_START), Op.WRITE_REPLY)
         try:
             while True:
                 while self._records:
                     yield decode_records(self._records.popleft())
-                for frame in self._deframer.feed(self._transport.read(poll)):
-                    if frame.tag == RECORD_TAG and frame.op == Op.RECORDS:
-                        yield decode_records(frame.body)
+                frames = [f for f in self._deframer.feed(self._transport.read(poll))
+                          if f.tag == RECORD_TAG and f.op == Op.RECORDS]
+                for frame in frames:
+                    yield decode_records(frame.body)
+                if not frames:
+                    yield decode_records(b"")
         finally:
             self._request(lambda tag: Frame(tag, Op.RECORDS_STOP), Op.WRITE_REPLY)
 

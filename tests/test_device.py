@@ -2,6 +2,7 @@
 whole unit simulated in Verilator, through its UART, over a pseudo-terminal served by the
 cocotb bench. Nothing in the host code path knows it is not a board."""
 import threading
+from contextlib import closing
 import time
 
 import pytest
@@ -28,20 +29,30 @@ def serve(tmp_path_factory, **options):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the simulated unit did not come up")
         time.sleep(0.2)
-    with wirestamp.open(f"serial://{port_file.read_text()}?baud=3000000", timeout=5.0) as dev:
-        yield dev
+    yield f"serial://{port_file.read_text()}?baud=3000000&timeout=5"
     stop.write_text("")
     thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")
-def device(tmp_path_factory):
+def served(tmp_path_factory):
+    """The simulated unit, its GMII TX cabled to RX, at a serial:// URL."""
     yield from serve(tmp_path_factory, loopback=True)
+
+
+@pytest.fixture
+def device(served):
+    # One connection at a time: two readers on one pseudo-terminal would steal each other's
+    # replies, as they would on a real serial port.
+    with wirestamp.open(served) as dev:
+        yield dev
 
 
 @pytest.fixture(scope="module")
 def noisy_device(tmp_path_factory):
-    yield from serve(tmp_path_factory, corrupt_every=101)
+    for url in serve(tmp_path_factory, corrupt_every=101):
+        with wirestamp.open(url) as dev:
+            yield dev
 
 
 def test_identify(device):
@@ -74,10 +85,11 @@ def test_records_stream_in_bounded_numpy_chunks(device):
     device.configure([Stream("10.0.0.1", rate=200_000, count=40)])
     device.start()
     seen = []
-    for chunk in device.records():
-        seen.append(chunk)
-        if sum(len(c) for c in seen) >= earlier + 40:
-            break
+    with closing(device.records()) as stream:    # closing it stops the record stream
+        for chunk in stream:
+            seen.append(chunk[chunk["stream"] == 0])
+            if sum(len(c) for c in seen) >= earlier + 40:
+                break
     records = np.concatenate(seen)[earlier:]
     assert records.dtype == RECORD_DTYPE and max(len(c) for c in seen) <= 8
     assert list(records["seq"]) == list(range(40))
@@ -94,3 +106,27 @@ def test_a_noisy_line_is_retried_and_never_wrong(noisy_device):
         assert noisy_device.read_register("ARP_TARGET") == 0x0A000000 + i
         assert noisy_device.identify().clock_hz == 125_000_000
     assert noisy_device._deframer.errors > 0, "the line really was damaged"
+
+
+def test_cli_run_writes_summary_and_parquet(served, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from wirestamp.cli import main
+    assert main(["run", "--device", served, "--dst-ip", "10.0.0.1", "--rate", "250kpps",
+                 "--count", "30", "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (stream,) = summary["streams"]
+    assert stream["tx_packets"] == stream["rx_packets"] == 30 and stream["lost"] == 0
+    assert stream["latency_ns"]["min"] == stream["latency_ns"]["p99"] == 8
+    table = pq.read_table(tmp_path / "records.parquet")
+    assert table.num_rows == 30 and table.column("seq").to_pylist() == list(range(30))
+    assert summary["counters"]["rx_signed"] >= 30
+
+
+def test_cli_refuses_bad_input_before_touching_the_device(capsys):
+    from wirestamp.cli import main
+    assert main(["run", "--device", "serial:///nonexistent", "--dst-ip", "10.0.0.1",
+                 "--rate", "2000000pps", "--count", "5"]) == 2
+    assert "above line rate" in capsys.readouterr().err
