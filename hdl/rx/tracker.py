@@ -81,7 +81,8 @@ class Tracker(wiring.Component):
         seen_addr = Signal(range(STREAMS * SEQ_WINDOW))
         sweep = Signal(range(STREAMS * HIST_BUCKETS + 1))
         partial = Signal(Stats)               # the row with its sums updated
-        ahead = Signal(signed(32))            # seq - next_seq, modulo 2**32
+        in_order = Signal()                   # seq >= next_seq, modulo 2**32
+        within = Signal()                     # next_seq - seq <= SEQ_WINDOW
         seen_before = Signal()
         lost_plus, lost_minus = Signal(signed(48)), Signal(signed(48))
         reordered_plus, duplicates_plus = Signal(48), Signal(48)
@@ -161,7 +162,8 @@ class Tracker(wiring.Component):
                                                row.latency_max)),
                     partial.latency_sum.eq(row.latency_sum + latency),
                     partial.latency_sumsq.eq(row.latency_sumsq + square),
-                    ahead.eq(record.seq - row.next_seq),
+                    in_order.eq(~(record.seq - row.next_seq)[31]),
+                    within.eq((row.next_seq - record.seq)[:32] <= SEQ_WINDOW),
                     seen_before.eq(seen.valid & (seen.tag == tag)),
                     lost_plus.eq(row.lost + (record.seq - row.next_seq).as_signed()[:32]),
                     lost_minus.eq(row.lost - 1),
@@ -174,8 +176,7 @@ class Tracker(wiring.Component):
                 new = Signal(Stats)
                 m.d.comb += new.eq(partial)
                 mark = Signal()
-                within = -ahead <= SEQ_WINDOW
-                with m.If(ahead >= 0):
+                with m.If(in_order):
                     m.d.comb += [new.lost.eq(lost_plus), new.next_seq.eq(next_after),
                                  mark.eq(1)]
                 with m.Elif(within & seen_before):
