@@ -130,3 +130,31 @@ def test_cli_refuses_bad_input_before_touching_the_device(capsys):
     assert main(["run", "--device", "serial:///nonexistent", "--dst-ip", "10.0.0.1",
                  "--rate", "2000000pps", "--count", "5"]) == 2
     assert "above line rate" in capsys.readouterr().err
+
+
+def test_cli_info(served, capsys):
+    import json
+
+    from wirestamp.cli import main
+    assert main(["info", "--device", served]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["streams"] == 16 and "rx_fcs_errors" in info["counters"]
+
+
+def test_a_silent_device_raises_a_clear_error_in_bounded_time():
+    import os
+    import pty
+    master, slave = pty.openpty()           # nobody answers on the other end
+    try:
+        began = time.monotonic()
+        with wirestamp.open(f"serial://{os.ttyname(slave)}?timeout=0.1&retries=2") as dev:
+            with pytest.raises(wirestamp.LinkError, match="no valid reply after 3 attempts"):
+                dev.identify()
+        assert time.monotonic() - began < 2
+    finally:
+        os.close(master)
+        os.close(slave)
+    with pytest.raises(wirestamp.LinkError, match="cannot open"):
+        wirestamp.open("serial:///dev/nonexistent-wirestamp")
+    with pytest.raises(ValueError, match="unknown transport"):
+        wirestamp.open("carrier-pigeon://coop")
