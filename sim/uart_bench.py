@@ -10,12 +10,8 @@ from .bench import _params, _result
 CLOCK_NS = 8
 
 
-@cocotb.test()
-async def uart_exchange(dut):
-    """Send each chunk of `chunks` (hex) after `gap_us`, listen `run_us`; return the bytes the
-    unit sent back (hex)."""
-    params = _params()
-    baud = params.get("baud", 3_000_000)
+async def _start(dut, baud):
+    """Clocks, an idle GMII receive side, the UART models, and a reset."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     cocotb.start_soon(Clock(dut.rx_clk, CLOCK_NS, unit="ns").start())
     dut.gmii_rx__rxd.value = 0
@@ -27,6 +23,15 @@ async def uart_exchange(dut):
     for _ in range(4):
         await RisingEdge(dut.clk)
     dut.rst.value = dut.rx_rst.value = 0
+    return source, sink
+
+
+@cocotb.test()
+async def uart_exchange(dut):
+    """Send each chunk of `chunks` (hex) after `gap_us`, listen `run_us`; return the bytes the
+    unit sent back (hex)."""
+    params = _params()
+    source, sink = await _start(dut, params.get("baud", 3_000_000))
     received = bytearray()
     for chunk in params["chunks"]:
         await source.write(bytes.fromhex(chunk))
@@ -48,18 +53,7 @@ async def uart_serve(dut):
     import pty
     import tty
     params = _params()
-    baud = params.get("baud", 3_000_000)
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-    cocotb.start_soon(Clock(dut.rx_clk, CLOCK_NS, unit="ns").start())
-    dut.gmii_rx__rxd.value = 0
-    dut.gmii_rx__rx_dv.value = 0
-    dut.gmii_rx__rx_er.value = 0
-    source = UartSource(dut.uart_rx, baud=baud)
-    sink = UartSink(dut.uart_tx, baud=baud)
-    dut.rst.value = dut.rx_rst.value = 1
-    for _ in range(4):
-        await RisingEdge(dut.clk)
-    dut.rst.value = dut.rx_rst.value = 0
+    source, sink = await _start(dut, params.get("baud", 3_000_000))
     if params.get("loopback"):
         cocotb.start_soon(_cable(dut))
     corrupt_every = params.get("corrupt_every", 0)
