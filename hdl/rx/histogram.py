@@ -4,7 +4,7 @@ Below HIST_LINEAR × 8 ns the buckets are 8 ns wide; above, each octave [2**e, 2
 latency in 8 ns units is cut into HIST_SUB equal buckets, so a bucket is at most 1/16 of its
 value wide; the last bucket takes everything past the top.
 """
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
