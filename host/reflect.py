@@ -1,0 +1,109 @@
+"""`wirestamp reflect`: the paper's "server", a UDP echo agent for the machine under test.
+
+For each datagram that carries the wirestamp signature it notes three times (CLOCK_REALTIME,
+ns): when the kernel received it (SO_TIMESTAMPING, software receive stamp: what tcpdump sees),
+when the application got it, and when it sent the echo back. Rows go to a binary log in
+chunks, so memory stays flat however long it runs. `split_round_trip` joins the log with the
+unit's hardware records by (stream, seq): the round trip splits into inbound stack time
+(kernel → application), application time, and the rest (outbound stack, NICs and wire).
+"""
+import socket
+import struct
+import time
+
+import numpy as np
+
+from .regmap import ID
+
+__all__ = ["REFLECTION_DTYPE", "Reflector", "read_log", "split_round_trip"]
+
+SO_TIMESTAMPING = 37                    # Linux; Python's socket module has no constant for it
+SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+MAGIC = ID.to_bytes(4, "big")
+CHUNK = 4096
+
+REFLECTION_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u4"), ("kernel_rx_ns", "<i8"),
+                             ("app_rx_ns", "<i8"), ("app_tx_ns", "<i8")])
+
+
+class Reflector:
+    def __init__(self, port, bind="0.0.0.0", log=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING,
+                             SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
+        self.sock.bind((bind, port))
+        self.port = self.sock.getsockname()[1]
+        self._log = None if log is None else open(log, "wb")
+        self._rows = np.zeros(CHUNK, dtype=REFLECTION_DTYPE)
+        self._filled = 0
+        self.reflected = 0
+        self.foreign = 0
+
+    def serve(self, count=None, seconds=None):
+        """Echo until `count` signature datagrams or `seconds` have passed."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        self.sock.settimeout(0.2)
+        try:
+            while count is None or self.reflected < count:
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                try:
+                    data, ancillary, _, peer = self.sock.recvmsg(2048, 256)
+                except socket.timeout:
+                    continue
+                app_rx = time.clock_gettime_ns(time.CLOCK_REALTIME)
+                kernel_rx = 0
+                for level, kind, payload in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+                        seconds_, nanoseconds = struct.unpack_from("qq", payload)
+                        kernel_rx = seconds_ * 1_000_000_000 + nanoseconds
+                self.sock.sendto(data, peer)
+                app_tx = time.clock_gettime_ns(time.CLOCK_REALTIME)
+                if len(data) >= 10 and data[:4] == MAGIC:
+                    self._note(data[4], int.from_bytes(data[6:10], "big"),
+                               kernel_rx, app_rx, app_tx)
+                else:
+                    self.foreign += 1
+        finally:
+            self.close()
+
+    def _note(self, stream, seq, kernel_rx, app_rx, app_tx):
+        self._rows[self._filled] = (stream, seq, kernel_rx, app_rx, app_tx)
+        self._filled += 1
+        self.reflected += 1
+        if self._filled == CHUNK:
+            self._flush()
+
+    def _flush(self):
+        if self._log is not None:
+            self._log.write(self._rows[:self._filled].tobytes())
+        self._filled = 0
+
+    def close(self):
+        self._flush()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.sock.close()
+
+
+def read_log(path):
+    return np.fromfile(path, dtype=REFLECTION_DTYPE)
+
+
+def split_round_trip(records, reflections):
+    """Join hardware records (device.RECORD_DTYPE) with reflections by (stream, seq); for each
+    match: round trip, inbound stack (kernel → application), application, and the rest."""
+    key = lambda a: a["stream"].astype(np.uint64) << np.uint64(32) | a["seq"]  # noqa: E731
+    order = np.argsort(key(reflections))
+    sorted_keys = key(reflections)[order]
+    where = np.searchsorted(sorted_keys, key(records))
+    where = np.minimum(where, len(sorted_keys) - 1)
+    found = sorted_keys[where] == key(records)
+    hw, host = records[found], reflections[order][where[found]]
+    rtt = hw["rx_ns"].astype(np.int64) - hw["tx_ns"].astype(np.int64)
+    inbound = host["app_rx_ns"] - host["kernel_rx_ns"]
+    application = host["app_tx_ns"] - host["app_rx_ns"]
+    return {"stream": hw["stream"], "seq": hw["seq"], "rtt_ns": rtt, "inbound_ns": inbound,
+            "application_ns": application, "rest_ns": rtt - inbound - application}

@@ -1,0 +1,54 @@
+"""The reflector on this machine's loopback: signature datagrams come back unchanged, each
+with its kernel receive stamp (SO_TIMESTAMPING), application and send times; the log joins
+with hardware records by (stream, seq)."""
+import socket
+import threading
+
+import numpy as np
+
+from wirestamp.device import RECORD_DTYPE
+from wirestamp.reflect import Reflector, read_log, split_round_trip
+
+
+def signature(stream, seq):
+    return b"WSTP" + bytes([stream, 0]) + seq.to_bytes(4, "big") + bytes(8) + b"payload"
+
+
+def test_reflects_and_stamps(tmp_path):
+    log = tmp_path / "reflections.bin"
+    reflector = Reflector(0, bind="127.0.0.1", log=log)
+    server = threading.Thread(target=reflector.serve, kwargs={"count": 50, "seconds": 20})
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(2)
+    echoes = []
+    client.sendto(b"not ours", ("127.0.0.1", reflector.port))
+    client.recvfrom(2048)
+    for seq in range(50):
+        client.sendto(signature(1, seq), ("127.0.0.1", reflector.port))
+        echoes.append(client.recvfrom(2048)[0])
+    server.join()
+    assert echoes == [signature(1, seq) for seq in range(50)]
+    rows = read_log(log)
+    assert len(rows) == 50 and list(rows["seq"]) == list(range(50))
+    assert reflector.foreign == 1
+    assert (rows["kernel_rx_ns"] > 0).all(), "the kernel stamped every datagram"
+    assert (rows["kernel_rx_ns"] <= rows["app_rx_ns"]).all()
+    assert (rows["app_rx_ns"] <= rows["app_tx_ns"]).all()
+
+    records = np.zeros(60, dtype=RECORD_DTYPE)
+    records["stream"], records["seq"] = 1, np.arange(60)
+    records["tx_ns"] = rows["kernel_rx_ns"][0] - 1000
+    records["rx_ns"] = records["tx_ns"] + 100_000
+    split = split_round_trip(records, rows)
+    assert list(split["seq"]) == list(range(50)), "records without a reflection are left out"
+    assert (split["inbound_ns"] + split["application_ns"] + split["rest_ns"] == 100_000).all()
+    assert (split["inbound_ns"] >= 0).all()
+
+
+def test_reflect_command_stops_by_itself(tmp_path, capsys):
+    from wirestamp.cli import main
+    assert main(["reflect", "--port", "0", "--bind", "127.0.0.1", "--out",
+                 str(tmp_path / "log.bin"), "--duration", "300ms"]) == 0
+    assert "0 signature datagrams reflected" in capsys.readouterr().err
+    assert read_log(tmp_path / "log.bin").size == 0
