@@ -45,6 +45,9 @@ class Generator(wiring.Component):
         src_port, dst_port = Signal(16), Signal(16)
         ttl, dscp = Signal(8), Signal(6)
         size = Signal(SIZE_BITS)
+        sizes = Signal(SIZES * SIZE_BITS)       # the stream's size list, and where it stands
+        size_count = Signal(4)
+        index = Signal(range(SIZES))
         tx_ns = Signal(64)
         stamped = Signal()
         position = Signal(SIZE_BITS)
@@ -127,15 +130,20 @@ class Generator(wiring.Component):
                     m.next = "LOAD"
             with m.State("LOAD"):
                 row = self.stream_row
-                index = size_index[grant.stream]
                 m.d.sync += [
                     dst_mac.eq(row.dst_mac), src_mac.eq(row.src_mac),
                     src_ip.eq(row.src_ip), dst_ip.eq(row.dst_ip),
                     src_port.eq(row.src_port), dst_port.eq(row.dst_port),
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
-                    size.eq(row.sizes.word_select(index, SIZE_BITS)),
-                    index.eq(Mux(index + 1 >= row.size_count, 0, index + 1)),
+                    sizes.eq(row.sizes), size_count.eq(row.size_count),
+                    index.eq(size_index[grant.stream]),
                     stamped.eq(0), position.eq(0),
+                ]
+                m.next = "SIZE"
+            with m.State("SIZE"):
+                m.d.sync += [
+                    size.eq(sizes.word_select(index, SIZE_BITS)),
+                    size_index[grant.stream].eq(Mux(index + 1 >= size_count, 0, index + 1)),
                 ]
                 m.next = "LENGTHS"
             with m.State("LENGTHS"):
