@@ -118,6 +118,17 @@ class Bridge(wiring.Component):
         def emit(value, last=0):
             m.d.comb += [out.valid.eq(1), out.p.data.eq(value), out.p.last.eq(last)]
 
+        def reply_header(name, tag_value, reply_op, then, last=False):
+            """States `name`_TAG and `name`_OP: send the reply's tag and op, then go on."""
+            with m.State(name + "_TAG"):
+                emit(tag_value)
+                with m.If(out.ready):
+                    m.next = name + "_OP"
+            with m.State(name + "_OP"):
+                emit(reply_op, last)
+                with m.If(out.ready):
+                    m.next = then
+
         decoded = Signal(8)
         with m.FSM():
             with m.State("RECEIVE"):
@@ -184,14 +195,7 @@ class Bridge(wiring.Component):
                     m.next = "ERROR_TAG"
 
             # READ: tag, READ_REPLY, then each word, little-endian.
-            with m.State("READ_TAG"):
-                emit(tag)
-                with m.If(out.ready):
-                    m.next = "READ_OP"
-            with m.State("READ_OP"):
-                emit(Op.READ_REPLY)
-                with m.If(out.ready):
-                    m.next = "READ_BUS"
+            reply_header("READ", tag, Op.READ_REPLY, "READ_BUS")
             with m.State("READ_BUS"):
                 m.d.comb += [self.bus.addr.eq(addr + index), self.bus.r_en.eq(1)]
                 m.next = "READ_WAIT"
@@ -234,38 +238,17 @@ class Bridge(wiring.Component):
                 with m.Else():
                     m.next = "WRITE_LOAD"
 
-            with m.State("ACK_TAG"):
-                emit(tag)
-                with m.If(out.ready):
-                    m.next = "ACK_OP"
-            with m.State("ACK_OP"):
-                emit(Op.WRITE_REPLY, 1)
-                with m.If(out.ready):
-                    m.next = "RECEIVE"
+            reply_header("ACK", tag, Op.WRITE_REPLY, "RECEIVE", last=True)
 
-            with m.State("ERROR_TAG"):
-                emit(tag)
-                with m.If(out.ready):
-                    m.d.sync += self.errors.eq(self.errors + 1)
-                    m.next = "ERROR_OP"
-            with m.State("ERROR_OP"):
-                emit(Op.ERROR)
-                with m.If(out.ready):
-                    m.next = "ERROR_CODE"
+            reply_header("ERROR", tag, Op.ERROR, "ERROR_CODE")
             with m.State("ERROR_CODE"):
                 emit(error_code, 1)
                 with m.If(out.ready):
+                    m.d.sync += self.errors.eq(self.errors + 1)
                     m.next = "RECEIVE"
 
             # RECORDS: up to RECORDS_PER_FRAME whole records, 24 bytes each, little-endian.
-            with m.State("RECORDS_TAG"):
-                emit(RECORD_TAG)
-                with m.If(out.ready):
-                    m.next = "RECORDS_OP"
-            with m.State("RECORDS_OP"):
-                emit(Op.RECORDS)
-                with m.If(out.ready):
-                    m.next = "RECORD_TAKE"
+            reply_header("RECORDS", RECORD_TAG, Op.RECORDS, "RECORD_TAKE")
             with m.State("RECORD_TAKE"):
                 m.d.comb += self.records.ready.eq(1)
                 m.d.sync += [record.eq(self.records.payload), record_byte.eq(0),
