@@ -48,7 +48,10 @@ class Scheduler(wiring.Component):
         ]
 
         enabled = Signal(STREAMS)
-        count = Array(Signal(COUNT_BITS, name=f"count{i}") for i in range(STREAMS))
+        # A count-limited stream's last sequence number (count - 1): a comparison, no adder,
+        # decides whether a grant is its last.
+        last_seq = Array(Signal(COUNT_BITS, name=f"last_seq{i}") for i in range(STREAMS))
+        limited = Signal(STREAMS)
         sent = Array(self.sent[i] for i in range(STREAMS))
 
         accumulators = []
@@ -58,7 +61,8 @@ class Scheduler(wiring.Component):
             accumulators.append(acc)
             here = engine.slot == i
             with m.If(engine.arm & here):
-                m.d.sync += [enabled[i].eq(engine.enable), count[i].eq(engine.count),
+                m.d.sync += [enabled[i].eq(engine.enable), last_seq[i].eq(engine.count - 1),
+                             limited[i].eq(engine.count != 0),
                              sent[i].eq(0)]
             m.d.comb += [
                 acc.arm.eq(engine.arm & here), acc.modulus.eq(engine.modulus),
@@ -81,7 +85,7 @@ class Scheduler(wiring.Component):
                 m.d.comb += offset.eq(i)
         chosen = Signal(range(STREAMS))
         chosen_sent = Signal(COUNT_BITS)
-        chosen_count = Signal(COUNT_BITS)
+        chosen_last = Signal(COUNT_BITS)
         is_last = Signal()
         take = Signal(STREAMS)
         finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
@@ -93,10 +97,10 @@ class Scheduler(wiring.Component):
                     m.d.sync += chosen.eq(previous + 1 + offset)
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.sync += [chosen_sent.eq(sent[chosen]), chosen_count.eq(count[chosen])]
+                m.d.sync += [chosen_sent.eq(sent[chosen]), chosen_last.eq(last_seq[chosen])]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += is_last.eq((chosen_count != 0) & (chosen_sent + 1 == chosen_count))
+                m.d.sync += is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last))
                 m.next = "GRANT"
             with m.State("GRANT"):
                 with m.If(self.active.bit_select(chosen, 1) & ~self.stop & ~self.start):
