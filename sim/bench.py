@@ -99,6 +99,14 @@ class TB:
         # The sink marks the first byte after the SFD; the SFD was on the wire a cycle earlier.
         return get_time_from_sim_steps(frame.sim_time_sfd, "ns") - CLOCK_NS
 
+    def describe(self, frame, offset):
+        """A captured frame as JSON: bytes (FCS included), preamble, and its SFD time on the
+        timebase (`offset` = timebase - simulation time)."""
+        return {"data": frame.get_payload(strip_fcs=False).hex(),
+                "preamble": frame.get_preamble().hex(),
+                "sfd_ns": int(self.sfd_sim_ns(frame) + offset),
+                "error": bool(frame.error and any(frame.error))}
+
 
 def _params():
     with open(os.environ["WIRESTAMP_BENCH_PARAMS"]) as f:
@@ -131,13 +139,7 @@ async def capture(dut):
         while len(frames) < params["frames"]:
             if len(frames) == params.get("stop_after"):
                 await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_STOP)
-            frame = await tb.sink.recv()
-            frames.append({
-                "data": frame.get_payload(strip_fcs=False).hex(),
-                "preamble": frame.get_preamble().hex(),
-                "sfd_ns": int(tb.sfd_sim_ns(frame) + offset),
-                "error": bool(frame.error and any(frame.error)),
-            })
+            frames.append(tb.describe(await tb.sink.recv(), offset))
 
     timed_out = False
     try:
@@ -193,11 +195,7 @@ async def exchange(dut):
     await RisingEdge(dut.clk)
     sent = []
     while not tb.sink.empty():
-        frame = tb.sink.recv_nowait()
-        sent.append({"data": frame.get_payload(strip_fcs=False).hex(),
-                     "preamble": frame.get_preamble().hex(),
-                     "sfd_ns": int(tb.sfd_sim_ns(frame) + offset),
-                     "error": bool(frame.error and any(frame.error))})
+        sent.append(tb.describe(tb.sink.recv_nowait(), offset))
     result = {"sent": sent, "registers": {}, "stats": {}, "hist": [], "records": []}
     for name in params.get("registers", []):
         reg = regmap.register(name)
