@@ -109,15 +109,13 @@ def compile_streams(streams):
     streams = list(streams)
     if len(streams) > regmap.STREAMS:
         raise ValueError(f"streams: {len(streams)} given, the core has {regmap.STREAMS}")
-    for stream in streams:
-        stream.validate()
+    addresses = [stream.validate() for stream in streams]    # parsed MACs and IPs
     load = sum(s.bytes_per_second(s.profile.peak) for s in streams)
     if load > regmap.CLOCK_HZ:
         raise ValueError(f"rate: the streams together need {float(load) / regmap.CLOCK_HZ:.1%} "
                          f"of the line at their peaks")
     writes, next_segment = [], 0
     for row, stream in enumerate(streams):
-        addresses = stream.validate()
         modulus, segments = compile_profile(stream.profile)
         if next_segment + len(segments) > regmap.SEGMENTS:
             raise ValueError(f"rate: the profiles need more than {regmap.SEGMENTS} segments")
@@ -129,7 +127,7 @@ def compile_streams(streams):
                        for w, v in enumerate(words)]
         sizes = stream.sizes
         words = regmap.STREAM_TABLE.pack(
-            **addresses, src_port=stream.src_port, dst_port=stream.dst_port,
+            **addresses[row], src_port=stream.src_port, dst_port=stream.dst_port,
             ttl=stream.ttl, dscp=stream.dscp, enable=1, loop=int(stream.profile.loop),
             size_count=len(sizes),
             sizes=sum(size << (regmap.SIZE_BITS * i) for i, size in enumerate(sizes)),
