@@ -54,8 +54,9 @@ class SerialTransport:
 
 
 def open(url, **options):   # noqa: A001 (the library's entry point, like io.open)
-    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`). The query
-    may also set the reply `timeout` in seconds (default 0.5) and `retries` (default 4)."""
+    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`), or the
+    virtual board `sim://?dut=echo&delay=3us` (`wirestamp.sim.virtual` lists its options). The
+    query may also set the reply `timeout` in seconds (default 0.5) and `retries` (default 4)."""
     parts = urlparse(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if "timeout" in query:
@@ -68,7 +69,10 @@ def open(url, **options):   # noqa: A001 (the library's entry point, like io.ope
             raise ValueError(f"{url!r}: no serial port given")
         baud = int(query.get("baud", 3_000_000))
         return Device(SerialTransport(port, baud), **options)
-    raise ValueError(f"{url!r}: unknown transport (use serial://PORT?baud=N)")
+    if parts.scheme == "sim":
+        from .sim.virtual import from_query   # needs the [hdl,sim] extras
+        return Device(from_query(query), **options)
+    raise ValueError(f"{url!r}: unknown transport (use serial://PORT?baud=N or sim://?dut=echo)")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,11 @@ class Device:
 
     def __exit__(self, *exc):
         self.close()
+
+    @property
+    def transport(self):
+        """What carries the bytes (the virtual board's has the wire's truth)."""
+        return self._transport
 
     def close(self):
         self._transport.close()

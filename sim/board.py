@@ -1,0 +1,148 @@
+"""The virtual board's gateware: the core, its control bridge, the wire and the DUT models,
+as one simulation-only design.
+
+    host bytes ─ ctl FIFO ─ bridge ─ core ─ GMII TX ─┬─ loopback cable (1 cycle) ─┐
+         "@C" lines ─┘                                ├─ EchoModel ───────────────┼─ GMII RX
+                                                      └─ "@W0" lines  Injector ───┘ ("@W1" lines)
+
+The UART is left out (it has benches of its own): control bytes come in on `ctl` and leave as
+printed lines. Everything per cycle happens here, in the simulator; the simulation's Python is
+touched per control byte and per injected frame only. Printed lines (Verilog `$write`, one whole
+line per call so lines never interleave):
+    @C xx                 a control byte from the bridge
+    @W<d> ns              a frame's SFD on the wire, direction d (0: unit → DUT, 1: DUT → unit)
+    @B<d> <32 hex>        its next 16 bytes
+    @E<d> k <32 hex>      its last k bytes (the final k of the 16) — FCS included
+and the echo model's lines (`models.py`).
+"""
+from amaranth import Cat, ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.hdl import Format, Print
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, connect
+
+from .. import regmap
+from ..hdl.core import Core
+from ..hdl.ctl.bridge import Bridge
+from ..hdl.mac.gmii import FrameByte
+from .models import DELAY_TABLE, EchoModel, Injector
+
+__all__ = ["VirtualBoard", "DUTS", "wrapper_verilog"]
+
+DUTS = ("loopback", "echo", "linux")
+LOOPBACK, ECHO, LINUX = range(len(DUTS))
+RESET_CYCLES = 16
+
+
+class VirtualBoard(wiring.Component):
+    """Every input is registered and the reset is made inside: Verilator re-evaluates any logic
+    fed by a top-level input at every evaluation, which would double the cost of a cycle."""
+    clk: In(1)
+    ctl: In(stream.Signature(8))
+    inject: In(stream.Signature(FrameByte))
+    dut: In(2)
+    capture: In(1)             # print the wire's frames
+    drop_below: In(33)
+    duplicate_below: In(33)
+    hold_below: In(33)
+    seed: In(32)
+    table_addr: In(range(DELAY_TABLE))
+    table_data: In(32)
+    table_en: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        _clock_and_reset(m, self.clk)
+        m.submodules.core = core = Core()
+        m.submodules.bridge = bridge = Bridge()
+        m.submodules.ctl_fifo = fifo = SyncFIFOBuffered(width=8, depth=4096)
+        connect(m, bridge.bus, core.bus)
+        connect(m, core.records, bridge.records)
+        m.d.sync += [fifo.w_data.eq(self.ctl.payload), fifo.w_en.eq(self.ctl.valid)]
+        m.d.comb += [self.ctl.ready.eq(fifo.w_rdy),
+                     bridge.rx.payload.eq(fifo.r_data), bridge.rx.valid.eq(fifo.r_rdy),
+                     fifo.r_en.eq(bridge.rx.ready), bridge.tx.ready.eq(1)]
+        with m.If(bridge.tx.valid):
+            m.d.sync += Print(Format("@C {:02x}", bridge.tx.payload))
+
+        now = Signal(48)
+        m.d.sync += now.eq(now + 1)
+
+        m.submodules.echo = echo = EchoModel()
+        m.submodules.injector = injector = Injector()
+        for name in ("drop_below", "duplicate_below", "hold_below", "seed", "table_addr",
+                     "table_data", "table_en"):
+            m.d.sync += getattr(echo, name).eq(getattr(self, name))
+        m.d.sync += [injector.frames.payload.eq(self.inject.payload),
+                     injector.frames.valid.eq(self.inject.valid)]
+        m.d.comb += self.inject.ready.eq(injector.frames.ready)
+        dut, capture = Signal.like(self.dut), Signal()
+        m.d.sync += [dut.eq(self.dut), capture.eq(self.capture)]
+        tx = core.gmii_tx
+        m.d.comb += [echo.request.txd.eq(tx.txd), echo.request.tx_en.eq(tx.tx_en & (dut == ECHO)),
+                     echo.request.tx_er.eq(tx.tx_er)]
+        cable = Signal.like(tx.txd), Signal(), Signal()
+        m.d.sync += Cat(*cable).eq(Cat(tx.txd, tx.tx_en, tx.tx_er))
+        towards_unit = {LOOPBACK: cable, ECHO: (echo.reply.txd, echo.reply.tx_en, echo.reply.tx_er),
+                        LINUX: (injector.gmii.txd, injector.gmii.tx_en, injector.gmii.tx_er)}
+        rx = core.gmii_rx
+        with m.Switch(dut):
+            for dut, (data, enable, error) in towards_unit.items():
+                with m.Case(dut):
+                    m.d.comb += [rx.rxd.eq(data), rx.rx_dv.eq(enable), rx.rx_er.eq(error)]
+
+        with m.If(capture):
+            _tap(m, 0, tx.txd, tx.tx_en, now)
+            _tap(m, 1, rx.rxd, rx.rx_dv, now)
+        return m
+
+
+def _clock_and_reset(m, clk):
+    """`sync` and `rx` on `clk`, held in reset for the first RESET_CYCLES cycles."""
+    m.domains.power_on = ClockDomain(reset_less=True)
+    m.domains.sync = ClockDomain()
+    m.domains.rx = ClockDomain()
+    count = Signal(range(RESET_CYCLES + 1))
+    with m.If(count != RESET_CYCLES):
+        m.d.power_on += count.eq(count + 1)
+    for domain in ("power_on", "sync", "rx"):
+        m.d.comb += ClockSignal(domain).eq(clk)
+    for domain in ("sync", "rx"):
+        m.d.comb += ResetSignal(domain).eq(count != RESET_CYCLES)
+
+
+def _tap(m, direction, data, enable, now):
+    """Print the frames seen on one direction of the wire (see the module's docstring)."""
+    inside, count = Signal(), Signal(4)
+    bytes16 = Signal(128)
+    shifted = Cat(data, bytes16[:120])
+    with m.If(~inside & enable & (data == 0xD5)):
+        m.d.sync += [inside.eq(1), count.eq(0),
+                     Print(Format("@W{} {}", direction, now * regmap.NS_PER_CYCLE))]
+    with m.Elif(inside & enable):
+        m.d.sync += [bytes16.eq(shifted), count.eq(count + 1)]
+        with m.If(count == 15):
+            m.d.sync += Print(Format("@B{} {:032x}", direction, shifted))
+    with m.Elif(inside):
+        m.d.sync += [inside.eq(0), Print(Format("@E{} {} {:032x}", direction, count, bytes16))]
+
+
+def wrapper_verilog(board_name, top_name, ports):
+    """A Verilog top that clocks and resets the board itself, so no simulator callback runs per
+    cycle. `ports`: (name, width, is_input) of the board's other ports."""
+    declarations = ",\n".join(   # public: only these are reachable from cocotb
+        f"  {'input' if is_input else 'output'} wire [{width - 1}:0] {name}"
+        " /*verilator public_flat_rw*/" for name, width, is_input in ports if name != "clk")
+    connections = ",\n".join(f"    .{name}({name})" for name, _, _ in ports if name != "clk")
+    return f"""`timescale 1ns/1ps
+module {top_name}(
+{declarations}
+);
+  reg clk /*verilator public_flat_rw*/ = 1'b0;
+  always #{regmap.NS_PER_CYCLE // 2} clk = ~clk;
+  {board_name} board(
+    .clk(clk),
+{connections}
+  );
+endmodule
+"""

@@ -1,0 +1,227 @@
+"""Devices under test for the virtual board, in gateware that only ever runs in simulation:
+everything they do per cycle stays in the simulator, so the board runs at Verilator speed.
+
+`EchoModel` echoes UDP/IPv4 frames (IEEE 802.3 clause 3 framing, RFC 791, RFC 768) with the
+addresses and ports swapped, after a delay drawn from a table, and can drop, duplicate or
+reorder them. The delay runs from the request's SFD entering the model to the reply's SFD
+leaving it (RFC 1242 first-in first-out latency). Swapping addresses and ports leaves both
+checksums valid (one's-complement sums do not depend on the order of their terms), so only
+the FCS is recomputed, by a MAC of our own. The model cuts through: it starts a reply before
+the request has fully arrived, so any delay of at least `MIN_DELAY_CYCLES` is exact.
+
+It prints what it did, one line per event, so the truth is known to the host:
+    @I n t_in action      frame n's SFD came in at cycle t_in; action: ACTIONS
+    @O n t_in t_out       a reply to frame n left with its SFD at cycle t_out
+    @S n                  frame n was not UDP/IPv4 and was not echoed
+`Injector` sends frames that the simulation's Python puts into its FIFO (the Linux DUT's).
+"""
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Format, Print
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..hdl.mac.gmii import FrameByte, GmiiTx
+from ..hdl.mac.tx import MacTx
+
+__all__ = ["EchoModel", "Injector", "ACTIONS", "MIN_DELAY_CYCLES", "DELAY_TABLE", "xorshift32"]
+
+ACTIONS = ("pass", "drop", "duplicate", "hold", "full")
+PASS, DROP, DUPLICATE, HOLD, FULL = range(len(ACTIONS))
+MIN_DELAY_CYCLES = 64      # cut-through needs the request's bytes 0..24 before the reply starts
+DELAY_TABLE = 1024         # delays are drawn from a table this long (a quantile function)
+SLOT_BYTES = 2048
+MAC_TX_LEAD = 9            # cycles from taking a reply off the queue to its SFD on the wire
+HOLD_LIMIT = 125_000       # a frame held for reordering goes anyway after 1 ms alone
+
+
+def xorshift32(state):
+    """Marsaglia's xorshift32, one step; the same function serves Python and gateware."""
+    state ^= (state << 13) & 0xFFFF_FFFF
+    state ^= state >> 17
+    state ^= (state << 5) & 0xFFFF_FFFF
+    return state & 0xFFFF_FFFF
+
+
+def _swapped_index(i):
+    """The request byte that goes out as reply byte `i`: MAC, IPv4 and UDP port pairs swap."""
+    return Mux(i < 6, i + 6, Mux(i < 12, i - 6,
+           Mux((i >= 26) & (i < 30), i + 4, Mux((i >= 30) & (i < 34), i - 4,
+           Mux((i >= 34) & (i < 36), i + 2, Mux((i >= 36) & (i < 38), i - 2, i)))))).as_unsigned()
+
+
+class EchoModel(wiring.Component):
+    """Set the `config` inputs before the first frame (the simulation's Python does, at time 0);
+    probabilities are thresholds of a 32-bit draw, `p * 2**32`."""
+    def __init__(self, slots=256):
+        self._slots = slots
+        super().__init__({
+            "request": In(GmiiTx()), "reply": Out(GmiiTx()),
+            "drop_below": In(33), "duplicate_below": In(33), "hold_below": In(33),
+            "seed": In(32),
+            "table_addr": In(range(DELAY_TABLE)), "table_data": In(32), "table_en": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        slots = self._slots
+        now = Signal(48)
+        m.d.sync += now.eq(now + 1)
+
+        m.submodules.frames = frames = Memory(shape=8, depth=slots * SLOT_BYTES, init=[])
+        m.submodules.lengths = lengths = Memory(shape=12, depth=slots, init=[])
+        m.submodules.udp = udp = Memory(shape=1, depth=slots, init=[])
+        m.submodules.delays = delays = Memory(shape=32, depth=DELAY_TABLE, init=[])
+        table = delays.write_port()
+        m.d.comb += [table.addr.eq(self.table_addr), table.data.eq(self.table_data),
+                     table.en.eq(self.table_en)]
+
+        # Requests in: store each frame in slot n % slots, decide its fate at its SFD.
+        Entry = {"n": 32, "t_in": 48, "depart": 48}
+        m.submodules.queue = queue = SyncFIFOBuffered(width=128, depth=slots)
+        frame_w, length_w, udp_w = frames.write_port(), lengths.write_port(), udp.write_port()
+        arrivals = Signal(32)
+        receiving = Signal()
+        index = Signal(12)
+        slot_in = arrivals[:slots.bit_length() - 1]
+        ethertype_ok, version_ok = Signal(), Signal()
+        draw = Signal(32)
+        delay_draw = Signal(32)
+        seeded = Signal()
+        with m.If(~seeded):
+            m.d.sync += [draw.eq(self.seed | 1), delay_draw.eq(self.seed ^ 0x9E3779B9 | 1),
+                         seeded.eq(1)]
+
+        delay_read = delays.read_port(domain="comb")
+        m.d.comb += delay_read.addr.eq(delay_draw[:DELAY_TABLE.bit_length() - 1])
+
+        held, held_t_in, held_depart, holding = Signal(32), Signal(48), Signal(48), Signal()
+        second, second_entry = Signal(), Signal(128)
+
+        def entry(n, t_in, depart):
+            return Cat(n, t_in, depart, Const(0, 128 - 32 - 48 - 48))
+
+        m.d.comb += [frame_w.addr.eq(Cat(index[:11], slot_in)), frame_w.data.eq(self.request.txd),
+                     length_w.addr.eq(slot_in), udp_w.addr.eq(slot_in)]
+        sfd_in = ~receiving & self.request.tx_en & (self.request.txd == 0xD5)
+        with m.If(sfd_in):
+            depart = now + delay_read.data
+            action = Signal(3)
+            with m.If(holding):
+                m.d.comb += action.eq(PASS)     # the frame after a held one passes it
+            with m.Elif(queue.level >= slots - 4):
+                m.d.comb += action.eq(FULL)
+            with m.Elif(draw < self.drop_below):
+                m.d.comb += action.eq(DROP)
+            with m.Elif(draw < self.duplicate_below):
+                m.d.comb += action.eq(DUPLICATE)
+            with m.Elif(draw < self.hold_below):
+                m.d.comb += action.eq(HOLD)
+            with m.Else():
+                m.d.comb += action.eq(PASS)
+            m.d.sync += [receiving.eq(1), index.eq(0), draw.eq(_xorshift(draw)),
+                         delay_draw.eq(_xorshift(delay_draw)),
+                         Print(Format("@I {} {} {}", arrivals, now, action))]
+            m.d.comb += [length_w.data.eq(0), length_w.en.eq(1), udp_w.data.eq(0), udp_w.en.eq(1)]
+            with m.If((action == PASS) | (action == DUPLICATE)):
+                m.d.comb += [queue.w_data.eq(entry(arrivals, now, depart)), queue.w_en.eq(1)]
+            with m.If(action == DUPLICATE):
+                m.d.sync += [second.eq(1), second_entry.eq(entry(arrivals, now, depart))]
+            with m.If(holding):
+                m.d.sync += [second.eq(1), second_entry.eq(entry(held, held_t_in, depart)),
+                             holding.eq(0)]
+            with m.If(action == HOLD):
+                m.d.sync += [holding.eq(1), held.eq(arrivals), held_t_in.eq(now),
+                             held_depart.eq(depart)]
+        with m.Elif(second):
+            m.d.comb += [queue.w_data.eq(second_entry), queue.w_en.eq(1)]
+            m.d.sync += second.eq(0)
+        with m.Elif(holding & (now - held_t_in > HOLD_LIMIT)):
+            m.d.comb += [queue.w_data.eq(entry(held, held_t_in, held_depart)), queue.w_en.eq(1)]
+            m.d.sync += holding.eq(0)
+
+        with m.If(receiving):
+            with m.If(self.request.tx_en):
+                m.d.comb += frame_w.en.eq(index < SLOT_BYTES)
+                m.d.sync += index.eq(index + 1)
+                with m.Switch(index):
+                    with m.Case(12):
+                        m.d.sync += ethertype_ok.eq(self.request.txd == 0x08)
+                    with m.Case(13):
+                        m.d.sync += ethertype_ok.eq(ethertype_ok & (self.request.txd == 0x00))
+                    with m.Case(14):
+                        m.d.sync += version_ok.eq(self.request.txd == 0x45)   # IPv4, no options
+                    with m.Case(23):
+                        m.d.comb += [udp_w.data.eq(ethertype_ok & version_ok
+                                                   & (self.request.txd == 17)), udp_w.en.eq(1)]
+            with m.Else():
+                m.d.comb += [length_w.data.eq(index), length_w.en.eq(1)]
+                m.d.sync += [receiving.eq(0), arrivals.eq(arrivals + 1)]
+
+        # Replies out, each when its departure time comes (or as soon as the wire is free).
+        m.submodules.mac = mac = MacTx()
+        head = Signal(128)
+        m.d.comb += head.eq(queue.r_data)
+        n_out, t_in_out, i_out = Signal(32), Signal(48), Signal(12)
+        slot_out = n_out[:slots.bit_length() - 1]
+        frame_r = frames.read_port(domain="comb")
+        length_r = lengths.read_port(domain="comb")
+        udp_r = udp.read_port(domain="comb")
+        m.d.comb += [frame_r.addr.eq(Cat(_swapped_index(i_out)[:11], slot_out)),
+                     length_r.addr.eq(Mux(queue.r_rdy & ~mac.frames.valid, head[:32], n_out)[
+                         :slots.bit_length() - 1]),
+                     udp_r.addr.eq(length_r.addr)]
+        with m.FSM():
+            with m.State("WAIT"):
+                with m.If(queue.r_rdy & (now + MAC_TX_LEAD >= head[80:128])):
+                    m.d.comb += queue.r_en.eq(1)
+                    m.d.sync += [n_out.eq(head[:32]), t_in_out.eq(head[32:80]), i_out.eq(0)]
+                    with m.If(udp_r.data):
+                        m.next = "SEND"
+                    with m.Else():
+                        m.d.sync += Print(Format("@S {}", head[:32]))
+            with m.State("SEND"):
+                last = (length_r.data != 0) & (i_out + 5 == length_r.data)
+                m.d.comb += [mac.frames.valid.eq(1), mac.frames.p.data.eq(frame_r.data),
+                             mac.frames.p.last.eq(last)]
+                with m.If(mac.frames.ready):
+                    m.d.sync += i_out.eq(i_out + 1)
+                    with m.If(last):
+                        m.next = "WAIT"
+        with m.If(mac.sfd):
+            m.d.sync += Print(Format("@O {} {} {}", n_out, t_in_out, now))
+        wiring.connect(m, mac.gmii, wiring.flipped(self.reply))
+        return m
+
+
+def _xorshift(state):
+    state = state ^ (state << 13)[:32]
+    state = state ^ (state >> 17)
+    return state ^ (state << 5)[:32]
+
+
+class Injector(wiring.Component):
+    """Frames (without FCS) pushed byte by byte into `frames` go out on `gmii` once whole, so a
+    slow writer never stalls the MAC inside a frame."""
+    frames: In(stream.Signature(FrameByte))
+    gmii: Out(GmiiTx())
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=9, depth=4096)
+        m.submodules.mac = mac = MacTx()
+        whole = Signal(range(4096))          # complete frames in the FIFO
+        sending = Signal()
+        pushed_last = self.frames.valid & self.frames.ready & self.frames.p.last
+        popped_last = mac.frames.valid & mac.frames.ready & mac.frames.p.last
+        m.d.sync += whole.eq(whole + pushed_last - popped_last)
+        m.d.comb += [fifo.w_data.eq(self.frames.payload), fifo.w_en.eq(self.frames.valid),
+                     self.frames.ready.eq(fifo.w_rdy),
+                     mac.frames.payload.eq(fifo.r_data),
+                     mac.frames.valid.eq(fifo.r_rdy & (sending | (whole != 0))),
+                     fifo.r_en.eq(mac.frames.ready & mac.frames.valid)]
+        with m.If(mac.frames.valid & mac.frames.ready):
+            m.d.sync += sending.eq(~mac.frames.p.last)
+        wiring.connect(m, mac.gmii, wiring.flipped(self.gmii))
+        return m

@@ -1,0 +1,251 @@
+"""The virtual board: `wirestamp.open("sim://?dut=echo&delay=3us")`.
+
+The whole gateware core runs in Verilator (`board.py`, clocked by its Verilog wrapper) in a
+child process; this module is the transport the `Device` talks through, exactly as it talks
+through a serial port. A reader thread takes the child's printed lines: control bytes go to
+the `Device`, frames seen on the wire go to the pcapng file and (for `dut=linux`) into the TAP
+device, and the echo model's account of what it did goes to `truth` (and its file).
+
+URL query (all optional):
+    dut=loopback|echo|linux   what the wire attaches to (default loopback)
+    delay=3us | uniform:2us-5us | exp:20us    the echo's delay (default 10us; at least 512 ns)
+    loss=, dup=, reorder=     probabilities per request (echo), seed=N
+    wire_pcap=PATH            every frame on the wire, both ways, nanosecond pcapng
+    truth=PATH                the echo model's lines (`models.py`)
+    netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .. import regmap
+from ..units import parse_duration
+from .board import DUTS
+from .models import ACTIONS, DELAY_TABLE, MIN_DELAY_CYCLES
+from .pcapng import PcapNgWriter
+from .runner import BOARD, _build_root, build_core
+
+__all__ = ["SimTransport", "delay_table", "from_query"]
+
+CONTROL_BUFFER = 16 << 20       # bytes from the board not yet read; more are dropped (counted)
+
+
+def delay_table(spec):
+    """The echo model's delay table (cycles, `DELAY_TABLE` quantiles) for `spec`."""
+    ns_per_cycle = regmap.NS_PER_CYCLE
+    kind, _, rest = spec.partition(":")
+    quantiles = (np.arange(DELAY_TABLE) + 0.5) / DELAY_TABLE
+    if not rest:
+        ns = parse_duration(spec) * 10**9
+        if ns % ns_per_cycle:
+            raise ValueError(f"delay={spec}: the virtual board's clock ticks every "
+                             f"{ns_per_cycle} ns; use a multiple of it")
+        table = np.full(1, int(ns) // ns_per_cycle)
+    elif kind == "uniform":
+        low, _, high = rest.partition("-")
+        low, high = (float(parse_duration(x)) * 1e9 for x in (low, high))
+        table = np.rint((low + (high - low) * quantiles) / ns_per_cycle)
+    elif kind == "exp":
+        mean = float(parse_duration(rest)) * 1e9
+        floor = MIN_DELAY_CYCLES * ns_per_cycle
+        if mean <= floor:
+            raise ValueError(f"delay={spec}: the mean must exceed {floor} ns")
+        table = np.rint((floor - (mean - floor) * np.log1p(-quantiles)) / ns_per_cycle)
+    else:
+        raise ValueError(f"delay={spec}: use 3us, uniform:2us-5us or exp:20us")
+    if table.min() < MIN_DELAY_CYCLES:
+        raise ValueError(f"delay={spec}: the echo model needs at least "
+                         f"{MIN_DELAY_CYCLES * ns_per_cycle} ns")
+    # The model indexes the table with 10 random bits: repeat a short table to fill it.
+    return np.resize(table.astype(np.int64), DELAY_TABLE).tolist()
+
+
+def _threshold(name, value):
+    p = float(value)
+    if not 0 <= p <= 1:
+        raise ValueError(f"{name}={value}: a probability is between 0 and 1")
+    return round(p * 2**32)
+
+
+def from_query(query):
+    """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
+    known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
+             "ip", "timeout", "retries"}
+    unknown = set(query) - known
+    if unknown:
+        raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
+    return SimTransport(dut=query.get("dut", "loopback"), delay=query.get("delay", "10us"),
+                        loss=query.get("loss", 0), dup=query.get("dup", 0),
+                        reorder=query.get("reorder", 0), seed=int(query.get("seed", 1)),
+                        wire_pcap=query.get("wire_pcap"), truth=query.get("truth"),
+                        netns=query.get("netns"), ip=query.get("ip"))
+
+
+class SimTransport:
+    def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
+                 wire_pcap=None, truth=None, netns=None, ip=None):
+        if dut not in DUTS:
+            raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
+        drop = _threshold("loss", loss)
+        duplicate = drop + _threshold("dup", dup)
+        hold = duplicate + _threshold("reorder", reorder)
+        if hold > 2**32:
+            raise ValueError("loss + dup + reorder must not exceed 1")
+        params = {"dut": dut, "capture": bool(wire_pcap) or dut == "linux",
+                  "drop_below": drop, "duplicate_below": duplicate, "hold_below": hold,
+                  "seed": seed % 2**32, "table": delay_table(delay) if dut == "echo" else []}
+        self._pcap = PcapNgWriter(wire_pcap) if wire_pcap else None
+        self._truth_file = open(truth, "w") if truth else None  # noqa: SIM115 (closed in close)
+        self.truth = Counter()          # the echo model's actions, and "reordered"
+        self.delays = Counter()         # reply delay (ns) → count, as the model measured them
+        self.control_dropped = 0
+        self._control = bytearray()
+        self._arrived = threading.Condition()
+        self._frames = {0: None, 1: None}
+        self._linux = None
+        self._process, self._workdir = _launch(params)
+        self._write_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_lines, daemon=True)
+        self._reader.start()
+        if dut == "linux":
+            from .linux import LinuxDut
+            self._linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
+
+    # The transport interface (`Device` uses these).
+    def write(self, data):
+        self._send(b"C", data)
+
+    def read(self, timeout):
+        with self._arrived:
+            if not self._control:
+                self._arrived.wait(timeout)
+            data = bytes(self._control)
+            self._control.clear()
+        if not data and self._process.poll() is not None:
+            raise OSError(f"the virtual board has stopped:\n{self.log_tail()}")
+        return data
+
+    def close(self):
+        if self._linux:
+            self._linux.close()
+        if self._process.poll() is None:
+            try:
+                self._process.stdin.close()
+                self._process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait()
+        self._reader.join(timeout=10)
+        if self._pcap:
+            self._pcap.close()
+        if self._truth_file:
+            self._truth_file.close()
+        self._workdir.cleanup()
+
+    def log_tail(self, size=3000):
+        log = Path(self._workdir.name) / "sim.log"
+        return log.read_text(errors="replace")[-size:] if log.exists() else ""
+
+    # Inside.
+    def _send(self, kind, payload):
+        with self._write_lock:
+            try:
+                self._process.stdin.write(kind + len(payload).to_bytes(4, "big") + payload)
+                self._process.stdin.flush()
+            except BrokenPipeError:
+                raise OSError(f"the virtual board has stopped:\n{self.log_tail()}") from None
+
+    def _send_frame(self, frame):
+        self._send(b"F", frame)
+
+    def _read_lines(self):
+        for line in self._process.stdout:
+            if line[:1] != b"@":
+                continue
+            kind, direction, rest = line[1:2], line[2:3], line[3:].decode().split()
+            if kind == b"C":
+                self._control_byte(int(rest[0], 16))
+            elif kind in b"WBE" and direction in b"01":
+                self._wire(kind, int(direction), rest)
+            elif kind in b"IOS":
+                self._model(kind, [int(x) for x in rest])
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def _control_byte(self, value):
+        with self._arrived:
+            if len(self._control) < CONTROL_BUFFER:
+                self._control.append(value)
+            else:
+                self.control_dropped += 1
+            self._arrived.notify_all()
+
+    def _wire(self, kind, direction, fields):
+        if kind == b"W":
+            self._frames[direction] = (int(fields[0]), bytearray())
+            return
+        if self._frames[direction] is None:
+            return
+        stamp, frame = self._frames[direction]
+        if kind == b"B":
+            frame += bytes.fromhex(fields[0])
+            return
+        count = int(fields[0])
+        if count:
+            frame += bytes.fromhex(fields[1])[-count:]
+        self._frames[direction] = None
+        if self._pcap:
+            self._pcap.write(stamp, bytes(frame), inbound=direction == 1)
+        if self._linux and direction == 0:
+            self._linux.deliver(bytes(frame[:-4]))
+
+    def _model(self, kind, values):
+        ns = regmap.NS_PER_CYCLE
+        if self._truth_file:
+            self._truth_file.write(f"{kind.decode()} {' '.join(map(str, values))}\n")
+        if kind == b"I":
+            self.truth[ACTIONS[values[2]]] += 1
+        elif kind == b"O":
+            self.delays[(values[2] - values[1]) * ns] += 1
+        else:
+            self.truth["not udp"] += 1
+
+
+def _launch(params, testcase="serve"):
+    """Start the simulator with `testcase` of `board_bench.py` (Verilator)."""
+    import json
+
+    import cocotb_tools.config
+    import find_libpython
+    if os.environ.get("WIRESTAMP_SIMULATOR", "verilator") != "verilator":
+        raise RuntimeError("the virtual board runs on Verilator only (its clock lives in a "
+                           "Verilog wrapper built with --timing)")
+    _, build_dir = build_core(BOARD)
+    workdir = tempfile.TemporaryDirectory(prefix="wirestamp-board-", dir=_build_root())
+    root = Path(workdir.name)
+    (root / "params.json").write_text(json.dumps(params))
+    env = dict(os.environ)
+    env.update({
+        "PATH": env.get("PATH", "") + os.pathsep + str(cocotb_tools.config.libs_dir),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "PYGPI_PYTHON_BIN": sys.executable,
+        "GPI_USERS": ";".join([find_libpython.find_libpython(),
+                               cocotb_tools.config.pygpi_entry_point()]),
+        "COCOTB_TOPLEVEL": BOARD, "TOPLEVEL_LANG": "verilog",
+        "COCOTB_TEST_MODULES": "wirestamp.sim.board_bench",
+        "COCOTB_TEST_FILTER": rf"\.{testcase}$", "COCOTB_TRUST_INERTIAL_WRITES": "1",
+        "COCOTB_RESULTS_FILE": str(root / "results.xml"),
+        "WIRESTAMP_BENCH_PARAMS": str(root / "params.json"),
+        "OPENBLAS_NUM_THREADS": "1",    # numpy's idle BLAS threads would spin beside the model
+    })
+    with open(root / "sim.log", "wb") as log:
+        process = subprocess.Popen([str(build_dir / BOARD)], cwd=root, env=env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    return process, workdir
