@@ -137,20 +137,21 @@ class Device:
                 replies = self._deframer.feed(self._transport.read(left))
                 if self._deframer.errors != damaged and not replies:
                     break               # something arrived damaged: likely our reply; ask again
-                for reply in replies:
+                answer = None
+                for reply in replies:       # keep every record frame, even after the answer
                     if reply.tag == RECORD_TAG and reply.op == Op.RECORDS:
                         if len(self._records) == self._records.maxlen:
                             self.records_dropped += 1
                         self._records.append(reply.body)
-                    elif reply.tag != self._tag:
-                        continue                            # a late reply to an old request
-                    elif reply.op == expect:
-                        return reply
-                    elif reply.op == Op.ERROR and reply.body in (bytes([ErrorCode.CRC]),):
-                        deadline = 0                        # damaged on the way: send again
-                        break
-                    else:
-                        raise LinkError(f"device refused {frame}: {reply}")
+                    elif reply.tag == self._tag and answer is None:
+                        answer = reply          # (other tags: late replies to old requests)
+                if answer is None:
+                    continue
+                if answer.op == expect:
+                    return answer
+                if answer.op == Op.ERROR and answer.body == bytes([ErrorCode.CRC]):
+                    break                       # damaged on the way: send again
+                raise LinkError(f"device refused {frame}: {answer}")
         raise LinkError(f"no valid reply after {self._retries + 1} attempts "
                         f"({self._deframer.errors} damaged frames seen)")
 

@@ -56,6 +56,20 @@ class Profile:
     def peak(self):
         return max(max(s.start, s.end) for s in self.segments())
 
+    def rate_at(self, t):
+        """The rate (pps) the profile asks for `t` seconds after the start (0 after its end)."""
+        start = Fraction(0)
+        while True:
+            for segment in self.segments():
+                if segment.seconds is None or t < start + segment.seconds:
+                    if segment.seconds is None:
+                        return float(segment.start)
+                    along = (Fraction(t) - start) / segment.seconds
+                    return float(segment.start + (segment.end - segment.start) * along)
+                start += segment.seconds
+            if not self.loop:
+                return 0.0
+
     @property
     def seconds(self):
         """Total duration, or None when the profile runs until stopped."""

@@ -1,94 +1,114 @@
-"""`wirestamp demo`: the paper's second experiment (rate up to a peak, then back down) generated
-by the real gateware in simulation, every frame decoded and checked, and the achieved rate
-compared with the profile window by window.
+"""`wirestamp demo`: the paper's experiment on the virtual board.
 
-Until the virtual board lands this is the end-to-end run there is: host configuration →
-register writes → core (scheduler, generator, MAC) → GMII → decoder.
+The rate rises to a peak and falls back (`UpDown`), as in the paper's second experiment; each
+trial is a full `run_measurement` through `sim://` (the same code path as hardware), against
+the echo model (default: a delay drawn from an exponential distribution, as a loaded stack's
+would be) or against the Linux kernel (`--dut linux`). Per trial the paper's Table 2 row, over
+all trials its Table 1 row; plots and data go to the output folder.
 """
-import csv
 import json
-import time
-from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
+from .. import plots
+from ..analysis import table, trial, trial_summary
 from ..rates import UpDown
-from ..streams import Stream, compile_streams
-from .runner import run_bench, simulator
-from .wire import WireError, WireFrame
+from ..run import run_measurement
+from ..streams import Stream
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DEFAULT_ECHO"]
 
-
-def _ideal_count(profile, t):
-    """Packets the profile asks for in [0, t): the integral of its piecewise-linear rate."""
-    total, start = Fraction(0), Fraction(0)
-    for segment in profile.segments():
-        length = segment.seconds
-        span = min(max(t - start, 0), length)
-        slope = (segment.end - segment.start) / length
-        total += segment.start * span + slope * span * span / 2
-        start += length
-    return total
+DEFAULT_ECHO = "delay=exp:20us&seed=1"
 
 
-def run_demo(peak=1_000_000, seconds=0.004, windows=20, out=Path("out/demo")):
+def _trial_table(trials):
+    lines = [f"{'trial':>5}{'packets':>9}{'mean, µs':>11}{'min, µs':>10}{'max, µs':>10}"
+             f"{'error, µs':>11}"]
+    for i, t in enumerate(trials, 1):
+        lines.append(f"{i:>5}{t.count:>9}{t.mean:>11.3f}{t.min:>10.3f}{t.max:>10.3f}"
+                     f"{t.error:>11.4f}")
+    return "\n".join(lines)
+
+
+def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/demo"),
+             echo=DEFAULT_ECHO, progress=True):
+    import pyarrow.parquet as pq
+
+    import wirestamp
     profile = UpDown(peak, seconds)
-    stream = Stream("10.0.0.1", dst_port=5001, frame_size=64, rate=profile)
-    expected = _ideal_count(profile, profile.seconds)
-    print(f"wirestamp demo: UpDown to {peak:,.0f} pps over {seconds * 1e3:g} ms of simulated "
-          f"time, 64-byte frames, on {simulator()} (the first run builds the core: ~30 s)")
-    began = time.monotonic()
-    result = run_bench("capture", {
-        "writes": compile_streams([stream]), "frames": int(expected) + 16,
-        "timeout_us": float(profile.seconds) * 1e6 + 100, "registers": ["TX_FRAMES"]})
-    wall = time.monotonic() - began
-
-    frames, errors = [], []
-    for record in result["frames"]:
-        try:
-            frames.append(WireFrame(record))
-        except WireError as error:
-            errors.append(str(error))
-    start = frames[0].sfd_ns if frames else 0
-    offsets = [Fraction(f.sfd_ns - start, 10**9) for f in frames]
-
-    rows = []
-    print(f"\n{'window (µs)':>16} {'profile pps':>12} {'achieved pps':>13} {'packets':>8}")
-    for w in range(windows):
-        a, b = profile.seconds * w / windows, profile.seconds * (w + 1) / windows
-        want = _ideal_count(profile, b) - _ideal_count(profile, a)
-        got = sum(a <= t < b for t in offsets)
-        rows.append({"start_us": float(a * 10**6), "end_us": float(b * 10**6),
-                     "profile_pps": float(want / (b - a)), "achieved_pps": float(got / (b - a)),
-                     "packets": got, "profile_packets": float(want)})
-        print(f"{float(a * 1e6):7.0f}–{float(b * 1e6):<7.0f} {float(want / (b - a)):12,.0f} "
-              f"{float(got / (b - a)):13,.0f} {got:8d}")
-
-    check = {
-        "frames": len(result["frames"]),
-        "profile_packets": float(expected),
-        "invalid_frames": len(errors),
-        "stamp_is_sfd_time": all(f.tx_ns == f.sfd_ns for f in frames),
-        "sequence_contiguous": [f.seq for f in frames] == list(range(len(frames))),
-        "window_error_max": max((abs(r["packets"] - r["profile_packets"]) for r in rows),
-                                default=0),
-        "tx_frames_register": result["registers"]["TX_FRAMES"],
-        "wall_seconds": round(wall, 1),
-    }
-    check["ok"] = (not errors and check["stamp_is_sfd_time"] and check["sequence_contiguous"]
-                   and abs(len(frames) - expected) <= 2 and check["window_error_max"] <= 2
-                   and check["tx_frames_register"] == len(frames))
-    print(f"\n{len(frames)} frames (profile: {float(expected):.1f}); all valid: {not errors}; "
-          f"TX stamp = SFD time: {check['stamp_is_sfd_time']}; "
-          f"sequence contiguous: {check['sequence_contiguous']}; "
-          f"worst window off by {check['window_error_max']:.2f} packets; {wall:.1f} s wall")
-
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "frames.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["stream", "seq", "tx_ns", "size"])
-        writer.writerows([fr.stream, fr.seq, fr.tx_ns, fr.size] for fr in frames)
-    summary = {"profile": repr(profile), "windows": rows, "check": check, "errors": errors[:10]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"wrote {out / 'frames.csv'} and {out / 'summary.json'}")
-    return summary
+    url = f"sim://?dut={dut}&{echo}" if dut == "echo" else f"sim://?dut={dut}"
+    print(f"wirestamp demo: {trials} trials of {profile!r} (64-byte frames) through {url}\n"
+          "(the first run builds the virtual board: about a minute)")
+    rows, latencies, last = [], [], None
+    bar = _bar(progress, trials)
+    with wirestamp.open(url) as device:
+        stream = _stream(device, dut, profile)
+        for i in range(trials):
+            folder = out / f"trial-{i + 1:02d}"
+            summary = run_measurement(device, [stream], folder, progress=False)
+            records = pq.read_table(folder / "records.parquet")
+            latency_ns = records["latency_ns"].to_numpy()
+            if len(latency_ns) < 2:
+                raise RuntimeError(f"trial {i + 1}: {len(latency_ns)} packets came back; "
+                                   f"see {folder / 'summary.json'}")
+            rows.append((trial(latency_ns / 1e3), summary["streams"][0]))
+            latencies.append(latency_ns)
+            last = records
+            bar(i + 1)
+    per_trial = [r for r, _ in rows]
+    overall = trial_summary([t.mean for t in per_trial], mins=[t.min for t in per_trial],
+                            maxs=[t.max for t in per_trial])
+    report = (f"Table 2: latency per trial (request SFD → reply SFD, hardware stamps)\n"
+              f"{_trial_table(per_trial)}\n\nTable 1: over {trials} trials (95 %)\n"
+              f"{table({dut: overall})}\n")
+    print("\n" + report)
+    (out / "tables.txt").write_text(report)
+
+    tx_ns = last["tx_ns"].to_numpy().astype(np.int64)
+    rx_ns = last["rx_ns"].to_numpy().astype(np.int64)
+    start, width, achieved, mean_ns, max_ns = plots.time_bins(tx_ns, rx_ns,
+                                                              last["latency_ns"].to_numpy())
+    plots.rate_and_latency(out / "rate_latency.png", start, width, achieved, mean_ns, max_ns,
+                           offered=profile.rate_at,
+                           title=f"last trial: {profile!r} against dut={dut}")
+    every = np.concatenate(latencies)
+    plots.latency_histogram(out / "latency_histogram.png", every,
+                            title=f"latency, all {trials} trials")
+    plots.latency_cdf(out / "latency_cdf.png", every, title=f"latency CDF, all {trials} trials")
+    with open(out / "trials.csv", "w") as f:
+        f.write("trial,packets,mean_us,min_us,max_us,error_us,lost,reordered,duplicates\n")
+        for i, (t, s) in enumerate(rows, 1):
+            f.write(f"{i},{t.count},{t.mean},{t.min},{t.max},{t.error},{s['lost']},"
+                    f"{s['reordered']},{s['duplicates']}\n")
+    result = {"dut": dut, "profile": repr(profile), "trials": [r.__dict__ for r in per_trial],
+              "summary": overall.__dict__, "streams": [s for _, s in rows]}
+    (out / "demo.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}/: tables.txt, trials.csv, demo.json, rate_latency.png, "
+          f"latency_histogram.png, latency_cdf.png, trial-NN/records.parquet")
+    return result
+
+
+def _stream(device, dut, profile):
+    if dut == "linux":
+        linux = device.transport.linux
+        device.set_address(linux.unit_mac, linux.unit_ip)
+        return Stream(linux.ip, dst_mac=linux.mac, src_ip=linux.unit_ip,
+                      src_mac=linux.unit_mac, rate=profile)
+    return Stream("10.0.0.9", dst_mac="02:00:00:00:00:09", rate=profile)
+
+
+def _bar(enabled, total):
+    if not enabled:
+        return lambda done: None
+    from rich.progress import Progress
+    progress = Progress(transient=True)
+    progress.start()
+    task = progress.add_task("trials", total=total)
+
+    def update(done):
+        progress.update(task, completed=done)
+        if done >= total:
+            progress.stop()
+    return update

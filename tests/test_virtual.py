@@ -1,0 +1,159 @@
+"""The virtual board: `wirestamp.open("sim://…")` runs the whole core in Verilator with the wire
+and the DUT models in gateware. The echo model prints what it did, so every count the unit
+reports is checked against the truth, not against expectations."""
+import shutil
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+import wirestamp
+from wirestamp.device import Device
+from wirestamp.protocol import RECORD_TAG, Frame, Op, encode
+from wirestamp.rates import UpDown
+from wirestamp.sim.models import DELAY_TABLE, MIN_DELAY_CYCLES
+from wirestamp.sim.virtual import delay_table, from_query
+from wirestamp.streams import Stream
+
+ECHO_MAC = "02:00:00:00:00:09"
+
+
+def echo_stream(**options):
+    return Stream("10.0.0.9", dst_mac=ECHO_MAC, **options)
+
+
+# Without the simulator.
+
+def test_delay_tables():
+    assert delay_table("3us") == [375] * DELAY_TABLE
+    uniform = np.array(delay_table("uniform:2us-6us"))
+    assert uniform.min() >= 250 and uniform.max() <= 750 and abs(uniform.mean() - 500) < 1
+    exponential = np.array(delay_table("exp:20us"))
+    assert exponential.min() >= MIN_DELAY_CYCLES
+    assert abs(exponential.mean() * 8 - 20_000) < 200      # the table's mean is the mean asked
+    for bad in ("3001ns", "100ns", "exp:400ns", "gauss:3us", "uniform:1us"):
+        with pytest.raises(ValueError):
+            delay_table(bad)
+
+
+def test_bad_sim_options_are_refused_before_anything_starts():
+    for query in ({"dut": "cable"}, {"loss": "1.5"}, {"loss": "0.6", "dup": "0.6"},
+                  {"colour": "red"}, {"dut": "echo", "delay": "5ns"}):
+        with pytest.raises(ValueError):
+            from_query(query)
+
+
+def test_profile_rate_at():
+    profile = UpDown(1000, 2)
+    assert [profile.rate_at(t) for t in (0, 0.5, 1, 1.5, 2.5)] == [0, 500, 1000, 500, 0]
+
+
+class ChunkTransport:
+    """Hands over everything the device 'sent' in one chunk: a reply and record frames."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, data):
+        tag = data[0]
+        record = np.zeros(1, dtype=wirestamp.device.RECORD_DTYPE)
+        frames = [Frame(RECORD_TAG, Op.RECORDS, record.tobytes()),
+                  Frame(tag, Op.READ_REPLY, (7).to_bytes(4, "little")),
+                  Frame(RECORD_TAG, Op.RECORDS, record.tobytes())]
+        self.chunks.append(b"".join(encode(f) for f in frames))
+
+    def read(self, timeout):
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def close(self):
+        pass
+
+
+def test_record_frames_around_a_reply_are_all_kept():
+    device = Device(ChunkTransport())
+    assert device.read(0x100) == [7]
+    assert len(device._records) == 2
+
+
+# On the virtual board.
+
+def test_echo_delay_is_exact(tmp_path):
+    """A fixed delay D reads exactly D: min = max = every record's latency."""
+    with wirestamp.open("sim://?dut=echo&delay=2504ns") as device:
+        device.configure([echo_stream(rate=300_000, count=300)])
+        device.start()
+        latencies = []
+        for chunk in device.records():
+            latencies.extend((chunk["rx_ns"] - chunk["tx_ns"]).tolist())
+            if len(latencies) >= 300:
+                break
+        stats = device.stream_stats(0)
+        delays = dict(device.transport.delays)
+    assert stats.rx_packets == 300 and stats.lost == 0
+    assert stats.latency_min_ns == stats.latency_max_ns == 2504
+    assert set(latencies) == {2504} and len(latencies) == 300
+    assert delays == {2504: 300}
+
+
+def test_echo_counts_equal_what_the_model_did(tmp_path):
+    truth_file = tmp_path / "truth.txt"
+    with wirestamp.open(f"sim://?dut=echo&delay=3us&loss=0.03&dup=0.02&reorder=0.02&seed=11"
+                        f"&truth={truth_file}") as device:
+        device.configure([echo_stream(rate=200_000, count=3000)])
+        device.start()
+        device.wait(timeout=120)
+        truth = device.transport.truth
+        stats = device.stream_stats(0)
+    lines = [line.split() for line in truth_file.read_text().splitlines()]
+    actions = [int(f[3]) for f in lines if f[0] == "I"]
+    # A loss is only visible once a later packet arrives: trailing drops are not "lost".
+    while actions and actions[-1] == 1:
+        actions.pop()
+    assert truth["drop"] > 30 and truth["duplicate"] > 30 and truth["hold"] > 30
+    assert stats.tx_packets == 3000
+    assert stats.lost == actions.count(1)
+    assert stats.duplicates == truth["duplicate"]
+    assert stats.reordered == truth["hold"]
+    assert stats.rx_packets == 3000 - truth["drop"] + truth["duplicate"]
+    assert stats.latency_min_ns == 3000
+
+
+def test_loopback_at_line_rate_on_the_wire(tmp_path):
+    from scapy.utils import RawPcapNgReader
+    pcap = tmp_path / "wire.pcapng"
+    with wirestamp.open(f"sim://?dut=loopback&wire_pcap={pcap}") as device:
+        device.configure([Stream("10.0.0.9", rate="line", count=400)])
+        device.start()
+        device.wait(timeout=120)
+        stats = device.stream_stats(0)
+    assert stats.rx_packets == 400 and stats.latency_min_ns == stats.latency_max_ns == 8
+    packets = list(RawPcapNgReader(str(pcap)))
+    outbound = [(meta, data) for data, meta in packets if meta.direction == 2]
+    inbound = [(meta, data) for data, meta in packets if meta.direction == 1]
+    assert len(outbound) == len(inbound) == 400
+    stamps = np.array([meta.tshigh << 32 | meta.tslow for meta, _ in outbound])
+    assert outbound[0][0].tsresol == 10**9
+    assert set(np.diff(stamps).tolist()) == {672}       # 64 + 8 preamble + 12 gap bytes
+    for _, data in outbound + inbound:
+        assert len(data) == 64 and zlib.crc32(data[:-4]).to_bytes(4, "little") == data[-4:]
+    if shutil.which("tshark"):
+        listing = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e",
+                                  "frame.time_epoch"], capture_output=True, text=True)
+        assert listing.returncode == 0 and not listing.stderr.strip()
+        assert len(listing.stdout.split()) == 800
+
+
+def test_demo_writes_its_files(tmp_path):
+    from wirestamp.cli import main
+    out = tmp_path / "demo"
+    assert main(["demo", "--trials", "2", "--peak", "50000", "--seconds", "0.004",
+                 "--out", str(out), "--quiet"]) == 0
+    for name in ("tables.txt", "trials.csv", "demo.json", "rate_latency.png",
+                 "latency_histogram.png", "latency_cdf.png", "trial-01/records.parquet",
+                 "trial-02/summary.json"):
+        assert (out / name).stat().st_size > 0
+    table = (out / "tables.txt").read_text()
+    assert "Table 1" in table and "Table 2" in table
+    rows = (out / "trials.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[1]) for row in rows] == [100, 100]   # 50 kpps peak, 4 ms
