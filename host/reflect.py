@@ -58,8 +58,8 @@ class Reflector:
                     if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
                         seconds_, nanoseconds = struct.unpack_from("qq", payload)
                         kernel_rx = seconds_ * 1_000_000_000 + nanoseconds
+                app_tx = time.clock_gettime_ns(time.CLOCK_REALTIME)   # the send starts
                 self.sock.sendto(data, peer)
-                app_tx = time.clock_gettime_ns(time.CLOCK_REALTIME)
                 if len(data) >= 10 and data[:4] == MAGIC:
                     self._note(data[4], int.from_bytes(data[6:10], "big"),
                                kernel_rx, app_rx, app_tx)

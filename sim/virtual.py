@@ -109,14 +109,14 @@ class SimTransport:
         self._control = bytearray()
         self._arrived = threading.Condition()
         self._frames = {0: None, 1: None}
-        self._linux = None
+        self.linux = None
         self._process, self._workdir = _launch(params)
         self._write_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read_lines, daemon=True)
         self._reader.start()
         if dut == "linux":
             from .linux import LinuxDut
-            self._linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
+            self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
 
     # The transport interface (`Device` uses these).
     def write(self, data):
@@ -133,8 +133,8 @@ class SimTransport:
         return data
 
     def close(self):
-        if self._linux:
-            self._linux.close()
+        if self.linux:
+            self.linux.close()
         if self._process.poll() is None:
             try:
                 self._process.stdin.close()
@@ -203,8 +203,8 @@ class SimTransport:
         self._frames[direction] = None
         if self._pcap:
             self._pcap.write(stamp, bytes(frame), inbound=direction == 1)
-        if self._linux and direction == 0:
-            self._linux.deliver(bytes(frame[:-4]))
+        if self.linux and direction == 0:
+            self.linux.deliver(bytes(frame[:-4]))
 
     def _model(self, kind, values):
         ns = regmap.NS_PER_CYCLE

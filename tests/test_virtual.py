@@ -2,6 +2,7 @@
 and the DUT models in gateware. The echo model prints what it did, so every count the unit
 reports is checked against the truth, not against expectations."""
 import shutil
+import time
 import subprocess
 import zlib
 
@@ -157,3 +158,31 @@ def test_demo_writes_its_files(tmp_path):
     assert "Table 1" in table and "Table 2" in table
     rows = (out / "trials.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[1]) for row in rows] == [100, 100]   # 50 kpps peak, 4 ms
+
+
+def test_linux_kernel_as_dut():
+    """ARP by the kernel, echoes by `wirestamp reflect` in a namespace, stack times joined."""
+    from wirestamp.sim.linux import split_stack_times, unavailable
+    if unavailable():
+        pytest.skip(unavailable())
+    with wirestamp.open("sim://?dut=linux") as device:
+        linux = device.transport.linux
+        namespace = linux.netns
+        device.set_address(linux.unit_mac, linux.unit_ip)
+        device.configure([Stream(linux.ip, dst_mac=linux.mac, src_ip=linux.unit_ip,
+                                 src_mac=linux.unit_mac, rate=20_000, count=40)])
+        device.start()
+        device.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while device.stream_stats(0).rx_packets < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stats, counters = device.stream_stats(0), device.counters()
+    assert counters["arp_rx"] >= 1 and counters["arp_tx"] >= 1   # the kernel asked, we answered
+    assert stats.tx_packets == stats.rx_packets == 40 and stats.lost == 0
+    assert len(linux.reflections) == 40
+    parts = split_stack_times(linux.reflections, linux.taps())
+    assert len(parts["seq"]) == 40
+    for name in ("driver_ns", "inbound_ns", "application_ns", "outbound_ns"):
+        assert (parts[name] > 0).all(), name
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert namespace not in listing                            # cleaned up
