@@ -9,7 +9,7 @@ The UART is left out (it has benches of its own): control bytes come in on `ctl`
 printed lines. Everything per cycle happens here, in the simulator; the simulation's Python is
 touched per control byte and per injected frame only. Printed lines (Verilog `$write`, one whole
 line per call so lines never interleave):
-    @C xx                 a control byte from the bridge
+    @C k <32 hex>         the bridge's next k control bytes (the final k of the 16)
     @W<d> ns              a frame's SFD on the wire, direction d (0: unit → DUT, 1: DUT → unit)
     @B<d> <32 hex>        its next 16 bytes
     @E<d> k <32 hex>      its last k bytes (the final k of the 16) — FCS included
@@ -25,6 +25,7 @@ from .. import regmap
 from ..hdl.core import Core
 from ..hdl.ctl.bridge import Bridge
 from ..hdl.mac.gmii import FrameByte
+from ..protocol import END
 from .models import DELAY_TABLE, EchoModel, Injector
 
 __all__ = ["VirtualBoard", "DUTS", "wrapper_verilog"]
@@ -62,8 +63,7 @@ class VirtualBoard(wiring.Component):
         m.d.comb += [self.ctl.ready.eq(fifo.w_rdy),
                      bridge.rx.payload.eq(fifo.r_data), bridge.rx.valid.eq(fifo.r_rdy),
                      fifo.r_en.eq(bridge.rx.ready), bridge.tx.ready.eq(1)]
-        with m.If(bridge.tx.valid):
-            m.d.sync += Print(Format("@C {:02x}", bridge.tx.payload))
+        _control_lines(m, bridge.tx.payload, bridge.tx.valid)
 
         now = Signal(48)
         m.d.sync += now.eq(now + 1)
@@ -109,6 +109,16 @@ def _clock_and_reset(m, clk):
         m.d.comb += ClockSignal(domain).eq(clk)
     for domain in ("sync", "rx"):
         m.d.comb += ResetSignal(domain).eq(count != RESET_CYCLES)
+
+
+def _control_lines(m, byte, valid):
+    """Print the bridge's bytes 16 to a line, and a shorter line at each frame's END byte."""
+    count, bytes16 = Signal(4), Signal(128)
+    shifted = Cat(byte, bytes16[:120])
+    with m.If(valid):
+        m.d.sync += [bytes16.eq(shifted), count.eq(count + 1)]
+        with m.If((count == 15) | (byte == END)):
+            m.d.sync += [count.eq(0), Print(Format("@C {} {:032x}", count + 1, shifted))]
 
 
 def _tap(m, direction, data, enable, now):

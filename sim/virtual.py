@@ -171,7 +171,7 @@ class SimTransport:
                 continue
             kind, direction, rest = line[1:2], line[2:3], line[3:].decode().split()
             if kind == b"C":
-                self._control_byte(int(rest[0], 16))
+                self._control_bytes(bytes.fromhex(rest[1])[-int(rest[0]):])
             elif kind in b"WBE" and direction in b"01":
                 self._wire(kind, int(direction), rest)
             elif kind in b"IOS":
@@ -179,12 +179,12 @@ class SimTransport:
         with self._arrived:
             self._arrived.notify_all()
 
-    def _control_byte(self, value):
+    def _control_bytes(self, data):
         with self._arrived:
-            if len(self._control) < CONTROL_BUFFER:
-                self._control.append(value)
+            if len(self._control) + len(data) <= CONTROL_BUFFER:
+                self._control += data
             else:
-                self.control_dropped += 1
+                self.control_dropped += len(data)
             self._arrived.notify_all()
 
     def _wire(self, kind, direction, fields):
