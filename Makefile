@@ -24,6 +24,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/tx_linerate.py
+	$(BIN)/python benchmarks/virtual_board.py
 
 docs: setup
 	$(BIN)/wirestamp regs > docs/registers.md
