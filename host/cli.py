@@ -34,6 +34,29 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_build(args):
+    try:
+        from .firmware.boards import build
+    except ImportError as error:
+        print(f"wirestamp build needs the gateware extras ({error.name} is missing): "
+              f"pip install 'wirestamp[build]'", file=sys.stderr)
+        return 2
+    import time
+    began = time.monotonic()
+    bitstream, fmax, usage = build(args.board, out=args.out, port=args.port)
+    print(f"{bitstream} built in {time.monotonic() - began:.0f} s\n{usage}")
+    for clock in fmax:
+        print(f"{clock.domain}: {clock.mhz:.1f} MHz (needs {clock.target_mhz:.1f}) "
+              f"{'ok' if clock.met else 'MISSED'}")
+    return 0 if fmax and all(clock.met for clock in fmax) else 1
+
+
+def cmd_flash(args):
+    from .firmware.boards import flash
+    bitstream = args.bitstream or f"{args.out}/{args.board}/wirestamp.bit"
+    return flash(args.board, bitstream, to_flash=args.flash)
+
+
 def cmd_info(args):
     import wirestamp
     with wirestamp.open(args.device) as dev:
@@ -128,9 +151,28 @@ def main(argv=None):
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
 
+    boards = ["colorlight_5a75b", "versa_ecp5"]
+    build = sub.add_parser("build", help="build a board's bitstream with the YoWASP tools; "
+                                         "fails when a clock misses its frequency")
+    build.add_argument("--board", choices=boards, required=True)
+    build.add_argument("--port", type=int, default=0, help="which RGMII port (0 or 1)")
+    build.add_argument("--out", default="build/boards")
+    build.set_defaults(func=cmd_build)
+
+    flash = sub.add_parser("flash", help="program a board with openFPGALoader (SRAM, or SPI "
+                                         "flash with --flash)")
+    flash.add_argument("--board", choices=boards, required=True)
+    flash.add_argument("--bitstream", help="default: what `wirestamp build` wrote")
+    flash.add_argument("--out", default="build/boards")
+    flash.add_argument("--flash", action="store_true", help="write the SPI flash (persists)")
+    flash.set_defaults(func=cmd_flash)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except RuntimeError as error:        # a missing tool or a failed build: say so
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return 2
     except ValueError as error:          # bad input: say which, touch nothing
         print(f"wirestamp: {error}", file=sys.stderr)
         return 2

