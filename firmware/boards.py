@@ -139,6 +139,8 @@ def toolchain_environment():
 def build(board, out="build/boards", port=0):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
+    # amaranth's platforms ask for the programmer even to build; building does not run it.
+    os.environ.setdefault("OPENFPGALOADER", shutil.which("openFPGALoader") or "true")
     platform = platform_for(board)
     folder = os.path.join(out, board)
     products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from ..hdl.mac.gmii import FrameByte, GmiiTx
 from ..hdl.mac.tx import MacTx
 
-__all__ = ["EchoModel", "Injector", "ACTIONS", "MIN_DELAY_CYCLES", "DELAY_TABLE", "xorshift32"]
+__all__ = ["EchoModel", "Injector", "ACTIONS", "MIN_DELAY_CYCLES", "DELAY_TABLE"]
 
 ACTIONS = ("pass", "drop", "duplicate", "hold", "full")
 PASS, DROP, DUPLICATE, HOLD, FULL = range(len(ACTIONS))
@@ -34,14 +34,6 @@ DELAY_TABLE = 1024         # delays are drawn from a table this long (a quantile
 SLOT_BYTES = 2048
 MAC_TX_LEAD = 9            # cycles from taking a reply off the queue to its SFD on the wire
 HOLD_LIMIT = 125_000       # a frame held for reordering goes anyway after 1 ms alone
-
-
-def xorshift32(state):
-    """Marsaglia's xorshift32, one step; the same function serves Python and gateware."""
-    state ^= (state << 13) & 0xFFFF_FFFF
-    state ^= state >> 17
-    state ^= (state << 5) & 0xFFFF_FFFF
-    return state & 0xFFFF_FFFF
 
 
 def _swapped_index(i):
@@ -196,6 +188,7 @@ class EchoModel(wiring.Component):
 
 
 def _xorshift(state):
+    """Marsaglia's xorshift32, one step."""
     state = state ^ (state << 13)[:32]
     state = state ^ (state >> 17)
     return state ^ (state << 5)[:32]

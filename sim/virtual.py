@@ -104,7 +104,7 @@ class SimTransport:
                   "seed": seed % 2**32, "table": delay_table(delay) if dut == "echo" else []}
         self._pcap = PcapNgWriter(wire_pcap) if wire_pcap else None
         self._truth_file = open(truth, "w") if truth else None  # noqa: SIM115 (closed in close)
-        self.truth = Counter()          # the echo model's actions, and "reordered"
+        self.truth = Counter()          # the echo model's actions (models.ACTIONS), "not udp"
         self.delays = Counter()         # reply delay (ns) → count, as the model measured them
         self.control_dropped = 0
         self._control = bytearray()
@@ -119,7 +119,11 @@ class SimTransport:
         self._wait_until_ready()
         if dut == "linux":
             from .linux import LinuxDut
-            self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
+            try:
+                self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
+            except Exception:
+                self.close()
+                raise
 
     # The transport interface (`Device` uses these).
     def write(self, data):
@@ -163,8 +167,9 @@ class SimTransport:
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.1):
             if self._process.poll() is not None or time.monotonic() > deadline:
+                log = self.log_tail()
                 self.close()
-                raise OSError(f"the virtual board did not start:\n{self.log_tail()}")
+                raise OSError(f"the virtual board did not start:\n{log}")
 
     def _send(self, kind, payload):
         with self._write_lock:
