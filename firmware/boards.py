@@ -77,18 +77,23 @@ class Top(Elaboratable):
         pins = platform.request("eth_rgmii", self._port, dir="-")
         m.submodules.phy = phy = RgmiiPhy(pins)
         m.submodules.phy_reset = phy_reset = io.Buffer("o", pins.rst)
-        m.d.comb += [phy_reset.o.eq(~locked), ResetSignal("rx").eq(~locked)]
+        m.domains.rx = ClockDomain("rx")
+        m.d.comb += [phy_reset.o.eq(~locked), ClockSignal("rx").eq(phy.rx_clk),
+                     ResetSignal("rx").eq(~locked)]
         m.submodules.unit = unit = Unit(self._baud)
         m.d.comb += [phy.gmii_tx.txd.eq(unit.gmii_tx.txd), phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
                      phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),
                      unit.gmii_rx.rxd.eq(phy.gmii_rx.rxd), unit.gmii_rx.rx_dv.eq(phy.gmii_rx.rx_dv),
                      unit.gmii_rx.rx_er.eq(phy.gmii_rx.rx_er)]
-        uart = platform.request("uart", 0)
-        m.d.comb += [unit.uart_rx.eq(uart.rx.i), uart.tx.o.eq(unit.uart_tx)]
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
+        m.d.comb += [unit.uart_rx.eq(uart_rx.i), uart_tx.o.eq(unit.uart_tx)]
         if board.leds:
             # LED 0: PLL locked; 1: transmitting; 2: receiving (each stretched to be seen).
             for index, source in enumerate((locked, unit.gmii_tx.tx_en, phy.gmii_rx.rx_dv)):
-                led = platform.request("led", index)
+                led = io.Buffer("o", platform.request("led", index, dir="-"))
+                m.submodules[f"led_{index}"] = led
                 m.d.comb += led.o.eq(_stretch(m, source) if index else source)
         return m
 

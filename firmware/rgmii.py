@@ -42,11 +42,13 @@ class _BehaviouralDdrIn:
 
 class RgmiiPhy(wiring.Component):
     """GMII on the inside: `gmii_tx` in the `sync` domain (the 125 MHz transmit clock),
-    `gmii_rx` in the `rx` domain (the PHY's receive clock, made here). `pins` has tx_clk,
+    `gmii_rx` in the `rx` domain, which the parent makes from `rx_clk` (the PHY's receive
+    clock, out of its input buffer). `pins` has tx_clk,
     tx_ctl, tx_data[4], rx_clk, rx_ctl, rx_data[4] (an amaranth-boards `eth_rgmii` resource
     requested with dir="-", or plain signals with `simulation=True`)."""
     gmii_tx: In(GmiiTx())
     gmii_rx: Out(GmiiRx())
+    rx_clk: Out(1)
 
     def __init__(self, pins, simulation=False):
         self._pins = pins
@@ -56,16 +58,15 @@ class RgmiiPhy(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pins = self._pins
-        m.domains.rx = ClockDomain("rx")
         if self._simulation:
             m.domains.rx_fall = ClockDomain("rx_fall", clk_edge="neg", local=True)
-            m.d.comb += [ClockSignal("rx").eq(pins.rx_clk), ClockSignal("rx_fall").eq(pins.rx_clk)]
+            m.d.comb += [self.rx_clk.eq(pins.rx_clk), ClockSignal("rx_fall").eq(pins.rx_clk)]
             ddr_out = lambda pin, width: _BehaviouralDdrOut(m, pin, "sync", width)  # noqa: E731
             ddr_in = lambda pin, width: _BehaviouralDdrIn(m, pin, "rx", "rx_fall", width)  # noqa: E731
         else:
             m.submodules.rx_clk = rx_clk = io.Buffer("i", pins.rx_clk)
-            m.d.comb += ClockSignal("rx").eq(rx_clk.i)
-            platform.add_clock_constraint(rx_clk.i, 125e6)
+            m.d.comb += self.rx_clk.eq(rx_clk.i)
+            platform.add_clock_constraint(pins.rx_clk.io, 125e6)
 
             def ddr_out(pin, width):
                 buffer = io.DDRBuffer("o", pin, o_domain="sync")
