@@ -1,6 +1,6 @@
 """Speed of the virtual board: simulated clock cycles per second of wall time.
 
-1. idle: the board's clock runs in its Verilog wrapper, Python asleep (the simulator alone);
+1. idle: the board's simulator alone (`board_main.cpp`), nothing to do;
 2. traffic: through `sim://` as a user runs it, 64-byte frames at line rate into the echo model
    and back, every packet a record streamed to the host, the host reading them.
 Goal (issue 5): at least 1,000,000 cycles/s.
@@ -15,11 +15,12 @@ from wirestamp.streams import Stream
 
 
 def idle_rate(us):
-    process, workdir = _launch({"dut": "loopback", "us": us}, testcase="idle")
+    cycles = us * 1000 // regmap.NS_PER_CYCLE
+    process, workdir = _launch({"dut": "loopback"}, idle_cycles=cycles)
     out, _ = process.communicate()
     workdir.cleanup()
     seconds = float(next(line for line in out.split(b"\n") if line.startswith(b"@T")).split()[1])
-    return us * 1000 / regmap.NS_PER_CYCLE / seconds
+    return cycles / seconds
 
 
 def traffic_rate(packets):

@@ -6,8 +6,8 @@ as one simulation-only design.
                                                       └─ "@W0" lines  Injector ───┘ ("@W1" lines)
 
 The UART is left out (it has benches of its own): control bytes come in on `ctl` and leave as
-printed lines. Everything per cycle happens here, in the simulator; the simulation's Python is
-touched per control byte and per injected frame only. Printed lines (Verilog `$write`, one whole
+printed lines. `board_main.cpp` clocks it in a plain Verilator loop and feeds `ctl` and
+`inject` from its standard input. Printed lines (Verilog `$write`, one whole
 line per call so lines never interleave):
     @C k <32 hex>         the bridge's next k control bytes (the final k of the 16)
     @W<d> ns              a frame's SFD on the wire, direction d (0: unit → DUT, 1: DUT → unit)
@@ -28,7 +28,7 @@ from ..hdl.mac.gmii import FrameByte
 from ..protocol import END
 from .models import DELAY_TABLE, EchoModel, Injector
 
-__all__ = ["VirtualBoard", "DUTS", "wrapper_verilog"]
+__all__ = ["VirtualBoard", "DUTS"]
 
 DUTS = ("loopback", "echo", "linux")
 LOOPBACK, ECHO, LINUX = range(len(DUTS))
@@ -135,24 +135,3 @@ def _tap(m, direction, data, enable, now):
             m.d.sync += Print(Format("@B{} {:032x}", direction, shifted))
     with m.Elif(inside):
         m.d.sync += [inside.eq(0), Print(Format("@E{} {} {:032x}", direction, count, bytes16))]
-
-
-def wrapper_verilog(board_name, top_name, ports):
-    """A Verilog top that clocks and resets the board itself, so no simulator callback runs per
-    cycle. `ports`: (name, width, is_input) of the board's other ports."""
-    declarations = ",\n".join(   # public: only these are reachable from cocotb
-        f"  {'input' if is_input else 'output'} wire [{width - 1}:0] {name}"
-        " /*verilator public_flat_rw*/" for name, width, is_input in ports if name != "clk")
-    connections = ",\n".join(f"    .{name}({name})" for name, _, _ in ports if name != "clk")
-    return f"""`timescale 1ns/1ps
-module {top_name}(
-{declarations}
-);
-  reg clk /*verilator public_flat_rw*/ = 1'b0;
-  always #{regmap.NS_PER_CYCLE // 2} clk = ~clk;
-  {board_name} board(
-    .clk(clk),
-{connections}
-  );
-endmodule
-"""

@@ -20,7 +20,7 @@ __all__ = ["simulator", "build_core", "run_bench", "ROOT"]
 ROOT = Path(__file__).resolve().parent.parent
 TOPLEVEL = "wirestamp_core"     # the core, register bus at the ports
 UNIT = "wirestamp_unit"         # the core behind its UART control link
-BOARD = "wirestamp_board"       # the virtual board (`board.py`), clocked by its Verilog wrapper
+BOARD = "wirestamp_board"       # the virtual board (`board.py`) in its own loop (`board_main.cpp`)
 
 
 def simulator():
@@ -48,7 +48,7 @@ def _source_hash():
     here = Path(__file__).parent
     sources = (sorted((ROOT / "hdl").rglob("*.py"))
                + [ROOT / "host" / "regmap.py", here / "runner.py", here / "board.py",
-                  here / "models.py"])
+                  here / "models.py", here / "board_main.cpp"])
     for path in sources:
         digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
@@ -105,24 +105,15 @@ def _build(name, build_dir, toplevel):
 
 
 def _build_board(build_dir, verilog, build_args):
-    """The virtual board is built for speed, not by cocotb's runner: only its wrapper's ports
-    are visible to VPI (cocotb's `--public-flat-rw` makes every signal so, and the model 4×
-    slower), the wrapper's `always #4 clk = ~clk` needs `--timing`, and -O3 C++ is about 1.8×
-    faster than Verilator's default -Os."""
+    """The virtual board runs in a plain Verilator loop (`board_main.cpp`): no VPI, no Python
+    per cycle. -O3 C++ is about 1.8× faster than Verilator's default -Os."""
     import subprocess
-
-    import cocotb_tools.config
     binary = build_dir / BOARD
     if binary.exists():
         return
-    libs = cocotb_tools.config.libs_dir
-    verilate = ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", BOARD,
-                "--vpi", "--prefix", "Vtop", "-o", BOARD, "--timing",
-                "-CFLAGS", "-std=c++20 -fcoroutines", "-x-assign", "fast", "-x-initial", "fast",
-                "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-                "--timescale", "1ns/1ps", *build_args,
-                str(cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"),
-                str(verilog)]
+    verilate = ["verilator", "--cc", "--exe", "-Mdir", str(build_dir), "--top-module", BOARD,
+                "--prefix", "Vtop", "-o", BOARD, "-x-assign", "fast", "-x-initial", "fast",
+                *build_args, str(Path(__file__).parent / "board_main.cpp"), str(verilog)]
     make = ["make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
             "OPT_FAST=-O3"]
     with open(build_dir / "build.log", "w") as log:
@@ -141,13 +132,8 @@ def _export(toplevel):
     if toplevel != BOARD:
         design = {TOPLEVEL: Core, UNIT: Unit}[toplevel]()
         return amaranth_verilog.convert(design, name=toplevel, emit_src=False)
-    from .board import VirtualBoard, wrapper_verilog
-    design = VirtualBoard()
-    ports = [("__".join(map(str, path)), len(Value.cast(value)), member.flow == wiring.In)
-             for path, member, value in design.signature.flatten(design)]
-    gateware = f"{BOARD}_gateware"
-    return (amaranth_verilog.convert(design, name=gateware, emit_src=False)
-            + wrapper_verilog(gateware, BOARD, ports))
+    from .board import VirtualBoard
+    return amaranth_verilog.convert(VirtualBoard(), name=BOARD, emit_src=False)
 
 
 def run_bench(testcase, params, module="wirestamp.sim.bench", toplevel=TOPLEVEL):

@@ -1,7 +1,7 @@
 """The virtual board: `wirestamp.open("sim://?dut=echo&delay=3us")`.
 
-The whole gateware core runs in Verilator (`board.py`, clocked by its Verilog wrapper) in a
-child process; this module is the transport the `Device` talks through, exactly as it talks
+The whole gateware core runs in Verilator (`board.py`, in the plain loop of `board_main.cpp`)
+in a child process; this module is the transport the `Device` talks through, exactly as it talks
 through a serial port. A reader thread takes the child's printed lines: control bytes go to
 the `Device`, frames seen on the wire go to the pcapng file and (for `dut=linux`) into the TAP
 device, and the echo model's account of what it did goes to `truth` (and its file).
@@ -16,7 +16,6 @@ URL query (all optional):
 """
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -162,8 +161,8 @@ class SimTransport:
 
     # Inside.
     def _wait_until_ready(self, timeout=300):
-        """The simulator takes seconds to start (more on a loaded machine): requests sent
-        before it listens would time out, so wait for its "@R"."""
+        """Requests sent before the simulator listens would time out (it takes a moment to
+        start, more on a loaded machine), so wait for its "@R"."""
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.1):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -237,34 +236,21 @@ class SimTransport:
             self.truth["not udp"] += 1
 
 
-def _launch(params, testcase="serve"):
-    """Start the simulator with `testcase` of `board_bench.py` (Verilator)."""
-    import json
-
-    import cocotb_tools.config
-    import find_libpython
-    if os.environ.get("WIRESTAMP_SIMULATOR", "verilator") != "verilator":
-        raise RuntimeError("the virtual board runs on Verilator only (its clock lives in a "
-                           "Verilog wrapper built with --timing)")
+def _launch(params, idle_cycles=None):
+    """Start the board's simulator (`board_main.cpp`, built by Verilator)."""
     _, build_dir = build_core(BOARD)
     workdir = tempfile.TemporaryDirectory(prefix="wirestamp-board-", dir=_build_root())
-    root = Path(workdir.name)
-    (root / "params.json").write_text(json.dumps(params))
-    env = dict(os.environ)
-    env.update({
-        "PATH": env.get("PATH", "") + os.pathsep + str(cocotb_tools.config.libs_dir),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "PYGPI_PYTHON_BIN": sys.executable,
-        "GPI_USERS": ";".join([find_libpython.find_libpython(),
-                               cocotb_tools.config.pygpi_entry_point()]),
-        "COCOTB_TOPLEVEL": BOARD, "TOPLEVEL_LANG": "verilog",
-        "COCOTB_TEST_MODULES": "wirestamp.sim.board_bench",
-        "COCOTB_TEST_FILTER": rf"\.{testcase}$", "COCOTB_TRUST_INERTIAL_WRITES": "1",
-        "COCOTB_RESULTS_FILE": str(root / "results.xml"),
-        "WIRESTAMP_BENCH_PARAMS": str(root / "params.json"),
-        "OPENBLAS_NUM_THREADS": "1",    # numpy's idle BLAS threads would spin beside the model
-    })
-    with open(root / "sim.log", "wb") as log:
-        process = subprocess.Popen([str(build_dir / BOARD)], cwd=root, env=env,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    table = Path(workdir.name) / "delays.txt"
+    table.write_text("".join(f"{cycles}\n" for cycles in params.get("table", [])))
+    command = [str(build_dir / BOARD), "--dut", str(DUTS.index(params["dut"])),
+               "--capture", str(int(params.get("capture", False))),
+               "--drop", str(params.get("drop_below", 0)),
+               "--dup", str(params.get("duplicate_below", 0)),
+               "--hold", str(params.get("hold_below", 0)), "--seed", str(params.get("seed", 1)),
+               "--table", str(table)]
+    if idle_cycles:
+        command += ["--idle", str(idle_cycles)]
+    with open(Path(workdir.name) / "sim.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=workdir.name, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=log)
     return process, workdir
