@@ -148,8 +148,15 @@ def build(board, out="build/boards", port=0):
     os.environ.setdefault("OPENFPGALOADER", shutil.which("openFPGALoader") or "true")
     platform = platform_for(board)
     folder = os.path.join(out, board)
-    products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                              nextpnr_opts="--timing-allow-fail")
+    import subprocess
+    try:
+        products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
+                                  nextpnr_opts="--timing-allow-fail")
+    except subprocess.CalledProcessError:
+        log = os.path.join(folder, "wirestamp.tim")
+        errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []
+        raise RuntimeError(f"the {board} build failed: {''.join(errors).strip() or 'see '+folder}"
+                           f" (log: {log})") from None
     log = products.get("wirestamp.tim", mode="t")
     usage = "\n".join(line for line in log.splitlines()
                       if re.search(r"\b(TRELLIS_COMB|TRELLIS_FF|DP16KD|MULT18X18D|EHXPLLL):", line))
