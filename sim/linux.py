@@ -12,6 +12,7 @@ reflector's log (kernel receive, application receive, application send) and this
 `tap_log` (when a frame was written to the TAP device and when the reply was read from it),
 both CLOCK_REALTIME, joined by (stream, seq) in `split_stack_times`.
 """
+import atexit
 import fcntl
 import os
 import select
@@ -71,6 +72,7 @@ class LinuxDut:
         self._rows = 0
         self.reflections = None
         self._stop = threading.Event()
+        atexit.register(self.close)     # the namespace goes even if nobody closes us
         try:
             self._setup()
         except Exception:
@@ -147,6 +149,9 @@ class LinuxDut:
                 return
 
     def close(self):
+        if self._stop.is_set():
+            return
+        atexit.unregister(self.close)
         self._stop.set()
         if self._reflector and self._reflector.poll() is None:
             self._reflector.send_signal(signal.SIGINT)     # it flushes its log and exits

@@ -13,11 +13,11 @@ It prints what it did, one line per event, so the truth is known to the host:
     @I n t_in action      frame n's SFD came in at cycle t_in; action: ACTIONS
     @O n t_in t_out       a reply to frame n left with its SFD at cycle t_out
     @S n                  frame n was not UDP/IPv4 and was not echoed
-`Injector` sends frames that the simulation's Python puts into its FIFO (the Linux DUT's).
+`Injector` sends the frames the simulator's loop puts into its FIFO (the Linux DUT's).
 """
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.hdl import Format, Print
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -34,6 +34,7 @@ DELAY_TABLE = 1024         # delays are drawn from a table this long (a quantile
 SLOT_BYTES = 2048
 MAC_TX_LEAD = 9            # cycles from taking a reply off the queue to its SFD on the wire
 HOLD_LIMIT = 125_000       # a frame held for reordering goes anyway after 1 ms alone
+Entry = data.StructLayout({"n": 32, "t_in": 48, "depart": 48})     # a reply to send
 
 
 def _swapped_index(i):
@@ -44,8 +45,8 @@ def _swapped_index(i):
 
 
 class EchoModel(wiring.Component):
-    """Set the `config` inputs before the first frame (the simulation's Python does, at time 0);
-    probabilities are thresholds of a 32-bit draw, `p * 2**32`."""
+    """Set the probability, seed and delay-table inputs before the first frame (`board_main.cpp`
+    does, just after reset); probabilities are thresholds of a 32-bit draw, `p * 2**32`."""
     def __init__(self, slots=256):
         self._slots = slots
         super().__init__({
@@ -70,8 +71,7 @@ class EchoModel(wiring.Component):
                      table.en.eq(self.table_en)]
 
         # Requests in: store each frame in slot n % slots, decide its fate at its SFD.
-        Entry = {"n": 32, "t_in": 48, "depart": 48}
-        m.submodules.queue = queue = SyncFIFOBuffered(width=128, depth=slots)
+        m.submodules.queue = queue = SyncFIFOBuffered(width=Entry.size, depth=slots)
         frame_w, length_w, udp_w = frames.write_port(), lengths.write_port(), udp.write_port()
         arrivals = Signal(32)
         receiving = Signal()
@@ -89,10 +89,10 @@ class EchoModel(wiring.Component):
         m.d.comb += delay_read.addr.eq(delay_draw[:DELAY_TABLE.bit_length() - 1])
 
         held, held_t_in, held_depart, holding = Signal(32), Signal(48), Signal(48), Signal()
-        second, second_entry = Signal(), Signal(128)
+        second, second_entry = Signal(), Signal(Entry)
 
         def entry(n, t_in, depart):
-            return Cat(n, t_in, depart, Const(0, 128 - 32 - 48 - 48))
+            return Cat(n, t_in, depart)     # in Entry's field order
 
         m.d.comb += [frame_w.addr.eq(Cat(index[:11], slot_in)), frame_w.data.eq(self.request.txd),
                      length_w.addr.eq(slot_in), udp_w.addr.eq(slot_in)]
@@ -153,26 +153,25 @@ class EchoModel(wiring.Component):
 
         # Replies out, each when its departure time comes (or as soon as the wire is free).
         m.submodules.mac = mac = MacTx()
-        head = Signal(128)
-        m.d.comb += head.eq(queue.r_data)
+        head = data.View(Entry, queue.r_data)
         n_out, t_in_out, i_out = Signal(32), Signal(48), Signal(12)
         slot_out = n_out[:slots.bit_length() - 1]
         frame_r = frames.read_port(domain="comb")
         length_r = lengths.read_port(domain="comb")
         udp_r = udp.read_port(domain="comb")
         m.d.comb += [frame_r.addr.eq(Cat(_swapped_index(i_out)[:11], slot_out)),
-                     length_r.addr.eq(Mux(queue.r_rdy & ~mac.frames.valid, head[:32], n_out)[
+                     length_r.addr.eq(Mux(queue.r_rdy & ~mac.frames.valid, head.n, n_out)[
                          :slots.bit_length() - 1]),
                      udp_r.addr.eq(length_r.addr)]
         with m.FSM():
             with m.State("WAIT"):
-                with m.If(queue.r_rdy & (now + MAC_TX_LEAD >= head[80:128])):
+                with m.If(queue.r_rdy & (now + MAC_TX_LEAD >= head.depart)):
                     m.d.comb += queue.r_en.eq(1)
-                    m.d.sync += [n_out.eq(head[:32]), t_in_out.eq(head[32:80]), i_out.eq(0)]
+                    m.d.sync += [n_out.eq(head.n), t_in_out.eq(head.t_in), i_out.eq(0)]
                     with m.If(udp_r.data):
                         m.next = "SEND"
                     with m.Else():
-                        m.d.sync += Print(Format("@S {}", head[:32]))
+                        m.d.sync += Print(Format("@S {}", head.n))
             with m.State("SEND"):
                 last = (length_r.data != 0) & (i_out + 5 == length_r.data)
                 m.d.comb += [mac.frames.valid.eq(1), mac.frames.p.data.eq(frame_r.data),

@@ -123,10 +123,8 @@ def _build_board(build_dir, verilog, build_args):
 
 
 def _export(toplevel):
-    """Verilog of `toplevel`: the design, and for the board its clocking wrapper."""
+    """Verilog of `toplevel`."""
     from amaranth.back import verilog as amaranth_verilog
-    from amaranth import Value
-    from amaranth.lib import wiring
     from ..hdl.core import Core
     from ..hdl.unit import Unit
     if toplevel != BOARD:

@@ -14,7 +14,6 @@ URL query (all optional):
     truth=PATH                the echo model's lines (`models.py`)
     netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
 """
-import os
 import subprocess
 import tempfile
 import threading
