@@ -13,7 +13,7 @@ import numpy as np
 from . import regmap
 from .device import RECORD_DTYPE
 
-__all__ = ["run_measurement", "summarise"]
+__all__ = ["run_measurement", "summarise", "progress_bar"]
 
 
 def buckets(latency_ns):
@@ -58,7 +58,7 @@ def run_measurement(device, streams, out, progress=True, settle=0.2):
                         for name in RECORD_DTYPE.names] + [("latency_ns", pa.int64())])
     histograms = np.zeros((len(streams), regmap.HIST_BUCKETS), dtype=np.int64)
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
-    bar = _progress(progress, expected)
+    bar = progress_bar(progress, expected, "records")
     with pq.ParquetWriter(out / "records.parquet", schema) as writer:
         received, idle_since = 0, None
         with closing(device.records()) as stream:
@@ -89,13 +89,15 @@ def run_measurement(device, streams, out, progress=True, settle=0.2):
     return summary
 
 
-def _progress(enabled, total):
+def progress_bar(enabled, total, label):
+    """A rich progress bar fed with the count done so far (a no-op when not `enabled`); it
+    closes itself when `total` (if known) is reached."""
     if not enabled:
         return lambda done: None
     from rich.progress import Progress
     progress = Progress(transient=True)
     progress.start()
-    task = progress.add_task("records", total=total)
+    task = progress.add_task(label, total=total)
 
     def update(done):
         progress.update(task, completed=done)

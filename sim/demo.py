@@ -16,7 +16,7 @@ import numpy as np
 from .. import plots
 from ..analysis import table, trial, trial_summary
 from ..rates import UpDown
-from ..run import run_measurement
+from ..run import progress_bar, run_measurement
 from ..streams import Stream
 
 __all__ = ["run_demo", "DEFAULT_ECHO"]
@@ -44,7 +44,7 @@ def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/de
     print(f"wirestamp demo: {trials} trials of {profile!r} (64-byte frames) through {url}\n"
           "(the first run builds the virtual board: about a minute)")
     rows, latencies, last, windows = [], [], None, []
-    bar = _bar(progress, trials)
+    bar = progress_bar(progress, trials, "trials")
     with wirestamp.open(url) as device:
         stream = _stream(device, dut, profile)
         for i in range(trials):
@@ -64,8 +64,7 @@ def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/de
         linux = device.transport.linux if dut == "linux" else None
     stack = _stack_report(linux, windows, out) if linux else ""
     per_trial = [r for r, _ in rows]
-    overall = trial_summary([t.mean for t in per_trial], mins=[t.min for t in per_trial],
-                            maxs=[t.max for t in per_trial])
+    overall = _over(per_trial)
     what = ("round trip in simulated time (the kernel's wall-clock time is compressed to the "
             "simulator's pace; its stack times are below)" if dut == "linux" else
             "request SFD → reply SFD, hardware stamps")
@@ -99,6 +98,12 @@ def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/de
     return result
 
 
+def _over(per_trial):
+    """Table 1's row from the trials' Table 2 rows."""
+    return trial_summary([t.mean for t in per_trial], mins=[t.min for t in per_trial],
+                         maxs=[t.max for t in per_trial])
+
+
 def _stack_report(linux, windows, out):
     """The paper's question against the real kernel: per trial, the inbound stack time (kernel
     receive stamp → application) and the outbound one (application send → frame out of the
@@ -107,19 +112,17 @@ def _stack_report(linux, windows, out):
     reflections, taps = linux.reflections, linux.taps()
     if reflections is None or not len(reflections):
         return "\nThe reflector logged nothing: no stack times.\n"
+    splits = []
+    for began, ended in windows:
+        in_trial = taps[(taps["to_kernel_ns"] >= began) & (taps["to_kernel_ns"] < ended)]
+        seen = reflections[(reflections["kernel_rx_ns"] >= began)
+                           & (reflections["kernel_rx_ns"] < ended)]
+        splits.append(split_stack_times(seen, in_trial))
     report = ""
     for name in ("inbound_ns", "outbound_ns"):
-        per_trial = []
-        for began, ended in windows:
-            in_trial = taps[(taps["to_kernel_ns"] >= began) & (taps["to_kernel_ns"] < ended)]
-            seen = reflections[(reflections["kernel_rx_ns"] >= began)
-                               & (reflections["kernel_rx_ns"] < ended)]
-            values = split_stack_times(seen, in_trial)[name]
-            if len(values) >= 2:
-                per_trial.append(trial(values / 1e3))
+        per_trial = [trial(split[name] / 1e3) for split in splits if len(split[name]) >= 2]
         if len(per_trial) >= 2:
-            summary = trial_summary([t.mean for t in per_trial], mins=[t.min for t in per_trial],
-                                    maxs=[t.max for t in per_trial])
+            summary = _over(per_trial)
             label = name.replace("_ns", "")
             report += (f"\n{label} stack time per trial (Linux {os.uname().release})\n"
                        f"{_trial_table(per_trial)}\n{table({label: summary})}\n")
@@ -135,18 +138,3 @@ def _stream(device, dut, profile):
         return Stream(linux.ip, dst_mac=linux.mac, src_ip=linux.unit_ip,
                       src_mac=linux.unit_mac, rate=profile)
     return Stream("10.0.0.9", dst_mac="02:00:00:00:00:09", rate=profile)
-
-
-def _bar(enabled, total):
-    if not enabled:
-        return lambda done: None
-    from rich.progress import Progress
-    progress = Progress(transient=True)
-    progress.start()
-    task = progress.add_task("trials", total=total)
-
-    def update(done):
-        progress.update(task, completed=done)
-        if done >= total:
-            progress.stop()
-    return update
