@@ -151,7 +151,7 @@ def build(board, out="build/boards", port=0):
     import subprocess
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                                  nextpnr_opts="--timing-allow-fail")
+                                  synth_opts="-nowidelut", nextpnr_opts="--timing-allow-fail")
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

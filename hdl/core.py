@@ -104,8 +104,8 @@ class Core(wiring.Component):
             bank.tx_bytes.eq(mac_tx.bytes_sent),
             bank.sched_late.eq(scheduler.late),
         ]
-        for i in range(regmap.STREAMS):
-            m.d.comb += bank.stream_tx[i].eq(scheduler.sent[i])
+        m.d.comb += [scheduler.sent_select.eq(bank.stream_tx_select),
+                     bank.stream_tx.eq(scheduler.sent)]
         connect(m, scheduler.grants, generator.grants)
         connect(m, generator.frames, tx_mux.generated)
         connect(m, responder.frames, tx_mux.replies)

@@ -12,6 +12,8 @@ from ..regmap import NS_PER_CYCLE, TIME_FRAC_BITS
 
 __all__ = ["Timebase"]
 
+LOW_BITS = 16               # ns bits on the fast carry chain (the increment is < 2**8 ns)
+
 
 class Timebase(wiring.Component):
     increment: In(32, init=NS_PER_CYCLE << TIME_FRAC_BITS)
@@ -19,6 +21,14 @@ class Timebase(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        fraction = Signal(TIME_FRAC_BITS)
-        m.d.sync += Cat(fraction, self.now).eq(Cat(fraction, self.now) + self.increment)
+        # Two carry chains instead of one of 88 bits: the fraction and the low ns bits add the
+        # increment; their carry steps the high bits to `high_plus` (high + 1, kept ready).
+        fraction, low = Signal(TIME_FRAC_BITS), Signal(LOW_BITS)
+        high, high_plus = Signal(64 - LOW_BITS), Signal(64 - LOW_BITS, init=1)
+        total = Signal(TIME_FRAC_BITS + LOW_BITS + 1)
+        m.d.comb += total.eq(Cat(fraction, low) + self.increment)
+        m.d.sync += Cat(fraction, low).eq(total)
+        with m.If(total[-1]):
+            m.d.sync += [high.eq(high_plus), high_plus.eq(high_plus + 1)]
+        m.d.comb += self.now.eq(Cat(low, high))
         return m

@@ -77,6 +77,7 @@ class TB:
         await RisingEdge(self.dut.clk)
         self.dut.bus__r_en.value = 0
         await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.clk)
         await ReadOnly()
         value = int(self.dut.bus__r_data.value)
         await RisingEdge(self.dut.clk)

@@ -18,6 +18,7 @@ async def bus_read(ctx, bus, addr):
     ctx.set(bus.r_en, 1)
     await ctx.tick()
     ctx.set(bus.r_en, 0)
+    await ctx.tick().repeat(2)
     return ctx.get(bus.r_data)
 
 
@@ -39,8 +40,9 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.tx_frames, 0xFFFF_FFFF_FFFF_FFFF)
         high = await bus_read(ctx, dut.bus, reg("TX_FRAMES").addr + 1)
         seen["tx_frames"] = high << 32 | low
-        ctx.set(dut.stream_tx[5], 99)
+        ctx.set(dut.stream_tx, 99)
         seen["stream5"] = await bus_read(ctx, dut.bus, reg("STREAM_TX").addr + 2 * 5)
+        seen["stream_select"] = ctx.get(dut.stream_tx_select)
         # A write-only command register strobes for exactly one cycle.
         ctx.set(dut.bus.addr, reg("CONTROL").addr)
         ctx.set(dut.bus.w_data, regmap.CONTROL_START)
@@ -66,7 +68,7 @@ def test_registers_behave_as_the_map_says():
     assert seen["increment"] == 8 << 24
     assert seen["increment_after"] == seen["increment_port"] == 0x0800_0123
     assert seen["tx_frames"] == 0x1234_5678_9ABC_DEF0
-    assert seen["stream5"] == 99
+    assert seen["stream5"] == 99 and seen["stream_select"] == 5
     assert seen["strobe"] == [1, regmap.CONTROL_START] and seen["strobe_after"] == 0
     assert seen["table"] == (9, 1 << 4, 0)
     assert seen["past_row"] == 0

@@ -3,12 +3,14 @@
 Every register of the map becomes a port of the bank: "r" registers are inputs the core drives
 (unconnected ones read their reset value, which is how constants such as ID are made), "rw"
 registers are outputs holding what the host wrote, "w" registers are outputs with a one-cycle
-`<name>_strobe`. Each table becomes a write port into a memory row, one 32-bit word at a time.
+`<name>_strobe`. A register array (count > 1) is one input, the element `<name>_select`
+names (so the core can keep the array in a small memory). Each table becomes a write port
+into a memory row, one 32-bit word at a time.
 
 A register wider than 32 bits reads as several words, low first; reading word 0 latches the
 others, so they all belong to the same instant.
 """
-from amaranth import Cat, Module, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,9 +18,11 @@ from ... import regmap
 
 __all__ = ["RegisterBus", "TableWrite", "RegisterBank", "row_layout"]
 
+BLOCK_PAIR_BITS = 4         # the read multiplexer's first level: 16 pairs of words
+
 
 class RegisterBus(wiring.Signature):
-    """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid the cycle after
+    """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid three cycles after
     `r_en`. A written register holds its value from the next cycle; a command (a write
     strobe) acts on the edge after that."""
     def __init__(self):
@@ -54,10 +58,13 @@ class RegisterBank(wiring.Component):
     def __init__(self):
         members = {"bus": In(RegisterBus())}
         for reg in regmap.REGISTERS:
-            shape = reg.width if reg.count == 1 else data.ArrayLayout(reg.width, reg.count)
+            shape = reg.width
             name = _port_name(reg)
+            if reg.count > 1:
+                assert reg.access == "r", "register arrays are read-only"
+                members[name + "_select"] = Out(range(reg.count))
             if reg.access == "r":
-                members[name] = In(shape, init=reg.reset if reg.count == 1 else None)
+                members[name] = In(shape, init=reg.reset)
             elif reg.access == "rw":
                 members[name] = Out(shape, init=reg.reset)
             else:
@@ -71,47 +78,93 @@ class RegisterBank(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        # The words above word 0 of the wide register whose word 0 was read last.
-        shadow = Signal(max(r.width for r in regmap.REGISTERS if r.access != "w") - 32)
-
         for reg in regmap.REGISTERS:
             if reg.access == "w" or reg.pops:
                 m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(0)
-        with m.If(bus.r_en):
-            m.d.sync += bus.r_data.eq(0)
 
-        with m.Switch(bus.addr):
-            for reg in regmap.REGISTERS:
-                port = getattr(self, _port_name(reg))
-                for i in range(reg.count):
-                    value = port if reg.count == 1 else port[i]
-                    base = reg.addr + i * reg.words
+        # Writes act on the bus cycle itself.
+        with m.If(bus.w_en):
+            with m.Switch(bus.addr):
+                for reg, value, addr in self._elements():
+                    if reg.access == "r":
+                        continue
                     for word in range(reg.words):
-                        with m.Case(base + word):
-                            self._word(m, reg, value, word, shadow)
+                        with m.Case(addr + word):
+                            m.d.sync += value.word_select(word, 32).eq(bus.w_data)
+                            if reg.access == "w":
+                                m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
+
+        # Reads take three cycles: the address is registered; a multiplexer within each
+        # aligned block of 16 pairs of words picks a pair, registered; then the block's pair
+        # is chosen. The high word of a 64-bit register comes from `shadow`, latched when its
+        # low word is read; a wider register latches its upper words into its own snapshot.
+        addr, reading = Signal(16), Signal()
+        m.d.sync += [addr.eq(bus.addr), reading.eq(bus.r_en)]
+        for reg in regmap.REGISTERS:
+            if reg.count > 1:
+                element = (addr - reg.addr) >> (reg.words - 1).bit_length()
+                m.d.comb += getattr(self, _port_name(reg) + "_select").eq(element)
+        pairs = {}                      # pair address -> [low word, high word]
+        shadowed = set()                # pairs holding a 64-bit register
+        array_pairs = {}                # the elements of an array share their pair
+        for reg, value, base in self._elements():
+            if reg.access == "w":
+                continue
+            words = [value[32 * i:32 * (i + 1)] for i in range(reg.words)]
+            if reg.count > 1:
+                assert reg.words == 2, "register arrays hold 64-bit registers"
+                pairs[base >> 1] = array_pairs.setdefault(reg.name, words)
+                shadowed.add(base >> 1)
+                continue
+            if reg.words == 2:
+                shadowed.add(base >> 1)
+            elif reg.words > 2:
+                snapshot = Signal(reg.width - 32, name=f"{_port_name(reg)}_snapshot")
+                with m.If(reading & (addr == base)):
+                    m.d.sync += snapshot.eq(value[32:])
+                words[1:] = [snapshot[32 * i:32 * (i + 1)] for i in range(reg.words - 1)]
+            if reg.pops:
+                with m.If(reading & (addr == base)):
+                    m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
+            for i, word in enumerate(words):
+                pairs.setdefault((base + i) >> 1, [0, 0])[(base + i) & 1] = word
+
+        in_block = addr[1:1 + BLOCK_PAIR_BITS]
+        block_addr, block_reading = Signal(16), Signal()
+        m.d.sync += [block_addr.eq(addr), block_reading.eq(reading)]
+        block_pairs = {}
+        for block in sorted({index >> BLOCK_PAIR_BITS for index in pairs}):
+            indices = [(block << BLOCK_PAIR_BITS) | i for i in range(1 << BLOCK_PAIR_BITS)]
+            entries = [pairs.get(index, [0, 0]) for index in indices]
+            block_pair = Signal(65, name=f"block_{block}")
+            if all(entry is entries[0] for entry in entries):   # a register array
+                m.d.sync += block_pair.eq(Cat(*entries[0], indices[0] in shadowed))
+            else:
+                m.d.sync += block_pair.eq(Array(Cat(*entry, index in shadowed)
+                                                for entry, index in zip(entries, indices))
+                                          [in_block])
+            block_pairs[block] = block_pair
+        pair, shadow = Signal(64), Signal(32)
+        high_is_shadow = Signal()
+        with m.Switch(block_addr[1 + BLOCK_PAIR_BITS:]):
+            for block, block_pair in block_pairs.items():
+                with m.Case(block):
+                    m.d.comb += Cat(pair, high_is_shadow).eq(block_pair)
+        with m.If(block_reading):
+            m.d.sync += bus.r_data.eq(Mux(block_addr[0],
+                                          Mux(high_is_shadow, shadow, pair[32:]), pair[:32]))
+            with m.If(~block_addr[0]):
+                m.d.sync += shadow.eq(pair[32:])
         for table in regmap.TABLES:
             self._table(m, table, getattr(self, table.name.lower()))
         return m
 
-    def _word(self, m, reg, value, word, shadow):
-        bus = self.bus
-        if reg.access == "w":
-            with m.If(bus.w_en):
-                m.d.sync += [value.eq(bus.w_data),
-                             getattr(self, _port_name(reg) + "_strobe").eq(1)]
-            return
-        with m.If(bus.r_en):
-            if word == 0:
-                m.d.sync += bus.r_data.eq(value[:32])
-                if reg.words > 1:
-                    m.d.sync += shadow.eq(value[32:])
-                if reg.pops:
-                    m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
-            else:
-                m.d.sync += bus.r_data.eq(shadow.word_select(word - 1, 32))
-        if reg.access == "rw":
-            with m.If(bus.w_en):
-                m.d.sync += value.word_select(word, 32).eq(bus.w_data)
+    def _elements(self):
+        """(register, its value, its address) for every register and array element."""
+        for reg in regmap.REGISTERS:
+            port = getattr(self, _port_name(reg))
+            for i in range(reg.count):
+                yield reg, port, reg.addr + i * reg.words
 
     def _table(self, m, table, write):
         bus = self.bus

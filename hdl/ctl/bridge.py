@@ -199,7 +199,9 @@ class Bridge(wiring.Component):
             with m.State("READ_BUS"):
                 m.d.comb += [self.bus.addr.eq(addr + index), self.bus.r_en.eq(1)]
                 m.next = "READ_WAIT"
-            with m.State("READ_WAIT"):
+            with m.State("READ_WAIT"):         # the bank's read latency
+                m.next = "READ_WAIT_2"
+            with m.State("READ_WAIT_2"):
                 m.next = "READ_LATCH"
             with m.State("READ_LATCH"):
                 m.d.sync += [word.eq(self.bus.r_data), byte_index.eq(0)]

@@ -31,8 +31,8 @@ Phase = signed(PHASE_BITS + 2)
 
 
 class RateAccumulator(wiring.Component):
-    arm: In(1)                  # phase := 0, ready for `go`
-    modulus: In(PHASE_BITS)
+    arm: In(1)                  # phase := start_phase (-modulus), ready for `go`
+    start_phase: In(Phase)
     load: In(1)                 # adopt `rate` (and `rate_less_mod` = rate - modulus)
     rate: In(PHASE_BITS)
     rate_less_mod: In(signed(PHASE_BITS + 1))
@@ -54,7 +54,7 @@ class RateAccumulator(wiring.Component):
         m.d.comb += [advanced.eq(phase + rate), wrapped.eq(phase + rate_less_mod)]
         m.d.sync += self.credit.eq(self.go)
         with m.If(self.arm):
-            m.d.sync += phase.eq(-self.modulus)
+            m.d.sync += phase.eq(self.start_phase)
         with m.Elif(self.active & ~self.go):
             with m.If(advanced >= 0):
                 m.d.sync += [phase.eq(wrapped), self.credit.eq(1)]
@@ -88,10 +88,10 @@ class ProfileEngine(wiring.Component):
     segment_row: In(SegmentRow)
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
-    arm: Out(1)                         # arm `slot` with `modulus`, `enable`, `count`
+    arm: Out(1)                         # arm `slot` with `start_phase`, `enable`, `count`
     enable: Out(1)
     count: Out(COUNT_BITS)
-    modulus: Out(PHASE_BITS)
+    start_phase: Out(Phase)             # -modulus: an accumulator's phase when armed
     update: Out(1)                      # `slot` runs at `rate` from now on
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
@@ -167,9 +167,9 @@ class ProfileEngine(wiring.Component):
         modulus_d = Signal(PHASE_BITS)
         m.d.sync += [
             self.slot.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
+            self.start_phase.eq(-new.modulus),
             self.update.eq(1), self.arm.eq(arming_c), self.end.eq(ended),
             self.enable.eq(row_c.enable), self.count.eq(row_c.count),
         ]
-        m.d.comb += [self.rate.eq(rate_d), self.modulus.eq(modulus_d),
-                     self.rate_less_mod.eq(rate_d - modulus_d)]
+        m.d.comb += [self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d)]
         return m

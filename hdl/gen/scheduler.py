@@ -9,8 +9,9 @@ waiting behind a full-size frame of every other stream); a credit that finds the
 is dropped and counted in `late`: the packet it stood for is never sent. The arbiter serves the
 streams with credit round-robin, so they share the line fairly.
 """
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import COUNT_BITS, SEGMENTS, STREAMS
@@ -33,7 +34,8 @@ class Scheduler(wiring.Component):
     grants: Out(stream.Signature(Grant))
     active: Out(STREAMS)
     running: Out(1)
-    sent: Out(data.ArrayLayout(COUNT_BITS, STREAMS))
+    sent_select: In(range(STREAMS))
+    sent: Out(COUNT_BITS)              # packets sent by stream `sent_select`
     late: Out(32)
 
     def elaborate(self, platform):
@@ -48,11 +50,21 @@ class Scheduler(wiring.Component):
         ]
 
         enabled = Signal(STREAMS)
-        # A count-limited stream's last sequence number (count - 1): a comparison, no adder,
-        # decides whether a grant is its last.
-        last_seq = Array(Signal(COUNT_BITS, name=f"last_seq{i}") for i in range(STREAMS))
         limited = Signal(STREAMS)
-        sent = Array(self.sent[i] for i in range(STREAMS))
+        # Per stream, in small memories (LUT RAM): packets sent, and a count-limited stream's
+        # last sequence number (count - 1: a comparison, no adder, decides whether a grant is
+        # its last).
+        m.submodules.sent = sent = Memory(shape=COUNT_BITS, depth=STREAMS, init=[])
+        m.submodules.last_seq = last_seq = Memory(shape=COUNT_BITS, depth=STREAMS, init=[])
+        sent_write, last_write = sent.write_port(), last_seq.write_port()
+        sent_read, last_read = sent.read_port(domain="comb"), last_seq.read_port(domain="comb")
+        host_read = sent.read_port(domain="comb")
+        m.d.comb += [host_read.addr.eq(self.sent_select), self.sent.eq(host_read.data),
+                     last_write.addr.eq(engine.slot), last_write.data.eq(engine.count - 1),
+                     last_write.en.eq(engine.arm)]
+        with m.If(engine.arm):
+            m.d.comb += [sent_write.addr.eq(engine.slot), sent_write.data.eq(0),
+                         sent_write.en.eq(1)]
 
         accumulators = []
         for i in range(STREAMS):
@@ -61,11 +73,9 @@ class Scheduler(wiring.Component):
             accumulators.append(acc)
             here = engine.slot == i
             with m.If(engine.arm & here):
-                m.d.sync += [enabled[i].eq(engine.enable), last_seq[i].eq(engine.count - 1),
-                             limited[i].eq(engine.count != 0),
-                             sent[i].eq(0)]
+                m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.count != 0)]
             m.d.comb += [
-                acc.arm.eq(engine.arm & here), acc.modulus.eq(engine.modulus),
+                acc.arm.eq(engine.arm & here), acc.start_phase.eq(engine.start_phase),
                 acc.load.eq(engine.update & here), acc.rate.eq(engine.rate),
                 acc.rate_less_mod.eq(engine.rate_less_mod),
                 acc.go.eq(engine.go & enabled[i]), acc.active.eq(self.active[i]),
@@ -76,13 +86,17 @@ class Scheduler(wiring.Component):
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
         m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
-        previous = Signal(range(STREAMS), init=STREAMS - 1)
-        rotated = Signal(STREAMS)
-        m.d.comb += rotated.eq(Cat(wants, wants).bit_select(previous + 1, STREAMS))
-        offset = Signal(range(STREAMS))
+        # Round robin: the lowest stream with credit above the one served last, else the
+        # lowest with credit. `above` (the streams above the last one) is set at each grant.
+        above = Signal(STREAMS, init=(1 << STREAMS) - 1)
+        upper = Signal(STREAMS)
+        m.d.comb += upper.eq(wants & above)
+        first_upper, first_any = Signal(range(STREAMS)), Signal(range(STREAMS))
         for i in reversed(range(STREAMS)):
-            with m.If(rotated[i]):
-                m.d.comb += offset.eq(i)
+            with m.If(upper[i]):
+                m.d.comb += first_upper.eq(i)
+            with m.If(wants[i]):
+                m.d.comb += first_any.eq(i)
         chosen = Signal(range(STREAMS))
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
@@ -94,10 +108,11 @@ class Scheduler(wiring.Component):
         with m.FSM(name="arbiter"):
             with m.State("PICK"):
                 with m.If(~self.grants.valid & (wants != 0) & ~self.stop & ~self.start):
-                    m.d.sync += chosen.eq(previous + 1 + offset)
+                    m.d.sync += chosen.eq(Mux(upper != 0, first_upper, first_any))
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.sync += [chosen_sent.eq(sent[chosen]), chosen_last.eq(last_seq[chosen])]
+                m.d.comb += [sent_read.addr.eq(chosen), last_read.addr.eq(chosen)]
+                m.d.sync += [chosen_sent.eq(sent_read.data), chosen_last.eq(last_read.data)]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last))
@@ -110,9 +125,11 @@ class Scheduler(wiring.Component):
                         self.grants.p.stream.eq(chosen),
                         self.grants.p.seq.eq(chosen_sent[:32]),
                         self.grants.p.last.eq(is_last),
-                        previous.eq(chosen),
-                        sent[chosen].eq(chosen_sent + 1),
+                        above.eq(Cat(chosen < i for i in range(STREAMS))),
                     ]
+                    with m.If(~engine.arm):
+                        m.d.comb += [sent_write.addr.eq(chosen),
+                                     sent_write.data.eq(chosen_sent + 1), sent_write.en.eq(1)]
                 m.next = "PICK"
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.

@@ -3,7 +3,7 @@
 For each record (one signature datagram): latency = RX stamp - TX stamp (ns, saturating at
 2**40 - 1). The stream's row in a small memory is read, updated and written back: packets,
 bytes, latency min / max / sum / sum of squares, and the sequence counters. One record takes
-six cycles; records come at most one per 84 cycles.
+ten cycles; records come at most one per 84 cycles.
 
 Sequence numbers (in the spirit of RFC 4737): `next_seq` is one past the highest sequence
 number seen (0 at START). A datagram with seq >= next_seq is in order; the numbers it skips
@@ -35,6 +35,7 @@ Stats = data.StructLayout({name: signed(w) if name in STATS_SIGNED else w
                            for name, w in STATS_FIELDS})
 SQUARE_BITS = 36            # latencies up to 68 s are squared exactly; longer ones saturate
 SEEN_TAG_BITS = 8
+HALF = 64                   # the latency sums are added in two halves: bits below, then above
 Seen = data.StructLayout({"valid": 1, "tag": SEEN_TAG_BITS})
 
 
@@ -87,6 +88,10 @@ class Tracker(wiring.Component):
         lost_plus, lost_minus = Signal(signed(48)), Signal(signed(48))
         reordered_plus, duplicates_plus = Signal(48), Signal(48)
         next_after = Signal(32)
+        difference = Signal(signed(65))
+        sum_carry, sumsq_carry = Signal(), Signal()
+        short = Signal(SQUARE_BITS)
+        hist_plus = Signal(HIST_COUNT_BITS)
         tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
         m.d.comb += [stats_rd.addr.eq(record.stream), stats_wr.addr.eq(record.stream),
@@ -126,32 +131,37 @@ class Tracker(wiring.Component):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
             with m.State("LATENCY"):
-                difference = Signal(signed(65))
-                m.d.comb += difference.eq(record.rx_ns - record.tx_ns)
+                m.d.sync += difference.eq(record.rx_ns - record.tx_ns)
+                m.next = "CLAMP"
+            with m.State("CLAMP"):
                 with m.If(difference < 0):
                     m.d.sync += latency.eq(0)
                 with m.Elif(difference >= (1 << LATENCY_BITS)):
                     m.d.sync += latency.eq((1 << LATENCY_BITS) - 1)
                 with m.Else():
                     m.d.sync += latency.eq(difference)
-                m.next = "OCTAVE"
-            with m.State("OCTAVE"):
+                m.next = "SHORT"
+            with m.State("SHORT"):
                 # The stats row and the seen slot (addressed since IDLE) are here.
-                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data)]
-                short = Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)
+                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data),
+                             short.eq(Mux(latency >= (1 << SQUARE_BITS),
+                                          (1 << SQUARE_BITS) - 1, latency))]
+                m.next = "SQUARE"
+            with m.State("SQUARE"):     # the multipliers, register to register
                 a, b = short[18:36], short[:18]
                 m.d.sync += squares.eq(Cat(a * a, a * b, b * b))
-                m.next = "BUCKET"
-            with m.State("BUCKET"):
+                m.next = "SUM_SQUARES"
+            with m.State("SUM_SQUARES"):    # the bucket of `latency` is out at the end
                 aa, ab, bb = squares[:36], squares[36:72], squares[72:]
                 m.d.sync += square.eq(Cat(bb, aa) + (ab << 19))
                 m.next = "ADDRESS"
-            with m.State("ADDRESS"):     # the bucket of `latency` is out now
+            with m.State("ADDRESS"):
                 m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
                 m.next = "READ"
             with m.State("READ"):
-                # The histogram count is on its way; do the wide arithmetic now, registered,
-                # so the update below is only choices.
+                # The histogram count is on its way; do the wide arithmetic now, registered
+                # (the long sums in two halves: low words here, carries next), so the update
+                # below is only choices.
                 m.d.sync += [
                     partial.eq(row),
                     partial.rx_packets.eq(row.rx_packets + 1),
@@ -160,8 +170,10 @@ class Tracker(wiring.Component):
                                                row.latency_min)),
                     partial.latency_max.eq(Mux(latency > row.latency_max, latency,
                                                row.latency_max)),
-                    partial.latency_sum.eq(row.latency_sum + latency),
-                    partial.latency_sumsq.eq(row.latency_sumsq + square),
+                    Cat(partial.latency_sum[:HALF], sum_carry).eq(
+                        row.latency_sum[:HALF] + latency),
+                    Cat(partial.latency_sumsq[:HALF], sumsq_carry).eq(
+                        row.latency_sumsq[:HALF] + square),
                     in_order.eq(~(record.seq - row.next_seq)[31]),
                     within.eq((row.next_seq - record.seq)[:32] <= SEQ_WINDOW),
                     seen_before.eq(seen.valid & (seen.tag == tag)),
@@ -170,6 +182,13 @@ class Tracker(wiring.Component):
                     reordered_plus.eq(row.reordered + 1),
                     duplicates_plus.eq(row.duplicates + 1),
                     next_after.eq(record.seq + 1),
+                ]
+                m.next = "CARRY"
+            with m.State("CARRY"):     # the histogram count is here
+                m.d.sync += [
+                    hist_plus.eq(hist_rd.data + 1),
+                    partial.latency_sum[HALF:].eq(row.latency_sum[HALF:] + sum_carry),
+                    partial.latency_sumsq[HALF:].eq(row.latency_sumsq[HALF:] + sumsq_carry),
                 ]
                 m.next = "UPDATE"
             with m.State("UPDATE"):
@@ -187,7 +206,7 @@ class Tracker(wiring.Component):
                 m.d.comb += [
                     stats_wr.en.eq(1), stats_wr.data.eq(new),
                     seen_wr.en.eq(mark), seen_wr.data.eq(Cat(Const(1, 1), tag)),
-                    hist_wr.en.eq(1), hist_wr.data.eq(hist_rd.data + 1),
+                    hist_wr.en.eq(1), hist_wr.data.eq(hist_plus),
                 ]
                 m.next = "IDLE"
         return m
