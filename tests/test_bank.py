@@ -40,6 +40,9 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.tx_frames, 0xFFFF_FFFF_FFFF_FFFF)
         high = await bus_read(ctx, dut.bus, reg("TX_FRAMES").addr + 1)
         seen["tx_frames"] = high << 32 | low
+        # A 32-bit register whose pair has nothing in its low word (CONTROL is write-only).
+        ctx.set(dut.status, 0x8000_0001)
+        seen["status"] = await bus_read(ctx, dut.bus, reg("STATUS").addr)
         ctx.set(dut.stream_tx, 99)
         seen["stream5"] = await bus_read(ctx, dut.bus, reg("STREAM_TX").addr + 2 * 5)
         seen["stream_select"] = ctx.get(dut.stream_tx_select)
@@ -68,6 +71,7 @@ def test_registers_behave_as_the_map_says():
     assert seen["increment"] == 8 << 24
     assert seen["increment_after"] == seen["increment_port"] == 0x0800_0123
     assert seen["tx_frames"] == 0x1234_5678_9ABC_DEF0
+    assert seen["status"] == 0x8000_0001
     assert seen["stream5"] == 99 and seen["stream_select"] == 5
     assert seen["strobe"] == [1, regmap.CONTROL_START] and seen["strobe_after"] == 0
     assert seen["table"] == (9, 1 << 4, 0)

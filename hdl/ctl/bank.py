@@ -10,7 +10,7 @@ into a memory row, one 32-bit word at a time.
 A register wider than 32 bits reads as several words, low first; reading word 0 latches the
 others, so they all belong to the same instant.
 """
-from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -127,7 +127,7 @@ class RegisterBank(wiring.Component):
                 with m.If(reading & (addr == base)):
                     m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
             for i, word in enumerate(words):
-                pairs.setdefault((base + i) >> 1, [0, 0])[(base + i) & 1] = word
+                pairs.setdefault((base + i) >> 1, [Const(0, 32)] * 2)[(base + i) & 1] = word
 
         in_block = addr[1:1 + BLOCK_PAIR_BITS]
         block_addr, block_reading = Signal(16), Signal()
@@ -135,7 +135,7 @@ class RegisterBank(wiring.Component):
         block_pairs = {}
         for block in sorted({index >> BLOCK_PAIR_BITS for index in pairs}):
             indices = [(block << BLOCK_PAIR_BITS) | i for i in range(1 << BLOCK_PAIR_BITS)]
-            entries = [pairs.get(index, [0, 0]) for index in indices]
+            entries = [pairs.get(index, [Const(0, 32)] * 2) for index in indices]
             block_pair = Signal(65, name=f"block_{block}")
             if all(entry is entries[0] for entry in entries):   # a register array
                 m.d.sync += block_pair.eq(Cat(*entries[0], indices[0] in shadowed))
