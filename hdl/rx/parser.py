@@ -24,6 +24,8 @@ __all__ = ["Parser", "Record"]
 Record = data.StructLayout(dict(RECORD_FIELDS))
 HEAD_BYTES = UDPFrameHead.size // 8
 IP_START, IP_END = 14, 34
+COUNTED = ["other", "ip_errors", "ip_other", "foreign_udp", "signed", "arp_rx", "icmp_rx"]
+OUTCOMES = COUNTED + ["arp_request", "arp_answer", "icmp_echo"]
 
 
 class Parser(wiring.Component):
@@ -87,47 +89,48 @@ class Parser(wiring.Component):
         fragmented = from_be(ip.flags_fragment)[:14] != 0   # MF or an offset
         udp_length = from_be(udp.udp.length)
 
-        m.d.sync += [self.record_valid.eq(0), self.arp_request.eq(0), self.arp_answer.eq(0),
-                     self.icmp_echo.eq(0)]
+        # Decide one cycle after `done` (the checksum sum is registered), into `outcome`;
+        # act on it one cycle later (the counters and pulses then start from flip-flops).
+        outcome = Signal(data.StructLayout({name: 1 for name in OUTCOMES}))
+        m.d.sync += outcome.eq(0)
 
-        def count(counter):
-            m.d.sync += counter.eq(counter + 1)
+        def mark(name):
+            m.d.sync += getattr(outcome, name).eq(1)
 
-        # Decide one cycle after `done` (the checksum sum is registered).
         decide = Signal()
         m.d.sync += decide.eq(self.done & self.good)
         with m.If(self.done):
             m.d.sync += self.frame_length.eq(self.length)
         with m.If(decide):
             with m.If(ethertype == ETHERTYPE_ARP):
-                count(self.arp_rx)
+                mark("arp_rx")
                 is_ipv4_arp = ((from_be(arp.arp.htype) == 1) &
                                (from_be(arp.arp.ptype) == ETHERTYPE_IPV4) &
                                (arp.arp.hlen == 6) & (arp.arp.plen == 4))
                 op = from_be(arp.arp.op)
                 with m.If(is_ipv4_arp & (op == ARP_REQUEST) &
                           (from_be(arp.arp.tpa) == self.unit_ip)):
-                    m.d.sync += self.arp_request.eq(1)
+                    mark("arp_request")
                 with m.If(is_ipv4_arp & (op == ARP_REPLY) &
                           (from_be(arp.arp.spa) == self.arp_target)):
-                    m.d.sync += [self.arp_answer.eq(1), self.answer_mac.eq(from_be(arp.arp.sha))]
+                    mark("arp_answer")
+                    m.d.sync += self.answer_mac.eq(from_be(arp.arp.sha))
             with m.Elif(ethertype == ETHERTYPE_IPV4):
                 with m.If(ip.version_ihl[4:] != 4):
-                    count(self.ip_errors)
+                    mark("ip_errors")
                 with m.Elif(ip.version_ihl[:4] != 5):
-                    count(self.ip_other)           # options
+                    mark("ip_other")           # options
                 with m.Elif((ip_sum.checksum != 0) | (ip_length < 20) |
                             (ip_length + 18 > self.frame_length)):
-                    count(self.ip_errors)
+                    mark("ip_errors")
                 with m.Elif(fragmented):
-                    count(self.ip_other)
+                    mark("ip_other")
                 with m.Elif(ip.protocol == IP_PROTO_UDP):
                     signed = ((from_be(udp.sig.magic) == ID) &
                               (udp_length >= 8 + SIGNATURE_BYTES))
                     with m.If(signed):
-                        count(self.signed)
+                        mark("signed")
                         m.d.sync += [
-                            self.record_valid.eq(1),
                             self.record.stream.eq(udp.sig.stream),
                             self.record.flags.eq(udp.sig.flags),
                             self.record.length.eq(self.frame_length),
@@ -136,17 +139,24 @@ class Parser(wiring.Component):
                             self.record.rx_ns.eq(stamp),
                         ]
                     with m.Else():
-                        count(self.foreign_udp)
+                        mark("foreign_udp")
                 with m.Elif((ip.protocol == IP_PROTO_ICMP) &
                             (icmp.icmp.type == ICMP_ECHO_REQUEST) &
                             (from_be(ip.dst) == self.unit_ip)):
-                    count(self.icmp_rx)
-                    m.d.sync += self.icmp_echo.eq(1)
+                    mark("icmp_rx")
+                    mark("icmp_echo")
                 with m.Else():
-                    count(self.ip_other)
+                    mark("ip_other")
             with m.Else():
-                count(self.other)
+                mark("other")
 
+        m.d.sync += [self.record_valid.eq(outcome.signed),
+                     self.arp_request.eq(outcome.arp_request),
+                     self.arp_answer.eq(outcome.arp_answer),
+                     self.icmp_echo.eq(outcome.icmp_echo)]
+        for name in COUNTED:
+            with m.If(getattr(outcome, name)):
+                m.d.sync += getattr(self, name).eq(getattr(self, name) + 1)
         with m.If(self.clear):
             m.d.sync += [c.eq(0) for c in (self.other, self.ip_errors, self.ip_other,
                                            self.foreign_udp, self.signed, self.arp_rx,
