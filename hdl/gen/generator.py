@@ -4,7 +4,7 @@ the payload and zeros after it. The MAC adds the FCS.
 
 The IPv4 header checksum and the UDP checksum are computed here, word by word, while the MAC
 sends the preamble and the first header bytes: the IPv4 checksum (frame byte 24) is ready after
-9 cycles, and the UDP checksum (byte 40) after the 4 words of the TX timestamp, which is latched
+12 cycles, and the UDP checksum (byte 40) after the 4 words of the TX timestamp, which is latched
 when the MAC puts this frame's SFD on the wire. So the stamp in the payload is the SFD time
 itself, and the checksum covers it.
 """
@@ -50,7 +50,7 @@ class Generator(wiring.Component):
         index = Signal(range(SIZES))
         tx_ns = Signal(64)
         stamped = Signal()
-        position = Signal(SIZE_BITS)
+        in_group = Signal(3)                # the byte on offer within `word_now`
 
         ip_length = Signal(16)     # both set with `size`
         udp_length = Signal(16)
@@ -70,15 +70,22 @@ class Generator(wiring.Component):
                      grant.seq[16:], grant.seq[:16]]
         stamp_step = len(udp_words)
         udp_words += [tx_ns[48:], tx_ns[32:48], tx_ns[16:32], tx_ns[:16]]
+        # Each step's words are registered before they are added (short paths).
         step = Signal(range(len(udp_words) + 1), init=len(udp_words))
+        ip_word, udp_word = Signal(16), Signal(16)
+        first, ip_add, udp_add = Signal(), Signal(), Signal()
+        m.d.sync += [ip_add.eq(0), udp_add.eq(0)]
         with m.If((step < len(udp_words)) & ((step < stamp_step) | stamped)):
-            m.d.sync += step.eq(step + 1)
-            m.d.comb += [
-                ip_sum.clear.eq(step == 0), ip_sum.add.eq(step < len(ip_words)),
-                ip_sum.word.eq(Array(ip_words)[step]),
-                udp_sum.clear.eq(step == 0), udp_sum.add.eq(1),
-                udp_sum.word.eq(Array(udp_words)[step]),
+            m.d.sync += [
+                step.eq(step + 1), first.eq(step == 0),
+                ip_add.eq(step < len(ip_words)), ip_word.eq(Array(ip_words)[step]),
+                udp_add.eq(1), udp_word.eq(Array(udp_words)[step]),
             ]
+        m.d.comb += [
+            ip_sum.clear.eq(first & ip_add), ip_sum.add.eq(ip_add), ip_sum.word.eq(ip_word),
+            udp_sum.clear.eq(first & udp_add), udp_sum.add.eq(udp_add),
+            udp_sum.word.eq(udp_word),
+        ]
         udp_checksum = Mux(udp_sum.checksum == 0, 0xFFFF, udp_sum.checksum)  # RFC 768
 
         head = Signal(UDPFrameHead)
@@ -106,14 +113,18 @@ class Generator(wiring.Component):
             head.sig.seq.eq(to_be(grant.seq, 4)),
             head.sig.tx_ns.eq(to_be(tx_ns, 8)),
         ]
-        head_bytes = len(head.as_value()) // 8
+        # The bytes go out of `word_now`, a 64-bit shift register; `word_next` holds the next
+        # 8 bytes of the head (zeros past it), fetched a group ahead. Fields filled in late
+        # (checksums, the stamp) are in place well before their group is fetched.
+        groups = -(-len(head.as_value()) // 64)
+        head_words = [head.as_value()[64 * i:64 * (i + 1)] for i in range(groups)]
+        word_now, word_next = Signal(64), Signal(64)
+        group = Signal(range(groups + 1))       # the group `word_next` loads next
+        remaining = Signal(SIZE_BITS)           # bytes after the one on offer
+        last = Signal()
 
-        def byte_at(offset):
-            return Mux(offset < head_bytes, head.as_value().word_select(offset[:6], 8), 0)
-
-        # The byte on offer is a register, loaded one step ahead: the MAC's CRC starts from a
-        # flip-flop, not from the 60-way byte selection.
-        current = Signal(8)
+        def next_group():
+            return Mux(group < groups, Array(head_words)[group], 0)
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
         with m.If(self.start):
@@ -137,7 +148,7 @@ class Generator(wiring.Component):
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
                     sizes.eq(row.sizes), size_count.eq(row.size_count),
                     index.eq(size_index[grant.stream]),
-                    stamped.eq(0), position.eq(0),
+                    stamped.eq(0), in_group.eq(0),
                 ]
                 m.next = "SIZE"
             with m.State("SIZE"):
@@ -148,7 +159,8 @@ class Generator(wiring.Component):
                 m.next = "LENGTHS"
             with m.State("LENGTHS"):
                 m.d.sync += [
-                    current.eq(byte_at(position)),
+                    word_now.eq(head_words[0]), word_next.eq(head_words[1]), group.eq(2),
+                    remaining.eq(size - FCS_BYTES - 1), last.eq(0),
                     ip_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES),
                     udp_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES - IP_HEADER_BYTES),
                     step.eq(0),
@@ -157,13 +169,18 @@ class Generator(wiring.Component):
             with m.State("SEND"):
                 m.d.comb += [
                     self.frames.valid.eq(1),
-                    self.frames.p.data.eq(current),
-                    self.frames.p.last.eq(position == size - FCS_BYTES - 1),
+                    self.frames.p.data.eq(word_now[:8]),
+                    self.frames.p.last.eq(last),
                 ]
                 with m.If(self.sfd):
                     m.d.sync += [tx_ns.eq(self.now), stamped.eq(1)]
                 with m.If(self.frames.ready):
-                    m.d.sync += [position.eq(position + 1), current.eq(byte_at(position + 1))]
-                    with m.If(self.frames.p.last):
+                    m.d.sync += [in_group.eq(in_group + 1), remaining.eq(remaining - 1),
+                                 last.eq(remaining == 1), word_now.eq(word_now >> 8)]
+                    with m.If(in_group == 7):
+                        m.d.sync += [word_now.eq(word_next), word_next.eq(next_group())]
+                        with m.If(group != groups):
+                            m.d.sync += group.eq(group + 1)
+                    with m.If(last):
                         m.next = "IDLE"
         return m
