@@ -123,21 +123,24 @@ class Responder(wiring.Component):
 
         # The byte on offer is a register loaded one step ahead (the MAC's CRC starts from a
         # flip-flop); the buffer is read one more step ahead, so its byte is there in time.
+        # `position` + 1 and + 2 are kept in registers too, so no adder follows `ready`.
         position = Signal(range(MAX_FRAME + 2))
+        plus_one, plus_two = Signal.like(position, init=1), Signal.like(position, init=2)
         current = Signal(8)
         advance = self.frames.valid & self.frames.ready
-        ahead = Mux(advance, position + 1, position)     # the position offered next cycle
-        m.d.comb += read.addr.eq(ahead + 1)
+        m.d.comb += read.addr.eq(Mux(advance, plus_two, plus_one))
+        echo_last = Signal.like(position)
 
         def byte_at(offset, vector, vector_bytes):
             return Mux(offset < vector_bytes, vector.word_select(offset, 8), read.data)
 
         with m.If(advance):
-            m.d.sync += position.eq(position + 1)
+            m.d.sync += [position.eq(plus_one), plus_one.eq(plus_two), plus_two.eq(plus_two + 1)]
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += position.eq(0)
+                m.d.sync += [position.eq(0), plus_one.eq(1), plus_two.eq(2),
+                             echo_last.eq(echo_length - 5)]
                 with m.If(arp_pending):
                     m.d.sync += is_reply.eq(1)
                     m.next = "ARP_FIRST"
@@ -156,7 +159,7 @@ class Responder(wiring.Component):
                 m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
                              self.frames.p.last.eq(position == arp_bytes - 1)]
                 with m.If(advance):
-                    m.d.sync += current.eq(byte_at(position + 1, arp_out.as_value(), arp_bytes))
+                    m.d.sync += current.eq(byte_at(plus_one, arp_out.as_value(), arp_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.arp_tx)
                     with m.If(is_reply):
@@ -166,9 +169,9 @@ class Responder(wiring.Component):
                     m.next = "IDLE"
             with m.State("ECHO"):
                 m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
-                             self.frames.p.last.eq(position == echo_length - 5)]
+                             self.frames.p.last.eq(position == echo_last)]
                 with m.If(advance):
-                    m.d.sync += current.eq(byte_at(position + 1, echo.as_value(), echo_bytes))
+                    m.d.sync += current.eq(byte_at(plus_one, echo.as_value(), echo_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.icmp_tx)
                     m.d.sync += echo_pending.eq(0)
