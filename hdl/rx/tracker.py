@@ -91,6 +91,7 @@ class Tracker(wiring.Component):
         difference = Signal(signed(65))
         sum_carry, sumsq_carry = Signal(), Signal()
         short = Signal(SQUARE_BITS)
+        ahead, behind = Signal(32), Signal(32)    # seq - next_seq, next_seq - seq (mod 2**32)
         hist_plus = Signal(HIST_COUNT_BITS)
         tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
@@ -149,7 +150,9 @@ class Tracker(wiring.Component):
                 m.next = "SQUARE"
             with m.State("SQUARE"):     # the multipliers, register to register
                 a, b = short[18:36], short[:18]
-                m.d.sync += squares.eq(Cat(a * a, a * b, b * b))
+                m.d.sync += [squares.eq(Cat(a * a, a * b, b * b)),
+                             ahead.eq(record.seq - row.next_seq),
+                             behind.eq(row.next_seq - record.seq)]
                 m.next = "SUM_SQUARES"
             with m.State("SUM_SQUARES"):    # the bucket of `latency` is out at the end
                 aa, ab, bb = squares[:36], squares[36:72], squares[72:]
@@ -174,10 +177,10 @@ class Tracker(wiring.Component):
                         row.latency_sum[:HALF] + latency),
                     Cat(partial.latency_sumsq[:HALF], sumsq_carry).eq(
                         row.latency_sumsq[:HALF] + square),
-                    in_order.eq(~(record.seq - row.next_seq)[31]),
-                    within.eq((row.next_seq - record.seq)[:32] <= SEQ_WINDOW),
+                    in_order.eq(~ahead[31]),
+                    within.eq(behind <= SEQ_WINDOW),
                     seen_before.eq(seen.valid & (seen.tag == tag)),
-                    lost_plus.eq(row.lost + (record.seq - row.next_seq).as_signed()[:32]),
+                    lost_plus.eq(row.lost + ahead.as_signed()),
                     lost_minus.eq(row.lost - 1),
                     reordered_plus.eq(row.reordered + 1),
                     duplicates_plus.eq(row.duplicates + 1),
