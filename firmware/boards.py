@@ -149,9 +149,13 @@ def build(board, out="build/boards", port=0):
     platform = platform_for(board)
     folder = os.path.join(out, board)
     import subprocess
+    # -nowidelut: LUT4s only; the wide-LUT muxes yosys otherwise builds take about twice the
+    # LUTs (the 25F did not fit with them). router2 routes this design in ~4 minutes where
+    # the default router takes ~15.
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                                  synth_opts="-nowidelut", nextpnr_opts="--timing-allow-fail")
+                                  synth_opts="-nowidelut",
+                                  nextpnr_opts="--timing-allow-fail --router router2")
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

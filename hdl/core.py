@@ -133,7 +133,6 @@ class Core(wiring.Component):
             record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
             bank.record_level.eq(record_fifo.level),
             bank.record_overflow.eq(record_fifo.overflow),
-            bank.record.eq(Mux(record_fifo.records.valid, record_fifo.records.payload, 0)),
             record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),
             self.records.valid.eq(record_fifo.records.valid),
             self.records.payload.eq(record_fifo.records.payload),
@@ -158,6 +157,12 @@ class Core(wiring.Component):
             ("reply_dropped", responder.dropped),
         ]:
             m.d.comb += getattr(bank, register).eq(counter)
+
+        # The oldest record as the RECORD register shows it, registered: the FIFO's output comes
+        # straight from a block RAM, too slow to feed the bank's multiplexers in the same cycle.
+        record_head = Signal.like(bank.record)
+        m.d.sync += record_head.eq(Mux(record_fifo.records.valid, record_fifo.records.payload, 0))
+        m.d.comb += bank.record.eq(record_head)
 
         # ARP resolution: the answer to the last request.
         answered = Signal()

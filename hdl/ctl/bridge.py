@@ -129,42 +129,52 @@ class Bridge(wiring.Component):
                 with m.If(out.ready):
                     m.next = then
 
-        decoded = Signal(8)
+        # Receiving runs in registered steps, so no long path starts at the link's FIFO (a block
+        # RAM, slow to its output): the byte is registered (`in_byte`), unescaped (`u_*`,
+        # pulses), then stored and checked by the FSM in RECEIVE.
+        in_valid, in_byte = Signal(), Signal(8)
+        take_in = Signal()
+        u_data, u_end, u_bad, u_byte = Signal(), Signal(), Signal(), Signal(8)
+        m.d.comb += self.rx.ready.eq(~in_valid | take_in)
+        with m.If(self.rx.ready):
+            m.d.sync += [in_valid.eq(self.rx.valid), in_byte.eq(self.rx.payload)]
+        m.d.sync += [u_data.eq(0), u_end.eq(0), u_bad.eq(0)]
+        with m.If(in_valid & take_in):
+            with m.If(in_byte == END):
+                m.d.sync += [escaped.eq(0), u_end.eq(1), u_bad.eq(escaped)]
+            with m.Elif(escaped):
+                m.d.sync += [escaped.eq(0), u_data.eq(1),
+                             u_byte.eq(Mux(in_byte == ESC_END, END, ESC)),
+                             u_bad.eq((in_byte != ESC_END) & (in_byte != ESC_ESC))]
+            with m.Elif(in_byte == ESC):
+                m.d.sync += escaped.eq(1)
+            with m.Else():
+                m.d.sync += [u_data.eq(1), u_byte.eq(in_byte)]
+
         with m.FSM():
             with m.State("RECEIVE"):
-                m.d.comb += self.rx.ready.eq(1)
-                idle = (length == 0) & ~escaped
-                with m.If(self.rx.valid):
-                    byte = self.rx.payload
-                    take = Signal()
-                    with m.If(byte == END):
-                        m.d.sync += escaped.eq(0)
-                        with m.If(escaped):
-                            m.d.sync += bad.eq(1)
-                        with m.If(length != 0):
-                            m.next = "CHECK"
-                    with m.Elif(escaped):
-                        m.d.sync += escaped.eq(0)
-                        m.d.comb += [take.eq(1), decoded.eq(Mux(byte == ESC_END, END, ESC))]
-                        with m.If((byte != ESC_END) & (byte != ESC_ESC)):
-                            m.d.sync += bad.eq(1)
-                    with m.Elif(byte == ESC):
-                        m.d.sync += escaped.eq(1)
+                idle = (length == 0) & ~escaped & ~in_valid & ~u_data & ~u_end
+                with m.If(u_bad):
+                    m.d.sync += bad.eq(1)
+                with m.If(u_end):
+                    with m.If(length != 0):
+                        m.next = "CHECK"
+                with m.Elif(u_data):
+                    m.d.comb += take_in.eq(1)
+                    with m.If(length == size):
+                        m.d.sync += bad.eq(1)
                     with m.Else():
-                        m.d.comb += [take.eq(1), decoded.eq(byte)]
-                    with m.If(take):
-                        with m.If(length == size):
-                            m.d.sync += bad.eq(1)
-                        with m.Else():
-                            m.d.comb += [store.addr.eq(length), store.data.eq(decoded),
-                                         store.en.eq(1), crc.data.eq(decoded), crc.valid.eq(1),
-                                         crc.start.eq(length == 0)]
-                            m.d.sync += length.eq(length + 1)
-                            with m.If(length < 5):
-                                m.d.sync += header[length[:3]].eq(decoded)
+                        m.d.comb += [store.addr.eq(length), store.data.eq(u_byte),
+                                     store.en.eq(1), crc.data.eq(u_byte), crc.valid.eq(1),
+                                     crc.start.eq(length == 0)]
+                        m.d.sync += length.eq(length + 1)
+                        with m.If(length < 5):
+                            m.d.sync += header[length[:3]].eq(u_byte)
                 with m.Elif(idle & streaming & self.records.valid):
                     m.d.sync += records_left.eq(RECORDS_PER_FRAME)
                     m.next = "RECORDS_TAG"
+                with m.Else():
+                    m.d.comb += take_in.eq(1)
 
             with m.State("CHECK"):
                 m.d.sync += [length.eq(0), bad.eq(0), index.eq(0), byte_index.eq(0),
