@@ -52,6 +52,8 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.bus.w_en, 1)
         await ctx.tick()
         ctx.set(dut.bus.w_en, 0)
+        seen["strobe_early"] = ctx.get(dut.control_strobe)
+        await ctx.tick()
         seen["strobe"] = [ctx.get(dut.control_strobe), ctx.get(dut.control)]
         await ctx.tick()
         seen["strobe_after"] = ctx.get(dut.control_strobe)
@@ -60,9 +62,11 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.bus.addr, table.addr(9, 4))
         ctx.set(dut.bus.w_data, 0xCAFE)
         ctx.set(dut.bus.w_en, 1)
+        await ctx.tick()                                         # writes are registered
         seen["table"] = (ctx.get(dut.segment_table.addr), ctx.get(dut.segment_table.en),
                          ctx.get(dut.stream_table.en))
         ctx.set(dut.bus.addr, table.addr(9, table.row_words))   # past the row: ignored
+        await ctx.tick()
         seen["past_row"] = ctx.get(dut.segment_table.en)
 
     simulate(dut, bench)
@@ -73,6 +77,7 @@ def test_registers_behave_as_the_map_says():
     assert seen["tx_frames"] == 0x1234_5678_9ABC_DEF0
     assert seen["status"] == 0x8000_0001
     assert seen["stream5"] == 99 and seen["stream_select"] == 5
+    assert seen["strobe_early"] == 0
     assert seen["strobe"] == [1, regmap.CONTROL_START] and seen["strobe_after"] == 0
     assert seen["table"] == (9, 1 << 4, 0)
     assert seen["past_row"] == 0

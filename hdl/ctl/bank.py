@@ -23,8 +23,8 @@ BLOCK_PAIR_BITS = 4         # the read multiplexer's first level: 16 pairs of wo
 
 class RegisterBus(wiring.Signature):
     """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid three cycles after
-    `r_en`. A written register holds its value from the next cycle; a command (a write
-    strobe) acts on the edge after that."""
+    `r_en`. Writes are registered first: two cycles after `w_en` a written register holds its
+    value, and a command's strobe is high (for one cycle)."""
     def __init__(self):
         super().__init__({
             "addr": Out(16), "w_data": Out(32), "w_en": Out(1), "r_en": Out(1), "r_data": In(32),
@@ -82,15 +82,17 @@ class RegisterBank(wiring.Component):
             if reg.access == "w" or reg.pops:
                 m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(0)
 
-        # Writes act on the bus cycle itself.
-        with m.If(bus.w_en):
-            with m.Switch(bus.addr):
+        # Writes are registered first, then decoded (short paths from the bus master).
+        w_addr, w_data, w_en = Signal(16), Signal(32), Signal()
+        m.d.sync += [w_addr.eq(bus.addr), w_data.eq(bus.w_data), w_en.eq(bus.w_en)]
+        with m.If(w_en):
+            with m.Switch(w_addr):
                 for reg, value, addr in self._elements():
                     if reg.access == "r":
                         continue
                     for word in range(reg.words):
                         with m.Case(addr + word):
-                            m.d.sync += value.word_select(word, 32).eq(bus.w_data)
+                            m.d.sync += value.word_select(word, 32).eq(w_data)
                             if reg.access == "w":
                                 m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
 
@@ -156,7 +158,7 @@ class RegisterBank(wiring.Component):
             with m.If(~block_addr[0]):
                 m.d.sync += shadow.eq(pair[32:])
         for table in regmap.TABLES:
-            self._table(m, table, getattr(self, table.name.lower()))
+            self._table(m, table, getattr(self, table.name.lower()), w_addr, w_data, w_en)
         return m
 
     def _elements(self):
@@ -166,15 +168,14 @@ class RegisterBank(wiring.Component):
             for i in range(reg.count):
                 yield reg, port, reg.addr + i * reg.words
 
-    def _table(self, m, table, write):
-        bus = self.bus
+    def _table(self, m, table, write, w_addr, w_data, w_en):
         word_bits = (table.stride - 1).bit_length()
         row_bits = (table.rows - 1).bit_length()
-        word = bus.addr[:word_bits]
-        selected = bus.addr[word_bits:] >> row_bits == table.base >> (word_bits + row_bits)
+        word = w_addr[:word_bits]
+        selected = w_addr[word_bits:] >> row_bits == table.base >> (word_bits + row_bits)
         m.d.comb += [
-            write.addr.eq(bus.addr[word_bits:word_bits + row_bits]),
-            write.data.eq(Cat(*[bus.w_data] * table.row_words)),
+            write.addr.eq(w_addr[word_bits:word_bits + row_bits]),
+            write.data.eq(Cat(*[w_data] * table.row_words)),
         ]
-        with m.If(bus.w_en & selected & (word < table.row_words)):
+        with m.If(w_en & selected & (word < table.row_words)):
             m.d.comb += write.en.eq(1 << word)
