@@ -17,7 +17,9 @@ def _tools_missing():
     return ""
 
 
-pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
+# One build for the module: its tests stay on one xdist worker (make test runs --dist loadgroup).
+pytestmark = [pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing()),
+              pytest.mark.xdist_group("bitstream")]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def colorlight(tmp_path_factory):
 
 def test_image_fits_and_is_written(colorlight):
     bitstream, _, usage = colorlight
-    assert os.path.getsize(bitstream) > 500_000         # an uncompressed 25F image
+    assert os.path.getsize(bitstream) > 400_000         # an uncompressed 25F image: 464 KB
     used, total = map(int, re.search(r"TRELLIS_COMB:\s+(\d+)/\s*(\d+)", usage).groups())
     assert used <= total
 
@@ -39,7 +41,7 @@ def test_phy_receive_clock_meets_125_mhz(colorlight):
     assert len(rx) == 1 and rx[0].target_mhz == 125 and rx[0].met, rx
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6: the core clock reaches 60-70 MHz on the 25F "
+@pytest.mark.xfail(strict=True, reason="issue 6: the core clock reaches 52-70 MHz on the 25F "
                                        "so far; the core needs more pipelining")
 def test_core_clock_meets_125_mhz(colorlight):
     _, fmax, _ = colorlight
