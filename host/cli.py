@@ -22,13 +22,18 @@ def cmd_regs(args):
     return 0
 
 
+def _missing_extra(command, what, extra, error):
+    """Says which pip extra a command needs; the exit status for it."""
+    print(f"wirestamp {command} needs the {what} extras ({error.name} is missing): "
+          f"pip install 'wirestamp[{extra}]'", file=sys.stderr)
+    return 2
+
+
 def cmd_demo(args):
     try:
         from .sim.demo import run_demo
     except ImportError as error:
-        print(f"wirestamp demo needs the simulation extras ({error.name} is missing): "
-              f"pip install 'wirestamp[sim]'", file=sys.stderr)
-        return 2
+        return _missing_extra("demo", "simulation", "sim", error)
     run_demo(dut=args.dut, peak=args.peak, seconds=args.seconds, trials=args.trials,
              out=Path(args.out), progress=not args.quiet)
     return 0
@@ -38,9 +43,7 @@ def cmd_build(args):
     try:
         from .firmware.boards import build
     except ImportError as error:
-        print(f"wirestamp build needs the gateware extras ({error.name} is missing): "
-              f"pip install 'wirestamp[build]'", file=sys.stderr)
-        return 2
+        return _missing_extra("build", "gateware", "build", error)
     import time
     began = time.monotonic()
     bitstream, fmax, usage = build(args.board, out=args.out, port=args.port)
