@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io
 
+from ..hdl.fanout import KEEP_COPIES
 from ..hdl.unit import Unit
 from .rgmii import RgmiiPhy
 
@@ -155,12 +156,13 @@ def build(board, out="build/boards", port=0):
     platform = platform_for(board)
     folder = os.path.join(out, board)
     import subprocess
+    # KEEP_COPIES: registers copied for fan-out stay apart (`wirestamp.hdl.fanout`).
     # -nowidelut: LUT4s only; the wide-LUT muxes yosys otherwise builds take about twice the
     # LUTs (the 25F did not fit with them). router2 routes this design in ~4 minutes where
     # the default router takes ~15.
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                                  synth_opts="-nowidelut",
+                                  script_after_read=KEEP_COPIES, synth_opts="-nowidelut",
                                   nextpnr_opts="--timing-allow-fail --router router2")
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")

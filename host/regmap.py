@@ -220,7 +220,7 @@ REGISTERS = [
     Register("HIST_SELECT", 0x251, 32, "rw", 0,
              "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
     Register("HIST_COUNT", 0x252, 64, "r", 0,
-             "Packets in bucket HIST_SELECT (valid 10 cycles after HIST_SELECT is written)."),
+             "Packets in bucket HIST_SELECT (valid 20 cycles after HIST_SELECT is written)."),
 ]
 
 STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [

@@ -26,7 +26,7 @@ def test_matches_rfc1071(seed):
                 await ctx.tick()
             ctx.set(dut.add, 0)
             ctx.set(dut.clear, 0)
-            await ctx.tick()
+            await ctx.tick().repeat(OnesComplementSum.LATENCY - 1)
             results.append(ctx.get(dut.checksum))
 
     simulate(dut, bench)

@@ -10,11 +10,15 @@ into a memory row, one 32-bit word at a time.
 A register wider than 32 bits reads as several words, low first; reading word 0 latches the
 others, so they all belong to the same instant.
 """
+import operator
+from functools import reduce
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import regmap
+from ..fanout import copies
 
 __all__ = ["RegisterBus", "TableWrite", "RegisterBank", "row_layout"]
 
@@ -131,11 +135,15 @@ class RegisterBank(wiring.Component):
             for i, word in enumerate(words):
                 pairs.setdefault((base + i) >> 1, [Const(0, 32)] * 2)[(base + i) & 1] = word
 
-        in_block = addr[1:1 + BLOCK_PAIR_BITS]
         block_addr, block_reading = Signal(16), Signal()
         m.d.sync += [block_addr.eq(addr), block_reading.eq(reading)]
         block_pairs = {}
-        for block in sorted({index >> BLOCK_PAIR_BITS for index in pairs}):
+        blocks = sorted({index >> BLOCK_PAIR_BITS for index in pairs})
+        # Each block's multiplexer has its own copy of the address: one register cannot
+        # reach all of them in a cycle.
+        block_selects = copies(BLOCK_PAIR_BITS, len(blocks), "in_block")
+        m.d.sync += [select.eq(bus.addr[1:1 + BLOCK_PAIR_BITS]) for select in block_selects]
+        for block, in_block in zip(blocks, block_selects):
             indices = [(block << BLOCK_PAIR_BITS) | i for i in range(1 << BLOCK_PAIR_BITS)]
             entries = [pairs.get(index, [Const(0, 32)] * 2) for index in indices]
             block_pair = Signal(65, name=f"block_{block}")
@@ -146,12 +154,14 @@ class RegisterBank(wiring.Component):
                                                 for entry, index in zip(entries, indices))
                                           [in_block])
             block_pairs[block] = block_pair
+        # The block is chosen by a registered one-hot match (an AND-OR, no address decode).
+        hits = Signal(len(blocks))
+        m.d.sync += hits.eq(Cat(addr[1 + BLOCK_PAIR_BITS:] == block for block in blocks))
         pair, shadow = Signal(64), Signal(32)
         high_is_shadow = Signal()
-        with m.Switch(block_addr[1 + BLOCK_PAIR_BITS:]):
-            for block, block_pair in block_pairs.items():
-                with m.Case(block):
-                    m.d.comb += Cat(pair, high_is_shadow).eq(block_pair)
+        m.d.comb += Cat(pair, high_is_shadow).eq(
+            reduce(operator.or_, (block_pairs[block] & hits[i].replicate(65)
+                                  for i, block in enumerate(blocks))))
         with m.If(block_reading):
             m.d.sync += bus.r_data.eq(Mux(block_addr[0],
                                           Mux(high_is_shadow, shadow, pair[32:]), pair[:32]))

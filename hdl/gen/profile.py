@@ -78,9 +78,10 @@ class ProfileEngine(wiring.Component):
     """A pipeline over the streams. Stage A reads a stream's state (and, when arming, its
     stream row); stage B picks the segment row to read: the current segment, or the next one
     when this tick ends the current; stage R registers that row; stage C computes the new
-    state and rate; stage D hands the rate to the stream's accumulator (`update`, `slot`).
-    A stream's state is written back three cycles after it is read, long before its next
-    visit STREAMS cycles later."""
+    state and rate; stage D registers what goes to the stream's accumulator, and stage E
+    hands it over (`update`, `slot`, `slot_onehot`), from registers: it fans out to all
+    sixteen. A stream's state is written back three cycles after it is read, long before its
+    next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
@@ -88,6 +89,7 @@ class ProfileEngine(wiring.Component):
     segment_row: In(SegmentRow)
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
+    slot_onehot: Out(STREAMS)           # the same, one bit per stream
     arm: Out(1)                         # arm `slot` with `start_phase`, `enable`, `count`
     enable: Out(1)
     count: Out(COUNT_BITS)
@@ -112,13 +114,11 @@ class ProfileEngine(wiring.Component):
         arming_a, arming_b, arming_r, arming_c = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_r.eq(slot_b),
                      slot_c.eq(slot_r), arming_b.eq(arming_a), arming_r.eq(arming_b),
-                     arming_c.eq(arming_r), self.go.eq(0)]
+                     arming_c.eq(arming_r)]
         with m.If(self.start):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
         with m.Elif(arming_a & (slot_a == STREAMS - 1)):
             m.d.sync += arming_a.eq(0)
-        with m.If(arming_c & (slot_c == STREAMS - 1)):
-            m.d.sync += self.go.eq(1)
         m.d.comb += [read.addr.eq(slot_a), self.stream_addr.eq(slot_a)]
 
         # Stage B: the state (or stream row) of slot_b is here; choose the segment row.
@@ -162,14 +162,20 @@ class ProfileEngine(wiring.Component):
                 m.d.comb += new.left.eq(state_c.left - 1)
         m.d.comb += [write.addr.eq(slot_c), write.data.eq(new), write.en.eq(1)]
 
-        # Stage D: hand the rate to the stream.
-        rate_d = Signal(PHASE_BITS)
-        modulus_d = Signal(PHASE_BITS)
+        # Stage D: what the stream gets, registered; stage E: handed over.
+        rate_d, modulus_d = Signal(PHASE_BITS), Signal(PHASE_BITS)
+        slot_d, arm_d, end_d, enable_d = Signal(range(STREAMS)), Signal(), Signal(), Signal()
+        count_d, go_d = Signal(COUNT_BITS), Signal()
         m.d.sync += [
-            self.slot.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
-            self.start_phase.eq(-new.modulus),
-            self.update.eq(1), self.arm.eq(arming_c), self.end.eq(ended),
-            self.enable.eq(row_c.enable), self.count.eq(row_c.count),
+            slot_d.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
+            arm_d.eq(arming_c), end_d.eq(ended), enable_d.eq(row_c.enable),
+            count_d.eq(row_c.count), go_d.eq(arming_c & (slot_c == STREAMS - 1)),
         ]
-        m.d.comb += [self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d)]
+        m.d.sync += [
+            self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),
+            self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d),
+            self.start_phase.eq(-modulus_d),
+            self.update.eq(1), self.arm.eq(arm_d), self.end.eq(end_d),
+            self.enable.eq(enable_d), self.count.eq(count_d), self.go.eq(go_d),
+        ]
         return m

@@ -71,7 +71,7 @@ class Scheduler(wiring.Component):
             acc = RateAccumulator()
             m.submodules[f"rate{i}"] = acc
             accumulators.append(acc)
-            here = engine.slot == i
+            here = engine.slot_onehot[i]
             with m.If(engine.arm & here):
                 m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.count != 0)]
             m.d.comb += [
@@ -101,6 +101,9 @@ class Scheduler(wiring.Component):
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
         is_last = Signal()
+        chosen_onehot = Signal(STREAMS)
+        chosen_active = Signal()
+        active_next = Signal(STREAMS)
         take = Signal(STREAMS)
         finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
         with m.If(self.grants.valid & self.grants.ready):
@@ -115,11 +118,15 @@ class Scheduler(wiring.Component):
                 m.d.sync += [chosen_sent.eq(sent_read.data), chosen_last.eq(last_read.data)]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last))
+                m.d.sync += [
+                    is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last)),
+                    chosen_onehot.eq(1 << chosen),
+                    chosen_active.eq(active_next.bit_select(chosen, 1)),   # = in GRANT
+                ]
                 m.next = "GRANT"
             with m.State("GRANT"):
-                with m.If(self.active.bit_select(chosen, 1) & ~self.stop & ~self.start):
-                    m.d.comb += [take.eq(1 << chosen), finished.eq(Mux(is_last, take, 0))]
+                with m.If(chosen_active & ~self.stop & ~self.start):
+                    m.d.comb += [take.eq(chosen_onehot), finished.eq(Mux(is_last, take, 0))]
                     m.d.sync += [
                         self.grants.valid.eq(1),
                         self.grants.p.stream.eq(chosen),
@@ -134,14 +141,14 @@ class Scheduler(wiring.Component):
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
         ended = Signal(STREAMS)
-        m.d.comb += ended.eq(Cat(engine.end & (engine.slot == i) for i in range(STREAMS))
-                             | finished)
+        m.d.comb += ended.eq((engine.slot_onehot & engine.end.replicate(STREAMS)) | finished)
         with m.If(self.start | self.stop):
-            m.d.sync += self.active.eq(0)
+            m.d.comb += active_next.eq(0)
         with m.Elif(engine.go):
-            m.d.sync += self.active.eq(enabled)
+            m.d.comb += active_next.eq(enabled)
         with m.Else():
-            m.d.sync += self.active.eq(self.active & ~ended)
+            m.d.comb += active_next.eq(self.active & ~ended)
+        m.d.sync += self.active.eq(active_next)
 
         late = Signal(STREAMS)
         for i, acc in enumerate(accumulators):

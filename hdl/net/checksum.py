@@ -10,9 +10,11 @@ __all__ = ["OnesComplementSum"]
 class OnesComplementSum(wiring.Component):
     """Adds one 16-bit word per cycle while `add`; `clear` restarts (and adds `word` if `add`).
 
-    `checksum` is the ones' complement of the folded sum, valid two cycles after the last
-    word. The sum is kept unfolded in 32 bits (room for 65537 words) and folded twice.
+    `checksum` is the ones' complement of the folded sum, valid `LATENCY` cycles after the
+    last word. The sum is kept unfolded in 32 bits (room for 65537 words) and folded twice,
+    one registered step each.
     """
+    LATENCY = 3
     clear: In(1)
     add: In(1)
     word: In(16)
@@ -26,10 +28,8 @@ class OnesComplementSum(wiring.Component):
         with m.Elif(self.add):
             m.d.sync += total.eq(total + self.word)
         once = Signal(17)
-        twice = Signal(16)
-        m.d.comb += [
+        m.d.sync += [
             once.eq(total[:16] + total[16:]),
-            twice.eq(once[:16] + once[16]),
+            self.checksum.eq(~(once[:16] + once[16])[:16]),
         ]
-        m.d.sync += self.checksum.eq(~twice)
         return m

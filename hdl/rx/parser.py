@@ -89,8 +89,43 @@ class Parser(wiring.Component):
         fragmented = from_be(ip.flags_fragment)[:14] != 0   # MF or an offset
         udp_length = from_be(udp.udp.length)
 
-        # Decide one cycle after `done` (the checksum sum is registered), into `outcome`;
-        # act on it one cycle later (the counters and pulses then start from flip-flops).
+        # Every test the decision needs is registered on its own from `head` (which holds still
+        # from the 60th byte until the next frame), so the decision, one cycle after `done`, is
+        # a small tree over flip-flops. Its result lands in `outcome`; the counters and pulses
+        # act on that a cycle later.
+        flag = {}
+
+        def test(name, condition):
+            flag[name] = Signal(name=name)
+            m.d.sync += flag[name].eq(condition)
+            return flag[name]
+
+        for name, condition in [
+            ("is_arp", ethertype == ETHERTYPE_ARP),
+            ("is_ipv4", ethertype == ETHERTYPE_IPV4),
+            ("arp_ipv4", (from_be(arp.arp.htype) == 1) &
+                         (from_be(arp.arp.ptype) == ETHERTYPE_IPV4) &
+                         (arp.arp.hlen == 6) & (arp.arp.plen == 4)),
+            ("arp_req", from_be(arp.arp.op) == ARP_REQUEST),
+            ("arp_rep", from_be(arp.arp.op) == ARP_REPLY),
+            ("arp_for_unit", from_be(arp.arp.tpa) == self.unit_ip),
+            ("arp_from_target", from_be(arp.arp.spa) == self.arp_target),
+            ("version4", ip.version_ihl[4:] == 4),
+            ("ihl5", ip.version_ihl[:4] == 5),
+            ("header_bad", (ip_sum.checksum != 0) | (ip_length < 20)),
+            ("fragmented", fragmented),
+            ("udp", ip.protocol == IP_PROTO_UDP),
+            ("echo_request", (ip.protocol == IP_PROTO_ICMP) &
+                             (icmp.icmp.type == ICMP_ECHO_REQUEST)),
+            ("ip_for_unit", from_be(ip.dst) == self.unit_ip),
+            ("magic", from_be(udp.sig.magic) == ID),
+            ("udp_long", udp_length >= 8 + SIGNATURE_BYTES),
+        ]:
+            test(name, condition)
+        ip_frame_length = Signal.like(self.length)
+        m.d.sync += ip_frame_length.eq(ip_length + 18)
+        truncated = Signal()        # the IP datagram claims more than the frame holds
+
         outcome = Signal(data.StructLayout({name: 1 for name in OUTCOMES}))
         m.d.sync += outcome.eq(0)
 
@@ -100,49 +135,40 @@ class Parser(wiring.Component):
         decide = Signal()
         m.d.sync += decide.eq(self.done & self.good)
         with m.If(self.done):
-            m.d.sync += self.frame_length.eq(self.length)
+            m.d.sync += [self.frame_length.eq(self.length),
+                         truncated.eq(ip_frame_length > self.length)]
         with m.If(decide):
-            with m.If(ethertype == ETHERTYPE_ARP):
+            # Loaded whatever the outcome: they only count where the outcome says so.
+            m.d.sync += [
+                self.answer_mac.eq(from_be(arp.arp.sha)),
+                self.record.stream.eq(udp.sig.stream),
+                self.record.flags.eq(udp.sig.flags),
+                self.record.length.eq(self.frame_length),
+                self.record.seq.eq(from_be(udp.sig.seq)),
+                self.record.tx_ns.eq(from_be(udp.sig.tx_ns)),
+                self.record.rx_ns.eq(stamp),
+            ]
+            with m.If(flag["is_arp"]):
                 mark("arp_rx")
-                is_ipv4_arp = ((from_be(arp.arp.htype) == 1) &
-                               (from_be(arp.arp.ptype) == ETHERTYPE_IPV4) &
-                               (arp.arp.hlen == 6) & (arp.arp.plen == 4))
-                op = from_be(arp.arp.op)
-                with m.If(is_ipv4_arp & (op == ARP_REQUEST) &
-                          (from_be(arp.arp.tpa) == self.unit_ip)):
+                with m.If(flag["arp_ipv4"] & flag["arp_req"] & flag["arp_for_unit"]):
                     mark("arp_request")
-                with m.If(is_ipv4_arp & (op == ARP_REPLY) &
-                          (from_be(arp.arp.spa) == self.arp_target)):
+                with m.If(flag["arp_ipv4"] & flag["arp_rep"] & flag["arp_from_target"]):
                     mark("arp_answer")
-                    m.d.sync += self.answer_mac.eq(from_be(arp.arp.sha))
-            with m.Elif(ethertype == ETHERTYPE_IPV4):
-                with m.If(ip.version_ihl[4:] != 4):
+            with m.Elif(flag["is_ipv4"]):
+                with m.If(~flag["version4"]):
                     mark("ip_errors")
-                with m.Elif(ip.version_ihl[:4] != 5):
+                with m.Elif(~flag["ihl5"]):
                     mark("ip_other")           # options
-                with m.Elif((ip_sum.checksum != 0) | (ip_length < 20) |
-                            (ip_length + 18 > self.frame_length)):
+                with m.Elif(flag["header_bad"] | truncated):
                     mark("ip_errors")
-                with m.Elif(fragmented):
+                with m.Elif(flag["fragmented"]):
                     mark("ip_other")
-                with m.Elif(ip.protocol == IP_PROTO_UDP):
-                    signed = ((from_be(udp.sig.magic) == ID) &
-                              (udp_length >= 8 + SIGNATURE_BYTES))
-                    with m.If(signed):
+                with m.Elif(flag["udp"]):
+                    with m.If(flag["magic"] & flag["udp_long"]):
                         mark("signed")
-                        m.d.sync += [
-                            self.record.stream.eq(udp.sig.stream),
-                            self.record.flags.eq(udp.sig.flags),
-                            self.record.length.eq(self.frame_length),
-                            self.record.seq.eq(from_be(udp.sig.seq)),
-                            self.record.tx_ns.eq(from_be(udp.sig.tx_ns)),
-                            self.record.rx_ns.eq(stamp),
-                        ]
                     with m.Else():
                         mark("foreign_udp")
-                with m.Elif((ip.protocol == IP_PROTO_ICMP) &
-                            (icmp.icmp.type == ICMP_ECHO_REQUEST) &
-                            (from_be(ip.dst) == self.unit_ip)):
+                with m.Elif(flag["echo_request"] & flag["ip_for_unit"]):
                     mark("icmp_rx")
                     mark("icmp_echo")
                 with m.Else():

@@ -3,7 +3,7 @@
 For each record (one signature datagram): latency = RX stamp - TX stamp (ns, saturating at
 2**40 - 1). The stream's row in a small memory is read, updated and written back: packets,
 bytes, latency min / max / sum / sum of squares, and the sequence counters. One record takes
-ten cycles; records come at most one per 84 cycles.
+thirteen cycles; records come at most one per 84 cycles.
 
 Sequence numbers (in the spirit of RFC 4737): `next_seq` is one past the highest sequence
 number seen (0 at START). A datagram with seq >= next_seq is in order; the numbers it skips
@@ -26,6 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED,
                        STREAMS)
+from ..blockram import BlockMemory
+from ..fanout import copies
 from .histogram import LATENCY_BITS, HistogramBucket
 from .parser import Record
 
@@ -47,35 +49,36 @@ class Tracker(wiring.Component):
     dropped: Out(32)                # records that came while clearing
 
     stats_select: In(range(STREAMS))
-    stats: Out(Stats)               # of `stats_select`, one cycle later
+    stats: Out(Stats)               # of `stats_select`, two cycles later
     hist_select: In(range(STREAMS * HIST_BUCKETS))
-    hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 10 cycles later
+    hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 17 cycles later
 
     def elaborate(self, platform):
         m = Module()
         window_bits = (SEQ_WINDOW - 1).bit_length()
-        m.submodules.stats_mem = stats_mem = Memory(shape=Stats, depth=STREAMS, init=[])
-        m.submodules.seen_mem = seen_mem = Memory(shape=Seen, depth=STREAMS * SEQ_WINDOW,
-                                                  init=[])
-        m.submodules.hist_mem = hist_mem = Memory(shape=HIST_COUNT_BITS,
-                                                  depth=STREAMS * HIST_BUCKETS, init=[])
-        stats_rd, stats_wr = stats_mem.read_port(), stats_mem.write_port()
-        host_stats = stats_mem.read_port()
+        m.submodules.seen_mem = seen_mem = BlockMemory(width=Seen.size,
+                                                       depth=STREAMS * SEQ_WINDOW)
+        m.submodules.hist_mem = hist_mem = BlockMemory(width=HIST_COUNT_BITS,
+                                                       depth=STREAMS * HIST_BUCKETS)
         seen_rd, seen_wr = seen_mem.read_port(), seen_mem.write_port()
         # One read port for the histograms (so the block RAMs need not be doubled): between
-        # records it reads the bucket the host selected, into `hist_count`.
+        # records it reads the bucket the host selected, into `hist_count`. Reads and writes
+        # share one address register, so each block RAM serves both on one port (a read
+        # port apart from the write port costs logic that guards against collisions).
         hist_rd, hist_wr = hist_mem.read_port(), hist_mem.write_port()
-        m.d.comb += [host_stats.addr.eq(self.stats_select), self.stats.eq(host_stats.data)]
-        host_read = Signal()
-        with m.If(host_read):
-            m.d.sync += self.hist_count.eq(hist_rd.data)
+        # The block RAMs' outputs go straight into registers (see `BlockMemory`).
+        hist_data = Signal(HIST_COUNT_BITS, reset_less=True)
+        m.d.sync += hist_data.eq(hist_rd.data)
+        host_read = Signal(3)       # the host's bucket: addressed, read, then in `hist_data`
+        with m.If(host_read[2]):
+            m.d.sync += self.hist_count.eq(hist_data)
 
         record = Signal(Record)
         latency = Signal(LATENCY_BITS)
         m.submodules.bucketing = bucketing = HistogramBucket()
         m.d.comb += bucketing.latency.eq(latency)
         row = Signal(Stats)
-        seen = Signal(Seen)
+        seen = Signal(Seen, reset_less=True)
         squares = Signal(3 * 36)              # a*a, a*b, b*b of the latency's 18-bit halves
         square = Signal(2 * SQUARE_BITS)
         hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
@@ -90,126 +93,150 @@ class Tracker(wiring.Component):
         next_after = Signal(32)
         difference = Signal(signed(65))
         sum_carry, sumsq_carry = Signal(), Signal()
+        lower, higher = Signal(), Signal()     # than the row's minimum, maximum
         short = Signal(SQUARE_BITS)
         ahead, behind = Signal(32), Signal(32)    # seq - next_seq, next_seq - seq (mod 2**32)
         hist_plus = Signal(HIST_COUNT_BITS)
+        # What the memories are written with, from registers (the clearing sweep's blanks, or
+        # the updated row, slot and count).
+        # The write enables are registered too.
+        stats_next, updated, seen_next = Signal(Stats), Signal(Stats), Signal(Seen)
+        seen_we, hist_we = Signal(), Signal()
+        m.d.comb += [seen_wr.data.eq(seen_next), hist_wr.data.eq(hist_plus),
+                     seen_wr.en.eq(seen_we), hist_wr.en.eq(hist_we)]
         tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
-        m.d.comb += [stats_rd.addr.eq(record.stream), stats_wr.addr.eq(record.stream),
-                     seen_rd.addr.eq(seen_addr), seen_wr.addr.eq(seen_addr),
+        # The stats rows live in LUT RAM, one memory per field; each field has its own copy
+        # of the controls (`fanout`): one register cannot reach all 584 bits in a cycle.
+        fields = len(STATS_FIELDS)
+        row_addr = copies(range(STREAMS), fields, "row_addr")       # the row's stream
+        host_addr = copies(range(STREAMS), fields, "host_addr")     # = stats_select
+        stats_we = copies(1, fields, "stats_we")
+        updating = copies(1, fields, "updating")    # load the updated row, else a blank one
+        blank = Signal(Stats)
+        m.d.comb += blank.latency_min.eq(-1)
+        for index, (name, width) in enumerate(STATS_FIELDS):
+            memory = Memory(shape=width, depth=STREAMS, init=[])
+            m.submodules[f"stats_{name}"] = memory
+            tracker_rd, host_rd, write = (memory.read_port(), memory.read_port(),
+                                          memory.write_port())
+            m.d.sync += [
+                host_addr[index].eq(self.stats_select),
+                getattr(stats_next, name).eq(Mux(updating[index], getattr(updated, name),
+                                                 getattr(blank, name))),
+            ]
+            m.d.comb += [
+                tracker_rd.addr.eq(row_addr[index]), write.addr.eq(row_addr[index]),
+                write.data.eq(getattr(stats_next, name)), write.en.eq(stats_we[index]),
+                host_rd.addr.eq(host_addr[index]),
+                getattr(row, name).eq(tracker_rd.data),
+                getattr(self.stats, name).eq(host_rd.data),
+            ]
+        m.d.comb += [seen_rd.addr.eq(seen_addr), seen_wr.addr.eq(seen_addr),
                      hist_rd.addr.eq(hist_addr), hist_wr.addr.eq(hist_addr)]
-        m.d.sync += host_read.eq(0)
+        m.d.sync += host_read.eq(host_read << 1)
 
         with m.If(self.record_valid & self.busy):
             m.d.sync += self.dropped.eq(self.dropped + 1)
 
+        # The arithmetic runs every cycle, register to register: a record's fields, its row
+        # and its seen slot hold still from IDLE until it is written back, so each stage is
+        # right by the time the state that uses it comes (no wide enables to fan out).
+        m.d.sync += [
+            difference.eq(record.rx_ns - record.tx_ns),                          # LATENCY
+            latency.eq(Mux(difference < 0, 0,                                    # CLAMP
+                           Mux(difference >= (1 << LATENCY_BITS),
+                               (1 << LATENCY_BITS) - 1, difference))),
+            seen.eq(seen_rd.data),                                               # SHORT
+            short.eq(Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)),
+            squares.eq(Cat(short[18:] * short[18:], short[18:] * short[:18],     # SQUARE
+                           short[:18] * short[:18])),
+            ahead.eq(record.seq - row.next_seq),
+            behind.eq(row.next_seq - record.seq),
+            square.eq(Cat(squares[72:], squares[:36]) + (squares[36:72] << 19)),  # SUM_SQUARES
+            # READ: the low halves of the long sums (their carries are added in CARRY).
+            partial.eq(row),
+            partial.rx_packets.eq(row.rx_packets + 1),
+            partial.rx_bytes.eq(row.rx_bytes + record.length),
+            lower.eq(latency < row.latency_min), higher.eq(latency > row.latency_max),
+            partial.latency_min.eq(Mux(lower, latency, row.latency_min)),
+            partial.latency_max.eq(Mux(higher, latency, row.latency_max)),
+            Cat(partial.latency_sum[:HALF], sum_carry).eq(row.latency_sum[:HALF] + latency),
+            Cat(partial.latency_sumsq[:HALF], sumsq_carry).eq(
+                row.latency_sumsq[:HALF] + square),
+            partial.latency_sum[HALF:].eq(row.latency_sum[HALF:] + sum_carry),   # CARRY
+            partial.latency_sumsq[HALF:].eq(row.latency_sumsq[HALF:] + sumsq_carry),
+            in_order.eq(~ahead[31]),
+            within.eq(behind <= SEQ_WINDOW),
+            seen_before.eq(seen.valid & (seen.tag == tag)),
+            lost_plus.eq(row.lost + ahead.as_signed()),
+            lost_minus.eq(row.lost - 1),
+            reordered_plus.eq(row.reordered + 1),
+            duplicates_plus.eq(row.duplicates + 1),
+            next_after.eq(record.seq + 1),
+        ]
+        # The row written back: `updated` (computed every cycle, right in UPDATE), or blank
+        # (what CLEAR writes); the slot and the count likewise.
+        m.d.comb += updated.eq(partial)
+        with m.If(in_order):
+            m.d.comb += [updated.lost.eq(lost_plus), updated.next_seq.eq(next_after)]
+        with m.Elif(within & seen_before):
+            m.d.comb += updated.duplicates.eq(duplicates_plus)
+        with m.Else():
+            m.d.comb += [updated.reordered.eq(reordered_plus), updated.lost.eq(lost_minus)]
+        update = Signal()           # the cycle before UPDATE
+        m.d.sync += [*(u.eq(update) for u in updating), *(we.eq(0) for we in stats_we),
+                     seen_we.eq(0), hist_we.eq(0), seen_next.eq(0)]
+        with m.If(updating[0]):
+            m.d.sync += [*(we.eq(1) for we in stats_we), hist_we.eq(1),
+                         seen_next.eq(Cat(Const(1, 1), tag)),
+                         seen_we.eq(in_order | (within & ~seen_before))]
+
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += hist_rd.addr.eq(self.hist_select)
-                m.d.sync += host_read.eq(1)
+                m.d.sync += [hist_addr.eq(self.hist_select), host_read[0].eq(1)]
                 with m.If(self.start):
                     m.d.sync += [sweep.eq(0), hist_addr.eq(0), seen_addr.eq(0),
-                                 record.stream.eq(0), self.busy.eq(1)]
+                                 *(a.eq(0) for a in row_addr), self.busy.eq(1), hist_plus.eq(0),
+                                 *(we.eq(1) for we in stats_we), seen_we.eq(1), hist_we.eq(1)]
                     m.next = "CLEAR"
                 with m.Elif(self.record_valid):
                     m.d.sync += [record.eq(self.record),
+                                 *(a.eq(self.record.stream) for a in row_addr),
                                  seen_addr.eq(Cat(self.record.seq[:window_bits],
                                                   self.record.stream))]
                     m.next = "LATENCY"
             with m.State("CLEAR"):
                 # The memories' own address registers walk through them, so each memory
                 # keeps a single address for reading and writing (one block RAM port).
-                blank = Signal(Stats)
-                m.d.comb += [
-                    blank.latency_min.eq(-1),
-                    hist_wr.data.eq(0), hist_wr.en.eq(1),
-                    seen_wr.data.eq(0), seen_wr.en.eq(sweep < STREAMS * SEQ_WINDOW),
-                    stats_wr.data.eq(blank), stats_wr.en.eq(sweep < STREAMS),
-                ]
-                m.d.sync += [sweep.eq(sweep + 1), hist_addr.eq(sweep + 1),
-                             seen_addr.eq(sweep + 1), record.stream.eq(sweep + 1)]
+                after = sweep + 1       # the enables compare `sweep` (not `after`: shorter)
+                m.d.sync += [sweep.eq(after), hist_addr.eq(after),
+                             seen_addr.eq(after), *(a.eq(after) for a in row_addr),
+                             *(we.eq(sweep < STREAMS - 1) for we in stats_we),
+                             seen_we.eq(sweep < STREAMS * SEQ_WINDOW - 1),
+                             hist_we.eq(sweep < STREAMS * HIST_BUCKETS - 1)]
                 with m.If(sweep == STREAMS * HIST_BUCKETS - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
-            with m.State("LATENCY"):
-                m.d.sync += difference.eq(record.rx_ns - record.tx_ns)
-                m.next = "CLAMP"
-            with m.State("CLAMP"):
-                with m.If(difference < 0):
-                    m.d.sync += latency.eq(0)
-                with m.Elif(difference >= (1 << LATENCY_BITS)):
-                    m.d.sync += latency.eq((1 << LATENCY_BITS) - 1)
-                with m.Else():
-                    m.d.sync += latency.eq(difference)
-                m.next = "SHORT"
-            with m.State("SHORT"):
-                # The stats row and the seen slot (addressed since IDLE) are here.
-                m.d.sync += [row.eq(stats_rd.data), seen.eq(seen_rd.data),
-                             short.eq(Mux(latency >= (1 << SQUARE_BITS),
-                                          (1 << SQUARE_BITS) - 1, latency))]
-                m.next = "SQUARE"
-            with m.State("SQUARE"):     # the multipliers, register to register
-                a, b = short[18:36], short[:18]
-                m.d.sync += [squares.eq(Cat(a * a, a * b, b * b)),
-                             ahead.eq(record.seq - row.next_seq),
-                             behind.eq(row.next_seq - record.seq)]
-                m.next = "SUM_SQUARES"
-            with m.State("SUM_SQUARES"):    # the bucket of `latency` is out at the end
-                aa, ab, bb = squares[:36], squares[36:72], squares[72:]
-                m.d.sync += square.eq(Cat(bb, aa) + (ab << 19))
-                m.next = "ADDRESS"
-            with m.State("ADDRESS"):
+            # The stages above, one state each (see their comments).
+            for state, following in [("LATENCY", "CLAMP"), ("CLAMP", "SHORT"),
+                                     ("SHORT", "SQUARE"), ("SQUARE", "SUM_SQUARES"),
+                                     ("SUM_SQUARES", "BUCKET"), ("BUCKET", "ADDRESS")]:
+                with m.State(state):
+                    m.next = following
+            with m.State("ADDRESS"):    # the bucket of `latency` is out now
                 m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
                 m.next = "READ"
             with m.State("READ"):
-                # The histogram count is on its way; do the wide arithmetic now, registered
-                # (the long sums in two halves: low words here, carries next), so the update
-                # below is only choices.
-                m.d.sync += [
-                    partial.eq(row),
-                    partial.rx_packets.eq(row.rx_packets + 1),
-                    partial.rx_bytes.eq(row.rx_bytes + record.length),
-                    partial.latency_min.eq(Mux(latency < row.latency_min, latency,
-                                               row.latency_min)),
-                    partial.latency_max.eq(Mux(latency > row.latency_max, latency,
-                                               row.latency_max)),
-                    Cat(partial.latency_sum[:HALF], sum_carry).eq(
-                        row.latency_sum[:HALF] + latency),
-                    Cat(partial.latency_sumsq[:HALF], sumsq_carry).eq(
-                        row.latency_sumsq[:HALF] + square),
-                    in_order.eq(~ahead[31]),
-                    within.eq(behind <= SEQ_WINDOW),
-                    seen_before.eq(seen.valid & (seen.tag == tag)),
-                    lost_plus.eq(row.lost + ahead.as_signed()),
-                    lost_minus.eq(row.lost - 1),
-                    reordered_plus.eq(row.reordered + 1),
-                    duplicates_plus.eq(row.duplicates + 1),
-                    next_after.eq(record.seq + 1),
-                ]
                 m.next = "CARRY"
-            with m.State("CARRY"):     # the histogram count is here
-                m.d.sync += [
-                    hist_plus.eq(hist_rd.data + 1),
-                    partial.latency_sum[HALF:].eq(row.latency_sum[HALF:] + sum_carry),
-                    partial.latency_sumsq[HALF:].eq(row.latency_sumsq[HALF:] + sumsq_carry),
-                ]
+            with m.State("CARRY"):      # the histogram count comes out of its block RAM
+                m.next = "COUNT"
+            with m.State("COUNT"):      # ... and is in `hist_data`
+                m.d.comb += update.eq(1)
+                m.d.sync += hist_plus.eq(hist_data + 1)
                 m.next = "UPDATE"
             with m.State("UPDATE"):
-                new = Signal(Stats)
-                m.d.comb += new.eq(partial)
-                mark = Signal()
-                with m.If(in_order):
-                    m.d.comb += [new.lost.eq(lost_plus), new.next_seq.eq(next_after),
-                                 mark.eq(1)]
-                with m.Elif(within & seen_before):
-                    m.d.comb += new.duplicates.eq(duplicates_plus)
-                with m.Else():
-                    m.d.comb += [new.reordered.eq(reordered_plus), new.lost.eq(lost_minus),
-                                 mark.eq(within)]
-                m.d.comb += [
-                    stats_wr.en.eq(1), stats_wr.data.eq(new),
-                    seen_wr.en.eq(mark), seen_wr.data.eq(Cat(Const(1, 1), tag)),
-                    hist_wr.en.eq(1), hist_wr.data.eq(hist_plus),
-                ]
+                m.next = "WRITE"
+            with m.State("WRITE"):
                 m.next = "IDLE"
         return m
