@@ -123,8 +123,10 @@ class Generator(wiring.Component):
         remaining = Signal(SIZE_BITS)           # bytes after the one on offer
         last = Signal()
 
-        def next_group():
-            return Mux(group < groups, Array(head_words)[group], 0)
+        # The group after `word_next`, fetched every cycle into a register: `group` moves once
+        # in eight bytes, so it is ready before it is needed.
+        fetched = Signal(64)
+        m.d.sync += fetched.eq(Mux(group < groups, Array(head_words)[group], 0))
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
         with m.If(self.start):
@@ -178,7 +180,7 @@ class Generator(wiring.Component):
                     m.d.sync += [in_group.eq(in_group + 1), remaining.eq(remaining - 1),
                                  last.eq(remaining == 1), word_now.eq(word_now >> 8)]
                     with m.If(in_group == 7):
-                        m.d.sync += [word_now.eq(word_next), word_next.eq(next_group())]
+                        m.d.sync += [word_now.eq(word_next), word_next.eq(fetched)]
                         with m.If(group != groups):
                             m.d.sync += group.eq(group + 1)
                     with m.If(last):

@@ -91,9 +91,13 @@ class MacRx(wiring.Component):
         m.submodules.crc = crc = CRC32_ETHERNET(8).create()
         errored = Signal()
         length = Signal(range(MAX_FRAME + 2))   # bytes so far, saturating past the maximum
+        short, long = Signal(), Signal()        # length < MIN_FRAME, length > MAX_FRAME
+        # The verdict is registered with `done`; the counters count it a cycle later.
+        ended = Signal()
+        verdict = Signal(data.StructLayout({"error": 1, "runt": 1, "giant": 1, "fcs": 1}))
         byte, valid = self.wire, self.valid
 
-        m.d.sync += [self.start.eq(0), self.byte_valid.eq(0), self.done.eq(0)]
+        m.d.sync += [self.start.eq(0), self.byte_valid.eq(0), self.done.eq(0), ended.eq(0)]
         m.d.comb += crc.data.eq(byte.data)
 
         def count(counter):
@@ -104,6 +108,7 @@ class MacRx(wiring.Component):
                 with m.If(valid & ~byte.end):
                     with m.If(byte.data == SFD):
                         m.d.sync += [self.start.eq(1), length.eq(0), errored.eq(byte.er),
+                                     short.eq(1), long.eq(0),
                                      self.stamp.eq(self.now - RX_CROSSING_CYCLES * NS_PER_CYCLE)]
                         m.d.comb += crc.start.eq(1)
                         m.next = "DATA"
@@ -115,30 +120,36 @@ class MacRx(wiring.Component):
                     m.next = "IDLE"
             with m.State("DATA"):
                 with m.If(valid & byte.end):
-                    m.d.sync += [self.done.eq(1), self.length.eq(length)]
-                    with m.If(errored | byte.er):
-                        count(self.rx_errors)
-                    with m.Elif(length < MIN_FRAME):
-                        count(self.runts)
-                    with m.Elif(length > MAX_FRAME):
-                        count(self.giants)
-                    with m.Elif(~crc.match_detected):
-                        count(self.fcs_errors)
-                    with m.Else():
-                        m.d.sync += [self.good.eq(1),
-                                     self.bytes.eq(self.bytes + length)]
-                        count(self.frames)
+                    error = errored | byte.er
+                    m.d.sync += [self.done.eq(1), self.length.eq(length), ended.eq(1),
+                                 verdict.error.eq(error), verdict.runt.eq(short),
+                                 verdict.giant.eq(long), verdict.fcs.eq(~crc.match_detected),
+                                 self.good.eq(~error & ~short & ~long & crc.match_detected)]
                     m.next = "IDLE"
                 with m.Elif(valid):
                     m.d.comb += crc.valid.eq(1)
                     m.d.sync += [self.byte_valid.eq(1), self.byte.eq(byte.data),
                                  self.index.eq(length)]
                     with m.If(length <= MAX_FRAME):
-                        m.d.sync += length.eq(length + 1)
+                        m.d.sync += [length.eq(length + 1),
+                                     short.eq(length < MIN_FRAME - 1),     # length + 1 < MIN
+                                     long.eq(length >= MAX_FRAME)]
                     with m.If(byte.er):
                         m.d.sync += errored.eq(1)
         with m.If(self.start):
             m.d.sync += self.good.eq(0)
+        with m.If(ended):           # each frame counted in exactly one place
+            with m.If(verdict.error):
+                count(self.rx_errors)
+            with m.Elif(verdict.runt):
+                count(self.runts)
+            with m.Elif(verdict.giant):
+                count(self.giants)
+            with m.Elif(verdict.fcs):
+                count(self.fcs_errors)
+            with m.Else():
+                m.d.sync += self.bytes.eq(self.bytes + self.length)
+                count(self.frames)
 
         with m.If(self.clear):
             m.d.sync += [counter.eq(0) for counter in (

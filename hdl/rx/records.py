@@ -4,7 +4,7 @@ Each measured datagram yields a record {stream, flags, length, seq, tx_ns, rx_ns
 With RECORD_SAMPLE = N, one record in N enters the FIFO (0: none), for links slower than the
 packet rate. A record that finds the FIFO full is counted in `overflow`, never lost silently.
 """
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -29,13 +29,16 @@ class RecordFifo(wiring.Component):
         m = Module()
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=Record.size, depth=DEPTH)
         skipped = Signal(32)        # records passed over since the last one kept
-        keep = self.record_valid & (self.sample != 0) & (skipped + 1 >= self.sample)
+        # Whether the next record is kept, and the write, come from registers: records are at
+        # least a frame apart, and the parser holds each one until the next.
+        due, write = Signal(), Signal()
+        m.d.sync += due.eq((self.sample != 0) & (skipped + 1 >= self.sample))
+        keep = self.record_valid & due
         with m.If(self.record_valid & (self.sample != 0)):
-            m.d.sync += skipped.eq(0)
-            with m.If(~keep):
-                m.d.sync += skipped.eq(skipped + 1)
-        m.d.comb += [fifo.w_data.eq(self.record), fifo.w_en.eq(keep)]
-        with m.If(keep & ~fifo.w_rdy):
+            m.d.sync += skipped.eq(Mux(keep, 0, skipped + 1))
+        m.d.sync += write.eq(keep)
+        m.d.comb += [fifo.w_data.eq(self.record), fifo.w_en.eq(write)]
+        with m.If(write & ~fifo.w_rdy):
             m.d.sync += self.overflow.eq(self.overflow + 1)
         with m.If(self.clear):
             m.d.sync += self.overflow.eq(0)

@@ -121,25 +121,29 @@ class Responder(wiring.Component):
         arp_bytes = ArpFrame.size // 8
         echo_bytes = IcmpFrameHead.size // 8
 
-        # The byte on offer is a register loaded one step ahead (the MAC's CRC starts from a
-        # flip-flop); the buffer is read one more step ahead, so its byte is there in time.
-        # `position` + 1 and + 2 are kept in registers too, so no adder follows `ready`.
+        # The bytes go out of `out`, a shift register loaded with the frame's head (the ARP
+        # frame, or the echo reply's headers), then, for an echo, out of `payload_byte`, the
+        # buffer's output registered (nothing slower may follow a block RAM). Once the MAC
+        # takes the first byte it takes one every cycle, so the buffer is read two bytes
+        # ahead of `position`, from a register.
+        out = Signal(max(arp_bytes, echo_bytes) * 8)
         position = Signal(range(MAX_FRAME + 2))
-        plus_one, plus_two = Signal.like(position, init=1), Signal.like(position, init=2)
-        current = Signal(8)
+        fetch = Signal.like(position, init=2)
+        payload_byte = Signal(8, reset_less=True)
+        in_payload = Signal()
         advance = self.frames.valid & self.frames.ready
-        m.d.comb += read.addr.eq(Mux(advance, plus_two, plus_one))
+        m.d.sync += payload_byte.eq(read.data)
+        m.d.comb += [read.addr.eq(fetch),
+                     self.frames.p.data.eq(Mux(in_payload, payload_byte, out[:8]))]
         echo_last = Signal.like(position)
-
-        def byte_at(offset, vector, vector_bytes):
-            return Mux(offset < vector_bytes, vector.word_select(offset, 8), read.data)
-
         with m.If(advance):
-            m.d.sync += [position.eq(plus_one), plus_one.eq(plus_two), plus_two.eq(plus_two + 1)]
+            m.d.sync += [position.eq(position + 1), fetch.eq(fetch + 1), out.eq(out[8:])]
+            with m.If(position == echo_bytes - 1):
+                m.d.sync += in_payload.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [position.eq(0), plus_one.eq(1), plus_two.eq(2),
+                m.d.sync += [position.eq(0), fetch.eq(2), in_payload.eq(0),
                              echo_last.eq(echo_length - 5)]
                 with m.If(arp_pending):
                     m.d.sync += is_reply.eq(1)
@@ -150,16 +154,14 @@ class Responder(wiring.Component):
                 with m.Elif(echo_pending):
                     m.next = "ECHO_FIRST"
             with m.State("ARP_FIRST"):
-                m.d.sync += current.eq(arp_out.as_value().word_select(0, 8))
+                m.d.sync += out.eq(arp_out)
                 m.next = "ARP"
-            with m.State("ECHO_FIRST"):     # the buffer's byte at 1 is also on its way now
-                m.d.sync += current.eq(echo.as_value().word_select(0, 8))
+            with m.State("ECHO_FIRST"):
+                m.d.sync += out.eq(echo)
                 m.next = "ECHO"
             with m.State("ARP"):
-                m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
+                m.d.comb += [self.frames.valid.eq(1),
                              self.frames.p.last.eq(position == arp_bytes - 1)]
-                with m.If(advance):
-                    m.d.sync += current.eq(byte_at(plus_one, arp_out.as_value(), arp_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.arp_tx)
                     with m.If(is_reply):
@@ -168,10 +170,8 @@ class Responder(wiring.Component):
                         m.d.sync += query_pending.eq(0)
                     m.next = "IDLE"
             with m.State("ECHO"):
-                m.d.comb += [self.frames.valid.eq(1), self.frames.p.data.eq(current),
+                m.d.comb += [self.frames.valid.eq(1),
                              self.frames.p.last.eq(position == echo_last)]
-                with m.If(advance):
-                    m.d.sync += current.eq(byte_at(plus_one, echo.as_value(), echo_bytes))
                 with m.If(advance & self.frames.p.last):
                     count(self.icmp_tx)
                     m.d.sync += echo_pending.eq(0)
