@@ -1,7 +1,7 @@
 """The wirestamp core: everything a board or the virtual board wraps.
 
     register bus ─ bank ─ stream/segment tables ─ scheduler ─ generator ─┐
-                                                       responder ─ TX mux ─ MAC TX ─ GMII TX
+                                                       responder ─ TX mux ─ FIFO ─ MAC TX ─ GMII TX
     GMII RX ─ crossing ─ MAC RX ─ parser ─┬─ tracker (statistics, histograms)
                                           ├─ record FIFO
                                           └─ responder (ARP, ICMP echo)
@@ -13,6 +13,7 @@ and hands the bytes over through a small asynchronous FIFO.
 """
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
@@ -21,7 +22,7 @@ from .ctl.bank import RegisterBank, RegisterBus
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
 from .gen.scheduler import Scheduler
-from .mac.gmii import GmiiRx, GmiiTx
+from .mac.gmii import FrameByte, GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
 from .rx.parser import Parser, Record
@@ -109,7 +110,16 @@ class Core(wiring.Component):
         connect(m, scheduler.grants, generator.grants)
         connect(m, generator.frames, tx_mux.generated)
         connect(m, responder.frames, tx_mux.replies)
-        connect(m, tx_mux.out, mac_tx.frames)
+        # A two-byte FIFO between the sources and the MAC: the sources see a `ready` that
+        # comes from a flip-flop, not through the MAC's state (a path into every wide
+        # register the sources shift).
+        m.submodules.tx_buffer = tx_buffer = SyncFIFO(width=FrameByte.size, depth=2)
+        m.d.comb += [
+            tx_buffer.w_data.eq(tx_mux.out.payload), tx_buffer.w_en.eq(tx_mux.out.valid),
+            tx_mux.out.ready.eq(tx_buffer.w_rdy),
+            mac_tx.frames.payload.eq(tx_buffer.r_data), mac_tx.frames.valid.eq(tx_buffer.r_rdy),
+            tx_buffer.r_en.eq(mac_tx.frames.ready),
+        ]
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
 
         # Receive path.

@@ -15,6 +15,7 @@ from cocotb.utils import get_sim_time, get_time_from_sim_steps
 from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
 from .. import regmap
+from ..hdl.ctl.bank import RegisterBus
 
 CLOCK_NS = regmap.NS_PER_CYCLE
 
@@ -76,8 +77,8 @@ class TB:
         self.dut.bus__r_en.value = 1
         await RisingEdge(self.dut.clk)
         self.dut.bus__r_en.value = 0
-        await RisingEdge(self.dut.clk)
-        await RisingEdge(self.dut.clk)
+        for _ in range(RegisterBus.READ_LATENCY - 1):
+            await RisingEdge(self.dut.clk)
         await ReadOnly()
         value = int(self.dut.bus__r_data.value)
         await RisingEdge(self.dut.clk)
@@ -151,7 +152,7 @@ async def capture(dut):
     await RisingEdge(dut.clk)      # the bus is driven right after an edge, as everywhere here
     for addr, value in params.get("final_writes", []):
         await tb.write(addr, value)
-    await ClockCycles(dut.clk, 2)  # a command acts on the second edge after its write
+    await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY)     # a command acts by then
     registers = {}
     for name in params.get("registers", []):
         reg = regmap.register(name)
@@ -205,7 +206,7 @@ async def exchange(dut):
     stats = regmap.register("STATS")
     for stream in params.get("stats", []):
         await tb.write(regmap.register("STATS_SELECT").addr, stream)
-        await ClockCycles(dut.clk, 2)
+        await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY + 2)   # the tracker's 2 cycles
         words = [await tb.read(stats.addr + i) for i in range(stats.words)]
         result["stats"][str(stream)] = regmap.unpack_words(regmap.STATS_FIELDS, words,
                                                            regmap.STATS_SIGNED)

@@ -1,7 +1,7 @@
 """The register bank built from the contract, and the timebase it trims."""
 from helpers import simulate
 from wirestamp import regmap
-from wirestamp.hdl.ctl.bank import RegisterBank
+from wirestamp.hdl.ctl.bank import RegisterBank, RegisterBus
 from wirestamp.hdl.time import Timebase
 
 
@@ -11,6 +11,7 @@ async def bus_write(ctx, bus, addr, value):
     ctx.set(bus.w_en, 1)
     await ctx.tick()
     ctx.set(bus.w_en, 0)
+    await ctx.tick().repeat(RegisterBus.WRITE_LATENCY - 1)     # the write has landed
 
 
 async def bus_read(ctx, bus, addr):
@@ -18,7 +19,7 @@ async def bus_read(ctx, bus, addr):
     ctx.set(bus.r_en, 1)
     await ctx.tick()
     ctx.set(bus.r_en, 0)
-    await ctx.tick().repeat(2)
+    await ctx.tick().repeat(RegisterBus.READ_LATENCY - 1)
     return ctx.get(bus.r_data)
 
 
@@ -52,8 +53,9 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.bus.w_en, 1)
         await ctx.tick()
         ctx.set(dut.bus.w_en, 0)
+        await ctx.tick().repeat(RegisterBus.WRITE_LATENCY - 2)
         seen["strobe_early"] = ctx.get(dut.control_strobe)
-        await ctx.tick()
+        await ctx.tick()                    # WRITE_LATENCY cycles after w_en
         seen["strobe"] = [ctx.get(dut.control_strobe), ctx.get(dut.control)]
         await ctx.tick()
         seen["strobe_after"] = ctx.get(dut.control_strobe)
@@ -62,11 +64,11 @@ def test_registers_behave_as_the_map_says():
         ctx.set(dut.bus.addr, table.addr(9, 4))
         ctx.set(dut.bus.w_data, 0xCAFE)
         ctx.set(dut.bus.w_en, 1)
-        await ctx.tick()                                         # writes are registered
+        await ctx.tick().repeat(RegisterBus.WRITE_LATENCY - 1)   # the memory writes next
         seen["table"] = (ctx.get(dut.segment_table.addr), ctx.get(dut.segment_table.en),
                          ctx.get(dut.stream_table.en))
         ctx.set(dut.bus.addr, table.addr(9, table.row_words))   # past the row: ignored
-        await ctx.tick()
+        await ctx.tick().repeat(RegisterBus.WRITE_LATENCY - 1)
         seen["past_row"] = ctx.get(dut.segment_table.en)
 
     simulate(dut, bench)

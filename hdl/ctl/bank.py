@@ -22,13 +22,16 @@ from ..fanout import copies
 
 __all__ = ["RegisterBus", "TableWrite", "RegisterBank", "row_layout"]
 
-BLOCK_PAIR_BITS = 4         # the read multiplexer's first level: 16 pairs of words
+BLOCK_PAIR_BITS = 3         # the read multiplexer's first level: 8 pairs of words
 
 
 class RegisterBus(wiring.Signature):
-    """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid three cycles after
-    `r_en`. Writes are registered first: two cycles after `w_en` a written register holds its
-    value, and a command's strobe is high (for one cycle)."""
+    """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid READ_LATENCY
+    cycles after `r_en`; WRITE_LATENCY cycles after `w_en` a written register holds its value
+    (a table row its word), and a command's strobe is high (for one cycle)."""
+    READ_LATENCY = 4
+    WRITE_LATENCY = 3
+
     def __init__(self):
         super().__init__({
             "addr": Out(16), "w_data": Out(32), "w_en": Out(1), "r_en": Out(1), "r_data": In(32),
@@ -86,23 +89,26 @@ class RegisterBank(wiring.Component):
             if reg.access == "w" or reg.pops:
                 m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(0)
 
-        # Writes are registered first, then decoded (short paths from the bus master).
+        # Writes are registered, then decoded into one registered hit per word, then done:
+        # short paths from the bus master, and each word's enable comes from a flip-flop.
         w_addr, w_data, w_en = Signal(16), Signal(32), Signal()
         m.d.sync += [w_addr.eq(bus.addr), w_data.eq(bus.w_data), w_en.eq(bus.w_en)]
-        with m.If(w_en):
-            with m.Switch(w_addr):
-                for reg, value, addr in self._elements():
-                    if reg.access == "r":
-                        continue
-                    for word in range(reg.words):
-                        with m.Case(addr + word):
-                            m.d.sync += value.word_select(word, 32).eq(w_data)
-                            if reg.access == "w":
-                                m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
+        hit_data = Signal(32)
+        m.d.sync += hit_data.eq(w_data)
+        for reg, value, addr in self._elements():
+            if reg.access == "r":
+                continue
+            for word in range(reg.words):
+                hit = Signal(name=f"{_port_name(reg)}_hit{word}")
+                m.d.sync += hit.eq(w_en & (w_addr == addr + word))
+                with m.If(hit):
+                    m.d.sync += value.word_select(word, 32).eq(hit_data)
+                    if reg.access == "w":
+                        m.d.sync += getattr(self, _port_name(reg) + "_strobe").eq(1)
 
-        # Reads take three cycles: the address is registered; a multiplexer within each
-        # aligned block of 16 pairs of words picks a pair, registered; then the block's pair
-        # is chosen. The high word of a 64-bit register comes from `shadow`, latched when its
+        # Reads take four cycles: the address is registered; a multiplexer within each
+        # aligned block of 8 pairs of words picks a pair, registered; the block's pair is
+        # chosen, registered; then the word. The high word of a 64-bit register comes from `shadow`, latched when its
         # low word is read; a wider register latches its upper words into its own snapshot.
         addr, reading = Signal(16), Signal()
         m.d.sync += [addr.eq(bus.addr), reading.eq(bus.r_en)]
@@ -125,9 +131,15 @@ class RegisterBank(wiring.Component):
             if reg.words == 2:
                 shadowed.add(base >> 1)
             elif reg.words > 2:
+                # Latched as the low word is read; each word's enable is a copy of its own,
+                # decoded from the bus a cycle early (one enable cannot reach every word).
                 snapshot = Signal(reg.width - 32, name=f"{_port_name(reg)}_snapshot")
-                with m.If(reading & (addr == base)):
-                    m.d.sync += snapshot.eq(value[32:])
+                enables = copies(1, reg.words - 1, f"{_port_name(reg)}_snap")
+                m.d.sync += [enable.eq(bus.r_en & (bus.addr == base)) for enable in enables]
+                for i, enable in enumerate(enables):
+                    with m.If(enable):
+                        m.d.sync += snapshot[32 * i:32 * (i + 1)].eq(value[32 * (i + 1):
+                                                                          32 * (i + 2)])
                 words[1:] = [snapshot[32 * i:32 * (i + 1)] for i in range(reg.words - 1)]
             if reg.pops:
                 with m.If(reading & (addr == base)):
@@ -159,13 +171,15 @@ class RegisterBank(wiring.Component):
         m.d.sync += hits.eq(Cat(addr[1 + BLOCK_PAIR_BITS:] == block for block in blocks))
         pair, shadow = Signal(64), Signal(32)
         high_is_shadow = Signal()
-        m.d.comb += Cat(pair, high_is_shadow).eq(
+        m.d.sync += Cat(pair, high_is_shadow).eq(
             reduce(operator.or_, (block_pairs[block] & hits[i].replicate(65)
                                   for i, block in enumerate(blocks))))
-        with m.If(block_reading):
-            m.d.sync += bus.r_data.eq(Mux(block_addr[0],
+        word_addr, word_reading = Signal(), Signal()
+        m.d.sync += [word_addr.eq(block_addr[0]), word_reading.eq(block_reading)]
+        with m.If(word_reading):
+            m.d.sync += bus.r_data.eq(Mux(word_addr,
                                           Mux(high_is_shadow, shadow, pair[32:]), pair[:32]))
-            with m.If(~block_addr[0]):
+            with m.If(~word_addr):
                 m.d.sync += shadow.eq(pair[32:])
         for table in regmap.TABLES:
             self._table(m, table, getattr(self, table.name.lower()), w_addr, w_data, w_en)
@@ -179,13 +193,13 @@ class RegisterBank(wiring.Component):
                 yield reg, port, reg.addr + i * reg.words
 
     def _table(self, m, table, write, w_addr, w_data, w_en):
+        """The table's write port, from registers (a cycle after the bus write is decoded)."""
         word_bits = (table.stride - 1).bit_length()
         row_bits = (table.rows - 1).bit_length()
         word = w_addr[:word_bits]
         selected = w_addr[word_bits:] >> row_bits == table.base >> (word_bits + row_bits)
-        m.d.comb += [
+        m.d.sync += [
             write.addr.eq(w_addr[word_bits:word_bits + row_bits]),
             write.data.eq(Cat(*[w_data] * table.row_words)),
+            write.en.eq(Mux(w_en & selected & (word < table.row_words), 1 << word, 0)),
         ]
-        with m.If(w_en & selected & (word < table.row_words)):
-            m.d.comb += write.en.eq(1 << word)
