@@ -2,6 +2,7 @@
 reads, burst writes, retried writes, damaged frames, and record streaming."""
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
 from wirestamp import regmap
@@ -11,9 +12,11 @@ from wirestamp.protocol import RECORD_BYTES, Deframer, ErrorCode, Frame, Op, enc
 ERROR = Op.ERROR
 
 
-def run(requests, registers=None, records=(), stream_records=False, cycles=6000):
+def run(requests, registers=None, records=(), stream_records=False, cycles=6000,
+        link_every=1):
     """Send encoded `requests` (bytes), emulate a register bus over `registers` (dict), offer
-    `records`; return (decoded replies, deframer errors, registers, writes seen)."""
+    `records`; the link takes a byte every `link_every` cycles. Return (decoded replies,
+    deframer errors, registers, writes seen)."""
     dut = Bridge()
     registers = dict(registers or {})
     writes, sent = [], bytearray()
@@ -39,10 +42,13 @@ def run(requests, registers=None, records=(), stream_records=False, cycles=6000)
                 ctx.set(dut.bus.r_data, registers.get(addr, 0xDEAD0000 | addr))
 
     async def link(ctx):
-        ctx.set(dut.tx.ready, 1)
-        async for _, _, valid, byte in ctx.tick().sample(dut.tx.valid, dut.tx.payload):
-            if valid:
+        cycle = 0
+        async for _, _, valid, ready, byte in ctx.tick().sample(dut.tx.valid, dut.tx.ready,
+                                                                dut.tx.payload):
+            if valid and ready:
                 sent.append(byte)
+            cycle += 1
+            ctx.set(dut.tx.ready, cycle % link_every == 0)
 
     async def source(ctx):
         for rec in records:
@@ -64,12 +70,14 @@ def run(requests, registers=None, records=(), stream_records=False, cycles=6000)
     return deframer.feed(bytes(sent)), deframer.errors, registers, writes
 
 
-def test_burst_read_and_write():
+@pytest.mark.parametrize("link_every", [1, 3])     # a link as fast as the bridge, or slower
+def test_burst_read_and_write(link_every):
     regs = {0x100 + i: 0x11111111 * i for i in range(8)}
     words = [0xC0DB00FF, 0xDBDBC0C0, 7]          # END and ESC bytes inside the data
     replies, errors, regs, writes = run([encode(Frame.read(1, 0x100, 8)),
                                          encode(Frame.write(2, 0x2000, words)),
-                                         encode(Frame.read(3, 0x2000, 3))], regs)
+                                         encode(Frame.read(3, 0x2000, 3))], regs,
+                                        cycles=20000, link_every=link_every)
     assert errors == 0
     assert replies[0] == Frame(1, Op.READ_REPLY, b"".join(
         (0x11111111 * i).to_bytes(4, "little") for i in range(8)))

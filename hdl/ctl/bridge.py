@@ -12,6 +12,7 @@ lost. Between requests, when streaming is on, waiting records go out in RECORDS 
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -40,17 +41,21 @@ class FrameTx(wiring.Component):
         last = Signal()             # ... is the last content byte
         phase = Signal(2)           # 0 content, 1 CRC high byte, 2 CRC low byte
         first = Signal(init=1)
+        # The CRC takes each content byte from `byte`, in its first cycle of SEND (not from
+        # the input, which comes through the bridge's multiplexers).
+        fresh, starts = Signal(), Signal()
         escaped = (byte == END) | (byte == ESC)
         with m.FSM():
             with m.State("TAKE"):
                 m.d.comb += self.frame.ready.eq(1)
                 with m.If(self.frame.valid):
-                    m.d.comb += [crc.data.eq(self.frame.p.data), crc.valid.eq(1),
-                                 crc.start.eq(first)]
                     m.d.sync += [byte.eq(self.frame.p.data), last.eq(self.frame.p.last),
-                                 phase.eq(0), first.eq(0)]
+                                 phase.eq(0), first.eq(0), fresh.eq(1), starts.eq(first)]
                     m.next = "SEND"
             with m.State("SEND"):
+                m.d.comb += [crc.data.eq(byte), crc.valid.eq(fresh),
+                             crc.start.eq(fresh & starts)]
+                m.d.sync += fresh.eq(0)
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(Mux(escaped, ESC, byte))]
                 with m.If(self.tx.ready):
                     m.next = "SEND_DONE"
@@ -130,14 +135,19 @@ class Bridge(wiring.Component):
                     m.next = then
 
         # Receiving runs in registered steps, so no long path starts at the link's FIFO (a block
-        # RAM, slow to its output): the byte is registered (`in_byte`), unescaped (`u_*`,
-        # pulses), then stored and checked by the FSM in RECEIVE.
+        # RAM, slow to its output) or ends there: the byte goes through a two-byte FIFO (its
+        # `ready` comes from a flip-flop), is unescaped (`u_*`, pulses), then stored and
+        # checked by the FSM in RECEIVE.
         in_valid, in_byte = Signal(), Signal(8)
         take_in = Signal()
         u_data, u_end, u_bad, u_byte = Signal(), Signal(), Signal(), Signal(8)
-        m.d.comb += self.rx.ready.eq(~in_valid | take_in)
-        with m.If(self.rx.ready):
-            m.d.sync += [in_valid.eq(self.rx.valid), in_byte.eq(self.rx.payload)]
+        m.submodules.rx_buffer = rx_buffer = SyncFIFO(width=8, depth=2)
+        m.d.comb += [
+            rx_buffer.w_data.eq(self.rx.payload), rx_buffer.w_en.eq(self.rx.valid),
+            self.rx.ready.eq(rx_buffer.w_rdy),
+            in_valid.eq(rx_buffer.r_rdy), in_byte.eq(rx_buffer.r_data),
+            rx_buffer.r_en.eq(take_in),
+        ]
         m.d.sync += [u_data.eq(0), u_end.eq(0), u_bad.eq(0)]
         with m.If(in_valid & take_in):
             with m.If(in_byte == END):

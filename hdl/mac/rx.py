@@ -31,7 +31,7 @@ SFD = 0xD5
 RxByte = data.StructLayout({"data": 8, "er": 1, "end": 1})
 # Cycles from a byte on rxd to the same byte out of the crossing, when the receive clock is the
 # core's clock (a loopback): measured by tests/test_rx.py::test_loopback_latency.
-RX_CROSSING_CYCLES = 4
+RX_CROSSING_CYCLES = 6
 
 
 class GmiiRxCrossing(wiring.Component):
@@ -43,20 +43,23 @@ class GmiiRxCrossing(wiring.Component):
         m = Module()
         m.submodules.fifo = fifo = AsyncFIFO(width=RxByte.size, depth=16,
                                              r_domain="sync", w_domain="rx")
-        gmii = self.gmii
+        # Everything the FIFO's write side sees comes from flip-flops: the GMII inputs, then
+        # the entry and its write enable (the FIFO's own pointer logic fills the cycle).
+        dv, rxd, er = Signal(), Signal(8), Signal()
+        m.d.rx += [dv.eq(self.gmii.rx_dv), rxd.eq(self.gmii.rxd), er.eq(self.gmii.rx_er)]
         in_frame = Signal()
         lost = Signal()       # a byte of this frame found the FIFO full
+        write = Signal()
         entry = Signal(RxByte)
-        m.d.rx += in_frame.eq(gmii.rx_dv)
-        with m.If(gmii.rx_dv):
-            m.d.comb += [entry.data.eq(gmii.rxd), entry.er.eq(gmii.rx_er),
-                         fifo.w_en.eq(1)]
-            with m.If(~fifo.w_rdy):
-                m.d.rx += lost.eq(1)
+        dropped = write & ~fifo.w_rdy           # the entry on offer now does not fit
+        m.d.rx += [in_frame.eq(dv), write.eq(dv | in_frame), entry.eq(0)]
+        with m.If(dropped):
+            m.d.rx += lost.eq(1)
+        with m.If(dv):
+            m.d.rx += [entry.data.eq(rxd), entry.er.eq(er)]
         with m.Elif(in_frame):
-            m.d.comb += [entry.end.eq(1), entry.er.eq(lost), fifo.w_en.eq(1)]
-            m.d.rx += lost.eq(0)
-        m.d.comb += fifo.w_data.eq(entry)
+            m.d.rx += [entry.end.eq(1), entry.er.eq(lost | dropped), lost.eq(0)]
+        m.d.comb += [fifo.w_data.eq(entry), fifo.w_en.eq(write)]
 
         m.d.comb += fifo.r_en.eq(1)
         m.d.sync += [self.valid.eq(fifo.r_rdy), self.byte.eq(fifo.r_data)]
