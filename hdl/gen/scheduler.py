@@ -62,9 +62,6 @@ class Scheduler(wiring.Component):
         m.d.comb += [host_read.addr.eq(self.sent_select), self.sent.eq(host_read.data),
                      last_write.addr.eq(engine.slot), last_write.data.eq(engine.count - 1),
                      last_write.en.eq(engine.arm)]
-        with m.If(engine.arm):
-            m.d.comb += [sent_write.addr.eq(engine.slot), sent_write.data.eq(0),
-                         sent_write.en.eq(1)]
 
         accumulators = []
         for i in range(STREAMS):
@@ -98,6 +95,7 @@ class Scheduler(wiring.Component):
             with m.If(wants[i]):
                 m.d.comb += first_any.eq(i)
         chosen = Signal(range(STREAMS))
+        m.d.comb += [sent_read.addr.eq(chosen), last_read.addr.eq(chosen)]   # read in FETCH
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
         is_last = Signal()
@@ -106,6 +104,18 @@ class Scheduler(wiring.Component):
         active_next = Signal(STREAMS)
         take = Signal(STREAMS)
         finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
+        # `sent` is written from registers, a cycle after the arm or the grant (read again no
+        # sooner than FETCH, two cycles after a grant). Arming wins (it restarts the count).
+        granting = Signal()
+        sent_addr, sent_data, sent_en = Signal(range(STREAMS)), Signal(COUNT_BITS), Signal()
+        m.d.comb += [sent_write.addr.eq(sent_addr), sent_write.data.eq(sent_data),
+                     sent_write.en.eq(sent_en)]
+        m.d.sync += sent_en.eq(0)
+        with m.If(engine.arm):
+            m.d.sync += [sent_addr.eq(engine.slot), sent_data.eq(0), sent_en.eq(1)]
+        with m.Elif(granting):
+            m.d.sync += [sent_addr.eq(chosen), sent_data.eq(chosen_sent + 1), sent_en.eq(1)]
+
         with m.If(self.grants.valid & self.grants.ready):
             m.d.sync += self.grants.valid.eq(0)
         with m.FSM(name="arbiter"):
@@ -114,7 +124,6 @@ class Scheduler(wiring.Component):
                     m.d.sync += chosen.eq(Mux(upper != 0, first_upper, first_any))
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [sent_read.addr.eq(chosen), last_read.addr.eq(chosen)]
                 m.d.sync += [chosen_sent.eq(sent_read.data), chosen_last.eq(last_read.data)]
                 m.next = "CHECK"
             with m.State("CHECK"):
@@ -134,9 +143,7 @@ class Scheduler(wiring.Component):
                         self.grants.p.last.eq(is_last),
                         above.eq(Cat(chosen < i for i in range(STREAMS))),
                     ]
-                    with m.If(~engine.arm):
-                        m.d.comb += [sent_write.addr.eq(chosen),
-                                     sent_write.data.eq(chosen_sent + 1), sent_write.en.eq(1)]
+                    m.d.comb += granting.eq(1)
                 m.next = "PICK"
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
