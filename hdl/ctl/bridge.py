@@ -245,8 +245,9 @@ class Bridge(wiring.Component):
                     m.d.comb += load.addr.eq(Cat(byte_index, index) + 4)
                     m.next = "WRITE_BYTE"
             with m.State("WRITE_BYTE"):
-                m.d.sync += [word.word_select(byte_index, 8).eq(load.data),
-                             byte_index.eq(byte_index + 1)]
+                # Shifted in at the top (little-endian: the first byte ends lowest), so the
+                # buffer's block RAM output feeds flip-flops directly.
+                m.d.sync += [word.eq(Cat(word[8:], load.data)), byte_index.eq(byte_index + 1)]
                 m.next = "WRITE_LOAD"
                 with m.If(byte_index == 3):
                     m.next = "WRITE_BUS"
