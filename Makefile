@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/wirestamp demo --out out/demo
 
 test: setup
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto -rx
 
 bench: setup
 	$(BIN)/python benchmarks/tx_linerate.py

@@ -107,10 +107,11 @@ class Bridge(wiring.Component):
         escaped, bad = Signal(), Signal()
         header = Signal(data.ArrayLayout(8, 5))     # tag, op, addr low, addr high, count
         tag, op = header[0], header[1]
-        addr = Signal(16)
+        addr = Signal(16)           # the bus address of word `index`: a register, on the bus
+        word = Signal(32)
+        m.d.comb += [self.bus.addr.eq(addr), self.bus.w_data.eq(word)]
         count = Signal(range(MAX_BURST + 1))
         index = Signal(range(MAX_BURST + 1))
-        word = Signal(32)
         byte_index = Signal(2)
         error_code = Signal(8)
         streaming = Signal()
@@ -217,7 +218,7 @@ class Bridge(wiring.Component):
             # READ: tag, READ_REPLY, then each word, little-endian.
             reply_header("READ", tag, Op.READ_REPLY, "READ_BUS")
             with m.State("READ_BUS"):
-                m.d.comb += [self.bus.addr.eq(addr + index), self.bus.r_en.eq(1)]
+                m.d.comb += self.bus.r_en.eq(1)
                 m.next = "READ_WAIT_1"
             for wait in range(1, RegisterBus.READ_LATENCY):     # the bank's read latency
                 with m.State(f"READ_WAIT_{wait}"):
@@ -234,7 +235,7 @@ class Bridge(wiring.Component):
                     with m.If(final):
                         m.next = "RECEIVE"
                     with m.Elif(byte_index == 3):
-                        m.d.sync += index.eq(index + 1)
+                        m.d.sync += [index.eq(index + 1), addr.eq(addr + 1)]
                         m.next = "READ_BUS"
 
             # WRITE: each word from the buffer (bytes 4 + 4i ...), unless this tag was done.
@@ -252,9 +253,8 @@ class Bridge(wiring.Component):
                 with m.If(byte_index == 3):
                     m.next = "WRITE_BUS"
             with m.State("WRITE_BUS"):
-                m.d.comb += [self.bus.addr.eq(addr + index), self.bus.w_data.eq(word),
-                             self.bus.w_en.eq(1)]
-                m.d.sync += index.eq(index + 1)
+                m.d.comb += self.bus.w_en.eq(1)
+                m.d.sync += [index.eq(index + 1), addr.eq(addr + 1)]
                 with m.If(index + 1 == count):
                     m.d.sync += last_write_tag.eq(tag)
                     m.next = "ACK_TAG"
