@@ -131,20 +131,25 @@ class Responder(wiring.Component):
         fetch = Signal.like(position, init=2)
         payload_byte = Signal(8, reset_less=True)
         in_payload = Signal()
-        advance = self.frames.valid & self.frames.ready
+        sending = Signal()          # in ARP or ECHO: `valid` from a flip-flop
+        m.d.comb += self.frames.valid.eq(sending)
+        advance = sending & self.frames.ready
         m.d.sync += payload_byte.eq(read.data)
         m.d.comb += [read.addr.eq(fetch),
                      self.frames.p.data.eq(Mux(in_payload, payload_byte, out[:8]))]
-        echo_last = Signal.like(position)
+        # The frame's end from a down-counter: `last` is a register.
+        remaining = Signal.like(position)       # bytes after the one on offer
+        last = Signal()
+        m.d.comb += self.frames.p.last.eq(last)
         with m.If(advance):
-            m.d.sync += [position.eq(position + 1), fetch.eq(fetch + 1), out.eq(out[8:])]
+            m.d.sync += [position.eq(position + 1), fetch.eq(fetch + 1), out.eq(out[8:]),
+                         remaining.eq(remaining - 1), last.eq(remaining == 1)]
             with m.If(position == echo_bytes - 1):
                 m.d.sync += in_payload.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [position.eq(0), fetch.eq(2), in_payload.eq(0),
-                             echo_last.eq(echo_length - 5)]
+                m.d.sync += [position.eq(0), fetch.eq(2), in_payload.eq(0), last.eq(0)]
                 with m.If(arp_pending):
                     m.d.sync += is_reply.eq(1)
                     m.next = "ARP_FIRST"
@@ -154,15 +159,14 @@ class Responder(wiring.Component):
                 with m.Elif(echo_pending):
                     m.next = "ECHO_FIRST"
             with m.State("ARP_FIRST"):
-                m.d.sync += out.eq(arp_out)
+                m.d.sync += [out.eq(arp_out), remaining.eq(arp_bytes - 1), sending.eq(1)]
                 m.next = "ARP"
-            with m.State("ECHO_FIRST"):
-                m.d.sync += out.eq(echo)
+            with m.State("ECHO_FIRST"):     # the frame less its FCS, less the first byte
+                m.d.sync += [out.eq(echo), remaining.eq(echo_length - 5), sending.eq(1)]
                 m.next = "ECHO"
             with m.State("ARP"):
-                m.d.comb += [self.frames.valid.eq(1),
-                             self.frames.p.last.eq(position == arp_bytes - 1)]
-                with m.If(advance & self.frames.p.last):
+                with m.If(advance & last):
+                    m.d.sync += sending.eq(0)
                     count(self.arp_tx)
                     with m.If(is_reply):
                         m.d.sync += arp_pending.eq(0)
@@ -170,9 +174,8 @@ class Responder(wiring.Component):
                         m.d.sync += query_pending.eq(0)
                     m.next = "IDLE"
             with m.State("ECHO"):
-                m.d.comb += [self.frames.valid.eq(1),
-                             self.frames.p.last.eq(position == echo_last)]
-                with m.If(advance & self.frames.p.last):
+                with m.If(advance & last):
+                    m.d.sync += sending.eq(0)
                     count(self.icmp_tx)
                     m.d.sync += echo_pending.eq(0)
                     m.next = "IDLE"
