@@ -64,11 +64,11 @@ def main():
             log = place_and_route(TIMED[name], Path(tmp))
         fmax = dict(_FMAX.findall(log))         # the last report of each clock: routed
         clocks = "  ".join(f"{clock} {float(mhz):.1f} MHz" for clock, mhz in fmax.items())
-        print(f"{name:<16}{clocks}", flush=True)
+        print(f"{name:<17}{clocks}", flush=True)
         path = worst_path(log)
         if path:
             start, end, logic, routing = path
-            print(f"{'':<16}worst: {start} -> {end} ({logic:.2f} ns logic, "
+            print(f"{'':<17}worst: {start} -> {end} ({logic:.2f} ns logic, "
                   f"{routing:.2f} ns routing)", flush=True)
 
 
