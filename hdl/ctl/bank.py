@@ -108,8 +108,9 @@ class RegisterBank(wiring.Component):
 
         # Reads take four cycles: the address is registered; a multiplexer within each
         # aligned block of 8 pairs of words picks a pair, registered; the block's pair is
-        # chosen, registered; then the word. The high word of a 64-bit register comes from `shadow`, latched when its
-        # low word is read; a wider register latches its upper words into its own snapshot.
+        # chosen, registered; then the word. The high word of a 64-bit register comes from
+        # `shadow`, latched when its low word is read; a wider register latches its upper
+        # words into its own snapshot.
         addr, reading = Signal(16), Signal()
         m.d.sync += [addr.eq(bus.addr), reading.eq(bus.r_en)]
         for reg in regmap.REGISTERS:

@@ -97,9 +97,8 @@ class Tracker(wiring.Component):
         short = Signal(SQUARE_BITS)
         ahead, behind = Signal(32), Signal(32)    # seq - next_seq, next_seq - seq (mod 2**32)
         hist_plus = Signal(HIST_COUNT_BITS)
-        # What the memories are written with, from registers (the clearing sweep's blanks, or
-        # the updated row, slot and count).
-        # The write enables are registered too.
+        # What the memories are written with, and their write enables, come from registers
+        # (the clearing sweep's blanks, or the updated row, slot and count).
         stats_next, updated, seen_next = Signal(Stats), Signal(Stats), Signal(Seen)
         seen_we, hist_we = Signal(), Signal()
         m.d.comb += [seen_wr.data.eq(seen_next), hist_wr.data.eq(hist_plus),
