@@ -84,9 +84,8 @@ class Core(wiring.Component):
         # START first clears the receive statistics (the tracker sweeps its memories), then
         # starts the streams, so no measurement straddles the clearing.
         start, clear = command(regmap.CONTROL_START), command(regmap.CONTROL_CLEAR)
-        clearing = Signal()
-        m.d.sync += clearing.eq(tracker.busy)
-        streams_go = clearing & ~tracker.busy
+        clearing, streams_go = Signal(), Signal()      # registered: it fans out widely
+        m.d.sync += [clearing.eq(tracker.busy), streams_go.eq(clearing & ~tracker.busy)]
         m.d.comb += [
             timebase.increment.eq(bank.time_increment),
             self.now.eq(timebase.now),

@@ -101,7 +101,6 @@ class Scheduler(wiring.Component):
         is_last = Signal()
         chosen_onehot = Signal(STREAMS)
         chosen_active = Signal()
-        active_next = Signal(STREAMS)
         take = Signal(STREAMS)
         finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
         # `sent` is written from registers, a cycle after the arm or the grant (read again no
@@ -130,7 +129,9 @@ class Scheduler(wiring.Component):
                 m.d.sync += [
                     is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last)),
                     chosen_onehot.eq(1 << chosen),
-                    chosen_active.eq(active_next.bit_select(chosen, 1)),   # = in GRANT
+                    # Whether it is still active in GRANT: streams only turn on at `go`.
+                    chosen_active.eq(self.active.bit_select(chosen, 1) & ~self.start &
+                                     ~self.stop & ~(engine.end & (engine.slot == chosen))),
                 ]
                 m.next = "GRANT"
             with m.State("GRANT"):
@@ -150,12 +151,11 @@ class Scheduler(wiring.Component):
         ended = Signal(STREAMS)
         m.d.comb += ended.eq((engine.slot_onehot & engine.end.replicate(STREAMS)) | finished)
         with m.If(self.start | self.stop):
-            m.d.comb += active_next.eq(0)
+            m.d.sync += self.active.eq(0)
         with m.Elif(engine.go):
-            m.d.comb += active_next.eq(enabled)
+            m.d.sync += self.active.eq(enabled)
         with m.Else():
-            m.d.comb += active_next.eq(self.active & ~ended)
-        m.d.sync += self.active.eq(active_next)
+            m.d.sync += self.active.eq(self.active & ~ended)
 
         late = Signal(STREAMS)
         for i, acc in enumerate(accumulators):
