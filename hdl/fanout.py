@@ -15,6 +15,6 @@ TAG = "fanout"
 KEEP_COPIES = f"setattr -set keep 1 w:*_{TAG}* %ci1:+$dff[Q] t:$dff %i"
 
 
-def copies(shape, count, name, init=0):
+def copies(shape, count, name):
     """`count` registers of `shape` for the caller to load alike."""
-    return [Signal(shape, init=init, name=f"{name}_{TAG}{index}") for index in range(count)]
+    return [Signal(shape, name=f"{name}_{TAG}{index}") for index in range(count)]

@@ -38,6 +38,7 @@ HIST_SUB = 16                           # then 16 per octave (width at most 1/16
 HIST_BUCKETS = 512                      # up to bucket 510 (2**35 * 8 ns, 275 s); the last
 HIST_OVERFLOW = HIST_BUCKETS - 1        # bucket counts everything longer
 HIST_COUNT_BITS = 36
+HIST_COUNT_CYCLES = 20                  # HIST_COUNT is valid this long after HIST_SELECT
 START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms, then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
 
@@ -220,7 +221,8 @@ REGISTERS = [
     Register("HIST_SELECT", 0x251, 32, "rw", 0,
              "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
     Register("HIST_COUNT", 0x252, 64, "r", 0,
-             "Packets in bucket HIST_SELECT (valid 20 cycles after HIST_SELECT is written)."),
+             f"Packets in bucket HIST_SELECT (valid {HIST_COUNT_CYCLES} cycles after "
+             "HIST_SELECT is written)."),
 ]
 
 STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [

@@ -212,7 +212,7 @@ async def exchange(dut):
                                                            regmap.STATS_SIGNED)
     for stream, bucket in params.get("hist", []):
         await tb.write(regmap.register("HIST_SELECT").addr, stream << 9 | bucket)
-        await ClockCycles(dut.clk, 20)
+        await ClockCycles(dut.clk, regmap.HIST_COUNT_CYCLES)
         result["hist"].append(await tb.read_register("HIST_COUNT"))
     record = regmap.register("RECORD")
     for _ in range(params.get("records", 0)):

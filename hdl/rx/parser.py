@@ -94,12 +94,6 @@ class Parser(wiring.Component):
         # a small tree over flip-flops. Its result lands in `outcome`; the counters and pulses
         # act on that a cycle later.
         flag = {}
-
-        def test(name, condition):
-            flag[name] = Signal(name=name)
-            m.d.sync += flag[name].eq(condition)
-            return flag[name]
-
         for name, condition in [
             ("is_arp", ethertype == ETHERTYPE_ARP),
             ("is_ipv4", ethertype == ETHERTYPE_IPV4),
@@ -121,7 +115,8 @@ class Parser(wiring.Component):
             ("magic", from_be(udp.sig.magic) == ID),
             ("udp_long", udp_length >= 8 + SIGNATURE_BYTES),
         ]:
-            test(name, condition)
+            flag[name] = Signal(name=name)
+            m.d.sync += flag[name].eq(condition)
         ip_frame_length = Signal.like(self.length)
         m.d.sync += ip_frame_length.eq(ip_length + 18)
         truncated = Signal()        # the IP datagram claims more than the frame holds

@@ -123,12 +123,12 @@ class Responder(wiring.Component):
 
         # The bytes go out of `out`, a shift register loaded with the frame's head (the ARP
         # frame, or the echo reply's headers), then, for an echo, out of `payload_byte`, the
-        # buffer's output registered (nothing slower may follow a block RAM). Once the MAC
-        # takes the first byte it takes one every cycle, so the buffer is read two bytes
-        # ahead of `position`, from a register.
+        # buffer's output registered (nothing slower may follow a block RAM). The buffer is
+        # read at `fetch`, two bytes ahead of the byte on offer: right once bytes go every
+        # cycle, as they do from well before the payload (the TX FIFO may take the first two
+        # early, then the MAC takes one per cycle through the frame).
         out = Signal(max(arp_bytes, echo_bytes) * 8)
-        position = Signal(range(MAX_FRAME + 2))
-        fetch = Signal.like(position, init=2)
+        fetch = Signal(range(MAX_FRAME + 2), init=2)
         payload_byte = Signal(8, reset_less=True)
         in_payload = Signal()
         sending = Signal()          # in ARP or ECHO: `valid` from a flip-flop
@@ -138,18 +138,18 @@ class Responder(wiring.Component):
         m.d.comb += [read.addr.eq(fetch),
                      self.frames.p.data.eq(Mux(in_payload, payload_byte, out[:8]))]
         # The frame's end from a down-counter: `last` is a register.
-        remaining = Signal.like(position)       # bytes after the one on offer
+        remaining = Signal.like(fetch)          # bytes after the one on offer
         last = Signal()
         m.d.comb += self.frames.p.last.eq(last)
         with m.If(advance):
-            m.d.sync += [position.eq(position + 1), fetch.eq(fetch + 1), out.eq(out[8:]),
+            m.d.sync += [fetch.eq(fetch + 1), out.eq(out[8:]),
                          remaining.eq(remaining - 1), last.eq(remaining == 1)]
-            with m.If(position == echo_bytes - 1):
+            with m.If(fetch == echo_bytes + 1):     # the last head byte goes now
                 m.d.sync += in_payload.eq(1)
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [position.eq(0), fetch.eq(2), in_payload.eq(0), last.eq(0)]
+                m.d.sync += [fetch.eq(2), in_payload.eq(0), last.eq(0)]
                 with m.If(arp_pending):
                     m.d.sync += is_reply.eq(1)
                     m.next = "ARP_FIRST"
