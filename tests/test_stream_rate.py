@@ -13,7 +13,6 @@ def credit_cycles(rate, modulus, cycles):
 
     async def bench(ctx):
         ctx.set(dut.arm, 1)
-        ctx.set(dut.start_phase, -modulus)
         ctx.set(dut.load, 1)
         ctx.set(dut.rate, rate)
         ctx.set(dut.rate_less_mod, rate - modulus)

@@ -8,11 +8,15 @@ cycles after the frame is first offered, and the UDP checksum (byte 40) after th
 the TX timestamp, which is latched when the MAC puts this frame's SFD on the wire. So the
 stamp in the payload is the SFD time itself, and the checksum covers it.
 """
+import operator
+from functools import reduce
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import FCS_BYTES, ID, SIZES, SIZE_BITS, STREAMS
+from ..fanout import copies
 from ..mac.gmii import FrameByte
 from ..net.checksum import OnesComplementSum
 from ..net.headers import ETHERTYPE_IPV4, IP_PROTO_UDP, UDPFrameHead, to_be
@@ -70,17 +74,20 @@ class Generator(wiring.Component):
                      grant.seq[16:], grant.seq[:16]]
         stamp_step = len(udp_words)
         udp_words += [tx_ns[48:], tx_ns[32:48], tx_ns[16:32], tx_ns[:16]]
-        # Each step's words are registered before they are added (short paths).
+        # A step's words are picked by a one-hot of `step` and OR-ed in two registered stages
+        # (a wide multiplexer behind a binary `step` does not fit in a cycle); the flags follow.
         step = Signal(range(len(udp_words) + 1), init=len(udp_words))
-        ip_word, udp_word = Signal(16), Signal(16)
-        first, ip_add, udp_add = Signal(), Signal(), Signal()
-        m.d.sync += [ip_add.eq(0), udp_add.eq(0)]
+        picked = Signal(len(udp_words))
+        flags_picked = Signal(3)            # first word, an IPv4 word, a UDP word
+        m.d.sync += [picked.eq(0), flags_picked.eq(0)]
         with m.If((step < len(udp_words)) & ((step < stamp_step) | stamped)):
-            m.d.sync += [
-                step.eq(step + 1), first.eq(step == 0),
-                ip_add.eq(step < len(ip_words)), ip_word.eq(Array(ip_words)[step]),
-                udp_add.eq(1), udp_word.eq(Array(udp_words)[step]),
-            ]
+            m.d.sync += [step.eq(step + 1), picked.eq(1 << step),
+                         flags_picked.eq(Cat(step == 0, step < len(ip_words), 1))]
+        ip_word = _pick(m, ip_words, picked[:len(ip_words)])
+        udp_word = _pick(m, udp_words, picked)
+        flags_paired, flags_added = Signal(3), Signal(3)
+        m.d.sync += [flags_paired.eq(flags_picked), flags_added.eq(flags_paired)]
+        first, ip_add, udp_add = flags_added
         m.d.comb += [
             ip_sum.clear.eq(first & ip_add), ip_sum.add.eq(ip_add), ip_sum.word.eq(ip_word),
             udp_sum.clear.eq(first & udp_add), udp_sum.add.eq(udp_add),
@@ -122,11 +129,21 @@ class Generator(wiring.Component):
         group = Signal(range(groups + 1))       # the group `word_next` loads next
         remaining = Signal(SIZE_BITS)           # bytes after the one on offer
         last = Signal()
+        sending = copies(1, 4, "sending")       # in SEND
+        group_end = copies(1, 4, "group_end")   # the byte on offer is its group's last
 
-        # The group after `word_next`, fetched every cycle into a register: `group` moves once
-        # in eight bytes, so it is ready before it is needed.
+        # The group after `word_next`, fetched in three registered steps (a one-hot of `group`,
+        # pairs of words, the word): `group` moves once in eight bytes, so the word is ready
+        # long before it is needed.
+        selected = Signal(groups)           # no bit past the head
+        m.d.sync += selected.eq(Cat(group == word for word in range(groups)))
+        pairs = [Signal(64, name=f"pair{first // 2}") for first in range(0, groups, 2)]
+        for first, pair in zip(range(0, groups, 2), pairs):
+            m.d.sync += pair.eq(reduce(operator.or_, (
+                selected[word].replicate(64) & head_words[word]
+                for word in range(first, min(first + 2, groups)))))
         fetched = Signal(64)
-        m.d.sync += fetched.eq(Mux(group < groups, Array(head_words)[group], 0))
+        m.d.sync += fetched.eq(reduce(operator.or_, pairs))
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
         with m.If(self.start):
@@ -162,10 +179,11 @@ class Generator(wiring.Component):
             with m.State("LENGTHS"):
                 m.d.sync += [
                     word_now.eq(head_words[0]), word_next.eq(head_words[1]), group.eq(2),
-                    remaining.eq(size - FCS_BYTES - 1), last.eq(0),
-                    ip_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES),
-                    udp_length.eq(size - FCS_BYTES - ETH_HEADER_BYTES - IP_HEADER_BYTES),
-                    step.eq(0),
+                    remaining.eq(size - (FCS_BYTES + 1)), last.eq(0),
+                    ip_length.eq(size - (FCS_BYTES + ETH_HEADER_BYTES)),
+                    udp_length.eq(size - (FCS_BYTES + ETH_HEADER_BYTES + IP_HEADER_BYTES)),
+                    step.eq(0), [copy.eq(1) for copy in sending],
+                    [copy.eq(0) for copy in group_end],
                 ]
                 m.next = "SEND"
             with m.State("SEND"):
@@ -178,11 +196,35 @@ class Generator(wiring.Component):
                     m.d.sync += [tx_ns.eq(self.now), stamped.eq(1)]
                 with m.If(self.frames.ready):
                     m.d.sync += [in_group.eq(in_group + 1), remaining.eq(remaining - 1),
-                                 last.eq(remaining == 1), word_now.eq(word_now >> 8)]
-                    with m.If(in_group == 7):
-                        m.d.sync += [word_now.eq(word_next), word_next.eq(fetched)]
-                        with m.If(group != groups):
-                            m.d.sync += group.eq(group + 1)
+                                 last.eq(remaining == 1),
+                                 [copy.eq(in_group == 6) for copy in group_end]]
+                    with m.If((in_group == 7) & (group != groups)):
+                        m.d.sync += group.eq(group + 1)
                     with m.If(last):
+                        m.d.sync += [copy.eq(0) for copy in sending]
                         m.next = "IDLE"
+        # The two words shift and load in quarters, each under its own copies of the enables:
+        # together they are 128 flip-flops, too many for one register to reach in a cycle.
+        shifted = word_now >> 8
+        for quarter, (sending_copy, group_end_copy) in enumerate(zip(sending, group_end)):
+            bits = slice(16 * quarter, 16 * (quarter + 1))
+            with m.If(sending_copy & self.frames.ready):
+                m.d.sync += word_now[bits].eq(Mux(group_end_copy, word_next[bits],
+                                                  shifted[bits]))
+                with m.If(group_end_copy):
+                    m.d.sync += word_next[bits].eq(fetched[bits])
         return m
+
+
+def _pick(m, words, onehot):
+    """The word `onehot` marks, two cycles later: pairs OR-ed into registers, then all."""
+    pairs = []
+    for first in range(0, len(words), 2):
+        pair = Signal(16, name=f"pair{first // 2}")
+        m.d.sync += pair.eq(reduce(operator.or_, (onehot[index].replicate(16) & words[index]
+                                                  for index in (first, first + 1)
+                                                  if index < len(words))))
+        pairs.append(pair)
+    word = Signal(16)
+    m.d.sync += word.eq(reduce(operator.or_, pairs))
+    return word

@@ -4,7 +4,7 @@
 `rate / modulus` packets per byte time: every cycle the phase advances by `rate`; each time it
 passes `modulus` a credit is issued and `modulus` subtracted, so the remainder is never lost.
 The long-run rate is exact for any rational rate, and each credit comes in the first cycle at
-or after its ideal time (within one byte time).
+or after its ideal time (within one byte time). A loaded rate counts from the step after next.
 
 `ProfileEngine` (one, shared) walks every stream's profile, a chain of linear segments (start
 rate, signed slope added every tick, duration in ticks; 0: forever). It visits one stream per
@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from ...regmap import (COUNT_BITS, PHASE_BITS, RATE_FRAC_BITS, SEGMENT_TABLE, SEGMENTS,
                        STREAM_TABLE, STREAMS, TICK_CYCLES)
 from ..ctl.bank import row_layout
+from ..fanout import copies
 
 __all__ = ["RateAccumulator", "ProfileEngine", "SegmentRow", "StreamRow"]
 
@@ -31,8 +32,7 @@ Phase = signed(PHASE_BITS + 2)
 
 
 class RateAccumulator(wiring.Component):
-    arm: In(1)                  # phase := start_phase (-modulus), ready for `go`
-    start_phase: In(Phase)
+    arm: In(1)                  # restart the phase (with the `rate` being loaded), ready for `go`
     load: In(1)                 # adopt `rate` (and `rate_less_mod` = rate - modulus)
     rate: In(PHASE_BITS)
     rate_less_mod: In(signed(PHASE_BITS + 1))
@@ -42,24 +42,28 @@ class RateAccumulator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rate = Signal(PHASE_BITS)
-        rate_less_mod = Signal(signed(PHASE_BITS + 1))
-        phase = Signal(Phase)   # phase - modulus: in [-modulus, 0)
+        rate, rate_less_mod = Signal(Phase), Signal(Phase)
         with m.If(self.load):
             m.d.sync += [rate.eq(self.rate), rate_less_mod.eq(self.rate_less_mod)]
 
-        # Both outcomes are computed side by side; the sign of one picks.
-        advanced = Signal(Phase)
-        wrapped = Signal(Phase)
-        m.d.comb += [advanced.eq(phase + rate), wrapped.eq(phase + rate_less_mod)]
+        # `ahead` is the phase (in [-modulus, 0)) plus the rate: whether a step is due is known
+        # from its sign bit, registered (in copies, each steering a quarter of the adder's
+        # input), so no carry chain comes before the choice and none after it.
+        ahead = Signal(Phase)
+        dues = copies(1, 4, "due")          # ahead >= 0
+        addend, advanced = Signal(Phase), Signal(Phase)
+        quarter = -(-Phase.width // len(dues))
+        for index, due in enumerate(dues):
+            bits = slice(index * quarter, (index + 1) * quarter)
+            m.d.comb += addend[bits].eq(Mux(due, rate_less_mod[bits], rate[bits]))
+        m.d.comb += advanced.eq(ahead + addend)
         m.d.sync += self.credit.eq(self.go)
         with m.If(self.arm):
-            m.d.sync += phase.eq(self.start_phase)
+            m.d.sync += [ahead.eq(self.rate_less_mod),      # phase -modulus, plus the rate
+                         [due.eq(self.rate_less_mod >= 0) for due in dues]]
         with m.Elif(self.active & ~self.go):
-            with m.If(advanced >= 0):
-                m.d.sync += [phase.eq(wrapped), self.credit.eq(1)]
-            with m.Else():
-                m.d.sync += phase.eq(advanced)
+            m.d.sync += [ahead.eq(advanced), [due.eq(advanced >= 0) for due in dues],
+                         self.credit.eq(dues[0])]
         return m
 
 
@@ -90,10 +94,9 @@ class ProfileEngine(wiring.Component):
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
     slot_onehot: Out(STREAMS)           # the same, one bit per stream
-    arm: Out(1)                         # arm `slot` with `start_phase`, `enable`, `count`
+    arm: Out(1)                         # arm `slot` with `enable`, `count` (and the rate)
     enable: Out(1)
     count: Out(COUNT_BITS)
-    start_phase: Out(Phase)             # -modulus: an accumulator's phase when armed
     update: Out(1)                      # `slot` runs at `rate` from now on
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
@@ -174,7 +177,6 @@ class ProfileEngine(wiring.Component):
         m.d.sync += [
             self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),
             self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d),
-            self.start_phase.eq(-modulus_d),
             self.update.eq(1), self.arm.eq(arm_d), self.end.eq(end_d),
             self.enable.eq(enable_d), self.count.eq(count_d), self.go.eq(go_d),
         ]

@@ -72,14 +72,15 @@ class Scheduler(wiring.Component):
             with m.If(engine.arm & here):
                 m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.count != 0)]
             m.d.comb += [
-                acc.arm.eq(engine.arm & here), acc.start_phase.eq(engine.start_phase),
+                acc.arm.eq(engine.arm & here),
                 acc.load.eq(engine.update & here), acc.rate.eq(engine.rate),
                 acc.rate_less_mod.eq(engine.rate_less_mod),
                 acc.go.eq(engine.go & enabled[i]), acc.active.eq(self.active[i]),
             ]
 
-        # Arbitration, round-robin over the streams holding credit, in four registered steps
-        # (pick, fetch, check, grant) so no long path remains; the latency is the same always.
+        # Arbitration, round-robin over the streams holding credit, in registered steps (pick,
+        # fetch, check, grant, then two while the backlogs count the grant) so no long path
+        # remains; the latency is the same always.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
         m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
@@ -101,8 +102,9 @@ class Scheduler(wiring.Component):
         is_last = Signal()
         chosen_onehot = Signal(STREAMS)
         chosen_active = Signal()
-        take = Signal(STREAMS)
-        finished = Signal(STREAMS)      # the count-limited stream whose last packet this is
+        take = Signal(STREAMS)          # a cycle after the grant
+        finished = Signal(STREAMS)      # the same, if it is its count-limited stream's last
+        m.d.sync += [take.eq(0), finished.eq(0)]
         # `sent` is written from registers, a cycle after the arm or the grant (read again no
         # sooner than FETCH, two cycles after a grant). Arming wins (it restarts the count).
         granting = Signal()
@@ -136,8 +138,8 @@ class Scheduler(wiring.Component):
                 m.next = "GRANT"
             with m.State("GRANT"):
                 with m.If(chosen_active & ~self.stop & ~self.start):
-                    m.d.comb += [take.eq(chosen_onehot), finished.eq(Mux(is_last, take, 0))]
                     m.d.sync += [
+                        take.eq(chosen_onehot), finished.eq(Mux(is_last, chosen_onehot, 0)),
                         self.grants.valid.eq(1),
                         self.grants.p.stream.eq(chosen),
                         self.grants.p.seq.eq(chosen_sent[:32]),
@@ -145,6 +147,12 @@ class Scheduler(wiring.Component):
                         above.eq(Cat(chosen < i for i in range(STREAMS))),
                     ]
                     m.d.comb += granting.eq(1)
+                m.next = "TAKE"
+            # `take` (registered, it reaches all sixteen backlogs) counts the grant in its
+            # backlog now, and `wants` follows a cycle later: then the next pick may look.
+            with m.State("TAKE"):
+                m.next = "SETTLE"
+            with m.State("SETTLE"):
                 m.next = "PICK"
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
@@ -168,12 +176,18 @@ class Scheduler(wiring.Component):
                     m.d.sync += backlog[i].eq(backlog[i] + 1)
             with m.Elif(~acc.credit & take[i]):
                 m.d.sync += backlog[i].eq(backlog[i] - 1)
-        late_r = Signal(STREAMS)        # registered, then counted: keeps the paths short
+        # Registered, counted by fours, summed, then added: keeps the paths short.
+        late_r = Signal(STREAMS)
         m.d.sync += late_r.eq(late)
+        fours = [Signal(3, name=f"late_four{index}") for index in range(STREAMS // 4)]
+        for index, four in enumerate(fours):
+            m.d.sync += four.eq(sum(late_r[4 * index:4 * index + 4]))
+        late_count = Signal(range(STREAMS + 1))
+        m.d.sync += late_count.eq(sum(fours))
         with m.If(self.clear):
             m.d.sync += self.late.eq(0)
         with m.Else():
-            m.d.sync += self.late.eq(self.late + sum(late_r))
+            m.d.sync += self.late.eq(self.late + late_count)
 
         arming = Signal()
         with m.If(self.start):
