@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
 from .ctl.bank import RegisterBank, RegisterBus
+from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
 from .gen.scheduler import Scheduler
@@ -81,18 +82,23 @@ class Core(wiring.Component):
         def command(bit):
             return bank.control_strobe & ((bank.control & bit) != 0)
 
+        # The commands, registered (CLEAR once per block it resets): they fan out widely.
+        start, stop = Signal(), Signal()
+        clears = copies(1, 6, "clear")
+        m.d.sync += [start.eq(command(regmap.CONTROL_START)),
+                     stop.eq(command(regmap.CONTROL_STOP)),
+                     *(copy.eq(command(regmap.CONTROL_CLEAR)) for copy in clears)]
         # START first clears the receive statistics (the tracker sweeps its memories), then
         # starts the streams, so no measurement straddles the clearing.
-        start, clear = command(regmap.CONTROL_START), command(regmap.CONTROL_CLEAR)
         clearing, streams_go = Signal(), Signal()      # registered: it fans out widely
         m.d.sync += [clearing.eq(tracker.busy), streams_go.eq(clearing & ~tracker.busy)]
         m.d.comb += [
             timebase.increment.eq(bank.time_increment),
             self.now.eq(timebase.now),
             scheduler.start.eq(streams_go),
-            scheduler.stop.eq(command(regmap.CONTROL_STOP)),
-            scheduler.clear.eq(clear),
-            mac_tx.clear.eq(clear),
+            scheduler.stop.eq(stop),
+            scheduler.clear.eq(clears[0]),
+            mac_tx.clear.eq(clears[1]),
             generator.start.eq(streams_go),
             generator.now.eq(timebase.now),
             tx_mux.sfd.eq(mac_tx.sfd),
@@ -125,21 +131,21 @@ class Core(wiring.Component):
         connect(m, wiring.flipped(self.gmii_rx), crossing.gmii)
         m.d.comb += [
             mac_rx.valid.eq(crossing.valid), mac_rx.wire.eq(crossing.byte),
-            mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clear),
+            mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[2]),
         ]
         for name in ("start", "stamp", "byte_valid", "byte", "index", "done", "good",
                      "length"):
             m.d.comb += getattr(parser, name).eq(getattr(mac_rx, name))
         m.d.comb += [
             parser.unit_ip.eq(bank.unit_ip), parser.arp_target.eq(bank.arp_target),
-            parser.clear.eq(clear),
+            parser.clear.eq(clears[3]),
             tracker.start.eq(start),
             tracker.record_valid.eq(parser.record_valid), tracker.record.eq(parser.record),
             tracker.stats_select.eq(bank.stats_select), bank.stats.eq(tracker.stats),
             tracker.hist_select.eq(bank.hist_select), bank.hist_count.eq(tracker.hist_count),
             record_fifo.record_valid.eq(parser.record_valid & ~tracker.busy),
             record_fifo.record.eq(parser.record),
-            record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
+            record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clears[4]),
             bank.record_level.eq(record_fifo.level),
             bank.record_overflow.eq(record_fifo.overflow),
             record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),
@@ -152,7 +158,7 @@ class Core(wiring.Component):
             responder.icmp_echo.eq(parser.icmp_echo),
             responder.resolve.eq(bank.arp_control_strobe & bank.arp_control[0]),
             responder.unit_mac.eq(bank.unit_mac), responder.unit_ip.eq(bank.unit_ip),
-            responder.arp_target.eq(bank.arp_target), responder.clear.eq(clear),
+            responder.arp_target.eq(bank.arp_target), responder.clear.eq(clears[5]),
         ]
         for register, counter in [
             ("rx_frames", mac_rx.frames), ("rx_bytes", mac_rx.bytes),

@@ -96,7 +96,16 @@ class Bridge(wiring.Component):
         m = Module()
         m.submodules.frame_tx = frame_tx = FrameTx()
         wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
-        out = frame_tx.frame
+        # Reply bytes go to the framer through a two-byte FIFO: the byte chosen by this FSM's
+        # state is stored, not steered through the framer's logic in the same cycle.
+        m.submodules.out_buffer = out_buffer = SyncFIFO(width=OutByte.size, depth=2)
+        out = stream.Signature(OutByte).create()
+        m.d.comb += [
+            out_buffer.w_data.eq(out.payload), out_buffer.w_en.eq(out.valid),
+            out.ready.eq(out_buffer.w_rdy),
+            frame_tx.frame.payload.eq(out_buffer.r_data),
+            frame_tx.frame.valid.eq(out_buffer.r_rdy), out_buffer.r_en.eq(frame_tx.frame.ready),
+        ]
         m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
         size = 4 + MAX_BODY
         m.submodules.buffer = buffer = Memory(shape=8, depth=1 << (size - 1).bit_length(),
@@ -169,7 +178,7 @@ class Bridge(wiring.Component):
                     m.d.sync += bad.eq(1)
                 with m.If(u_end):
                     with m.If(length != 0):
-                        m.next = "CHECK"
+                        m.next = "MEASURE"
                 with m.Elif(u_data):
                     m.d.comb += take_in.eq(1)
                     with m.If(length == size):
@@ -187,23 +196,35 @@ class Bridge(wiring.Component):
                 with m.Else():
                     m.d.comb += take_in.eq(1)
 
+            # The frame's tests, registered one by one (length counts tag, op, address, body
+            # and CRC: a READ's body is the count, a WRITE's the count and whole words).
+            corrupt, read_ok, write_ok = Signal(), Signal(), Signal()
+            write_words = Signal(range(size))
+            with m.State("MEASURE"):
+                m.d.sync += [
+                    corrupt.eq(bad | (length < 4) | ~crc.match_detected),
+                    read_ok.eq((length == 7) & (header[4] >= 1) & (header[4] <= MAX_BURST)),
+                    write_ok.eq((length >= 10) & (length[:2] == 2) &
+                                (length <= 4 + 2 + 4 * MAX_BURST)),
+                    write_words.eq((length - 6) >> 2),
+                    wrote_before.eq(tag == last_write_tag),
+                ]
+                m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += [length.eq(0), bad.eq(0), index.eq(0), byte_index.eq(0),
                              addr.eq(Cat(header[2], header[3])), count.eq(header[4])]
-                body = length - 4
-                with m.If(bad | (length < 4) | ~crc.match_detected):
+                with m.If(corrupt):
                     m.d.sync += error_code.eq(ErrorCode.CRC)
                     m.next = "ERROR_TAG"
                 with m.Elif(op == Op.READ):
-                    with m.If((body == 3) & (header[4] >= 1) & (header[4] <= MAX_BURST)):
+                    with m.If(read_ok):
                         m.next = "READ_TAG"
                     with m.Else():
                         m.d.sync += error_code.eq(ErrorCode.MALFORMED)
                         m.next = "ERROR_TAG"
                 with m.Elif(op == Op.WRITE):
-                    words = (body - 2) >> 2
-                    with m.If((body >= 6) & (body[:2] == 2) & (words <= MAX_BURST)):
-                        m.d.sync += [count.eq(words), wrote_before.eq(tag == last_write_tag)]
+                    with m.If(write_ok):
+                        m.d.sync += count.eq(write_words)
                         m.next = "WRITE_LOAD"
                     with m.Else():
                         m.d.sync += error_code.eq(ErrorCode.MALFORMED)

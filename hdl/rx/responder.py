@@ -20,6 +20,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import MAX_FRAME, RX_COUNTER_BITS
+from ..fanout import copies
 from ..mac.gmii import FrameByte
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
@@ -131,9 +132,22 @@ class Responder(wiring.Component):
         fetch = Signal(range(MAX_FRAME + 2), init=2)
         payload_byte = Signal(8, reset_less=True)
         in_payload = Signal()
-        sending = Signal()          # in ARP or ECHO: `valid` from a flip-flop
-        m.d.comb += self.frames.valid.eq(sending)
-        advance = sending & self.frames.ready
+        # `out` loads and shifts in eighths, each under its own copies of the flags that steer
+        # it: one flip-flop cannot reach 336 in a cycle.
+        sending = copies(1, 8, "sending")       # in ARP or ECHO: `valid` from a flip-flop
+        load_arp = copies(1, 8, "load_arp")     # in ARP_FIRST
+        load_echo = copies(1, 8, "load_echo")   # in ECHO_FIRST
+        m.d.comb += self.frames.valid.eq(sending[0])
+        advance = sending[0] & self.frames.ready
+        eighth = -(-len(out) // len(sending))
+        for index in range(len(sending)):
+            bits = slice(eighth * index, eighth * (index + 1))
+            with m.If(load_arp[index]):
+                m.d.sync += out[bits].eq(arp_out.as_value()[bits])
+            with m.Elif(load_echo[index]):
+                m.d.sync += out[bits].eq(echo.as_value()[bits])
+            with m.Elif(sending[index] & self.frames.ready):
+                m.d.sync += out[bits].eq(out[8:][bits])
         m.d.sync += payload_byte.eq(read.data)
         m.d.comb += [read.addr.eq(fetch),
                      self.frames.p.data.eq(Mux(in_payload, payload_byte, out[:8]))]
@@ -142,7 +156,7 @@ class Responder(wiring.Component):
         last = Signal()
         m.d.comb += self.frames.p.last.eq(last)
         with m.If(advance):
-            m.d.sync += [fetch.eq(fetch + 1), out.eq(out[8:]),
+            m.d.sync += [fetch.eq(fetch + 1),
                          remaining.eq(remaining - 1), last.eq(remaining == 1)]
             with m.If(fetch == echo_bytes + 1):     # the last head byte goes now
                 m.d.sync += in_payload.eq(1)
@@ -151,22 +165,25 @@ class Responder(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [fetch.eq(2), in_payload.eq(0), last.eq(0)]
                 with m.If(arp_pending):
-                    m.d.sync += is_reply.eq(1)
+                    m.d.sync += [is_reply.eq(1), [copy.eq(1) for copy in load_arp]]
                     m.next = "ARP_FIRST"
                 with m.Elif(query_pending):
-                    m.d.sync += is_reply.eq(0)
+                    m.d.sync += [is_reply.eq(0), [copy.eq(1) for copy in load_arp]]
                     m.next = "ARP_FIRST"
                 with m.Elif(echo_pending):
+                    m.d.sync += [copy.eq(1) for copy in load_echo]
                     m.next = "ECHO_FIRST"
-            with m.State("ARP_FIRST"):
-                m.d.sync += [out.eq(arp_out), remaining.eq(arp_bytes - 1), sending.eq(1)]
+            with m.State("ARP_FIRST"):         # `out` loads the ARP frame
+                m.d.sync += [remaining.eq(arp_bytes - 1), [copy.eq(0) for copy in load_arp],
+                             [copy.eq(1) for copy in sending]]
                 m.next = "ARP"
-            with m.State("ECHO_FIRST"):     # the frame less its FCS, less the first byte
-                m.d.sync += [out.eq(echo), remaining.eq(echo_length - 5), sending.eq(1)]
+            with m.State("ECHO_FIRST"):        # `out` loads the echo reply's headers
+                m.d.sync += [remaining.eq(echo_length - 5),     # less the FCS and this byte
+                             [copy.eq(0) for copy in load_echo], [copy.eq(1) for copy in sending]]
                 m.next = "ECHO"
             with m.State("ARP"):
                 with m.If(advance & last):
-                    m.d.sync += sending.eq(0)
+                    m.d.sync += [copy.eq(0) for copy in sending]
                     count(self.arp_tx)
                     with m.If(is_reply):
                         m.d.sync += arp_pending.eq(0)
@@ -175,7 +192,7 @@ class Responder(wiring.Component):
                     m.next = "IDLE"
             with m.State("ECHO"):
                 with m.If(advance & last):
-                    m.d.sync += sending.eq(0)
+                    m.d.sync += [copy.eq(0) for copy in sending]
                     count(self.icmp_tx)
                     m.d.sync += echo_pending.eq(0)
                     m.next = "IDLE"

@@ -79,7 +79,8 @@ class Tracker(wiring.Component):
         m.d.comb += bucketing.latency.eq(latency)
         row = Signal(Stats)
         seen = Signal(Seen, reset_less=True)
-        squares = Signal(3 * 36)              # a*a, a*b, b*b of the latency's 18-bit halves
+        products = Signal(3 * 36)             # a*a, a*b, b*b of the latency's 18-bit halves
+        squares = Signal(3 * 36)              # the same, a cycle later
         square = Signal(2 * SQUARE_BITS)
         hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
         seen_addr = Signal(range(STREAMS * SEQ_WINDOW))
@@ -94,7 +95,9 @@ class Tracker(wiring.Component):
         difference = Signal(signed(65))
         sum_carry, sumsq_carry = Signal(), Signal()
         lower, higher = Signal(), Signal()     # than the row's minimum, maximum
-        short = Signal(SQUARE_BITS)
+        # The clamped latency, one copy per multiplier: each block's inputs from flip-flops of
+        # its own, which the placer can put beside it.
+        shorts = copies(SQUARE_BITS, 3, "short")
         ahead, behind = Signal(32), Signal(32)    # seq - next_seq, next_seq - seq (mod 2**32)
         hist_plus = Signal(HIST_COUNT_BITS)
         # What the memories are written with, and their write enables, come from registers
@@ -147,9 +150,11 @@ class Tracker(wiring.Component):
                            Mux(difference >= (1 << LATENCY_BITS),
                                (1 << LATENCY_BITS) - 1, difference))),
             seen.eq(seen_rd.data),                                               # SHORT
-            short.eq(Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)),
-            squares.eq(Cat(short[18:] * short[18:], short[18:] * short[:18],     # SQUARE
-                           short[:18] * short[:18])),
+            *(short.eq(Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency))
+              for short in shorts),
+            products.eq(Cat(shorts[0][18:] * shorts[0][18:],                    # SQUARE
+                            shorts[1][18:] * shorts[1][:18], shorts[2][:18] * shorts[2][:18])),
+            squares.eq(products),       # MOVE: a register each side of the wire to the adder
             ahead.eq(record.seq - row.next_seq),
             behind.eq(row.next_seq - record.seq),
             square.eq(Cat(squares[72:], squares[:36]) + (squares[36:72] << 19)),  # SUM_SQUARES
@@ -219,8 +224,8 @@ class Tracker(wiring.Component):
                     m.next = "IDLE"
             # The stages above, one state each (see their comments).
             for state, following in [("LATENCY", "CLAMP"), ("CLAMP", "SHORT"),
-                                     ("SHORT", "SQUARE"), ("SQUARE", "SUM_SQUARES"),
-                                     ("SUM_SQUARES", "BUCKET"), ("BUCKET", "ADDRESS")]:
+                                     ("SHORT", "SQUARE"), ("SQUARE", "MOVE"),
+                                     ("MOVE", "SUM_SQUARES"), ("SUM_SQUARES", "ADDRESS")]:
                 with m.State(state):
                     m.next = following
             with m.State("ADDRESS"):    # the bucket of `latency` is out now
