@@ -152,7 +152,7 @@ async def capture(dut):
     await RisingEdge(dut.clk)      # the bus is driven right after an edge, as everywhere here
     for addr, value in params.get("final_writes", []):
         await tb.write(addr, value)
-    await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY + 2)   # a command acts (the core registers it)
+    await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY + 2)   # the core registers commands
     registers = {}
     for name in params.get("registers", []):
         reg = regmap.register(name)

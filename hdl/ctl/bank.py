@@ -13,7 +13,7 @@ others, so they all belong to the same instant.
 import operator
 from functools import reduce
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -152,29 +152,36 @@ class RegisterBank(wiring.Component):
         m.d.sync += [block_addr.eq(addr), block_reading.eq(reading)]
         block_pairs = {}
         blocks = sorted({index >> BLOCK_PAIR_BITS for index in pairs})
-        # Each block's multiplexer has its own copy of the address: one register cannot
-        # reach all of them in a cycle.
-        block_selects = copies(BLOCK_PAIR_BITS, len(blocks), "in_block")
-        m.d.sync += [select.eq(bus.addr[1:1 + BLOCK_PAIR_BITS]) for select in block_selects]
+        # Each block's multiplexer is an AND-OR under its own copy of the pair's one-hot
+        # address: one register cannot reach all of them in a cycle, and a binary select
+        # takes a LUT level more.
+        block_selects = copies(1 << BLOCK_PAIR_BITS, len(blocks), "in_block")
+        m.d.sync += [select.eq(1 << bus.addr[1:1 + BLOCK_PAIR_BITS])
+                     for select in block_selects]
         for block, in_block in zip(blocks, block_selects):
             indices = [(block << BLOCK_PAIR_BITS) | i for i in range(1 << BLOCK_PAIR_BITS)]
-            entries = [pairs.get(index, [Const(0, 32)] * 2) for index in indices]
+            entries = [pairs.get(index) for index in indices]
             block_pair = Signal(65, name=f"block_{block}")
             if all(entry is entries[0] for entry in entries):   # a register array
                 m.d.sync += block_pair.eq(Cat(*entries[0], indices[0] in shadowed))
             else:
-                m.d.sync += block_pair.eq(Array(Cat(*entry, index in shadowed)
-                                                for entry, index in zip(entries, indices))
-                                          [in_block])
+                m.d.sync += block_pair.eq(reduce(operator.or_, (
+                    Cat(*entry, index in shadowed) & in_block[i].replicate(65)
+                    for i, (entry, index) in enumerate(zip(entries, indices))
+                    if entry is not None)))
             block_pairs[block] = block_pair
-        # The block is chosen by a registered one-hot match (an AND-OR, no address decode).
-        hits = Signal(len(blocks))
-        m.d.sync += hits.eq(Cat(addr[1 + BLOCK_PAIR_BITS:] == block for block in blocks))
+        # The block is chosen by a registered one-hot match (an AND-OR, no address decode),
+        # in two copies, each for half of the pair.
+        halves = copies(len(blocks), 2, "hits")
+        m.d.sync += [hits.eq(Cat(addr[1 + BLOCK_PAIR_BITS:] == block for block in blocks))
+                     for hits in halves]
         pair, shadow = Signal(64), Signal(32)
         high_is_shadow = Signal()
-        m.d.sync += Cat(pair, high_is_shadow).eq(
-            reduce(operator.or_, (block_pairs[block] & hits[i].replicate(65)
-                                  for i, block in enumerate(blocks))))
+        chosen = Cat(pair, high_is_shadow)
+        for half, hits in zip((slice(0, 32), slice(32, 65)), halves):
+            m.d.sync += chosen[half].eq(reduce(operator.or_, (
+                block_pairs[block][half] & hits[i].replicate(len(chosen[half]))
+                for i, block in enumerate(blocks))))
         word_addr, word_reading = Signal(), Signal()
         m.d.sync += [word_addr.eq(block_addr[0]), word_reading.eq(block_reading)]
         with m.If(word_reading):

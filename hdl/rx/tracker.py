@@ -95,9 +95,11 @@ class Tracker(wiring.Component):
         difference = Signal(signed(65))
         sum_carry, sumsq_carry = Signal(), Signal()
         lower, higher = Signal(), Signal()     # than the row's minimum, maximum
-        # The clamped latency, one copy per multiplier: each block's inputs from flip-flops of
-        # its own, which the placer can put beside it.
-        shorts = copies(SQUARE_BITS, 3, "short")
+        # The clamped latency, then a copy per multiplier: each block's inputs come from
+        # flip-flops of their own, and its outputs go to a register before the adder, so only
+        # register-to-register wires are long (the blocks sit in their own rows).
+        short = Signal(SQUARE_BITS)
+        operands = copies(SQUARE_BITS, 3, "operand")
         ahead, behind = Signal(32), Signal(32)    # seq - next_seq, next_seq - seq (mod 2**32)
         hist_plus = Signal(HIST_COUNT_BITS)
         # What the memories are written with, and their write enables, come from registers
@@ -150,11 +152,12 @@ class Tracker(wiring.Component):
                            Mux(difference >= (1 << LATENCY_BITS),
                                (1 << LATENCY_BITS) - 1, difference))),
             seen.eq(seen_rd.data),                                               # SHORT
-            *(short.eq(Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency))
-              for short in shorts),
-            products.eq(Cat(shorts[0][18:] * shorts[0][18:],                    # SQUARE
-                            shorts[1][18:] * shorts[1][:18], shorts[2][:18] * shorts[2][:18])),
-            squares.eq(products),       # MOVE: a register each side of the wire to the adder
+            short.eq(Mux(latency >= (1 << SQUARE_BITS), (1 << SQUARE_BITS) - 1, latency)),
+            *(operand.eq(short) for operand in operands),                        # OPERANDS
+            products.eq(Cat(operands[0][18:] * operands[0][18:],                # SQUARE
+                            operands[1][18:] * operands[1][:18],
+                            operands[2][:18] * operands[2][:18])),
+            squares.eq(products),                                                # MOVE
             ahead.eq(record.seq - row.next_seq),
             behind.eq(row.next_seq - record.seq),
             square.eq(Cat(squares[72:], squares[:36]) + (squares[36:72] << 19)),  # SUM_SQUARES
@@ -224,11 +227,11 @@ class Tracker(wiring.Component):
                     m.next = "IDLE"
             # The stages above, one state each (see their comments).
             for state, following in [("LATENCY", "CLAMP"), ("CLAMP", "SHORT"),
-                                     ("SHORT", "SQUARE"), ("SQUARE", "MOVE"),
-                                     ("MOVE", "SUM_SQUARES"), ("SUM_SQUARES", "ADDRESS")]:
+                                     ("SHORT", "OPERANDS"), ("OPERANDS", "SQUARE"),
+                                     ("SQUARE", "MOVE"), ("MOVE", "SUM_SQUARES")]:
                 with m.State(state):
                     m.next = following
-            with m.State("ADDRESS"):    # the bucket of `latency` is out now
+            with m.State("SUM_SQUARES"):    # the bucket of `latency` is out now
                 m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
                 m.next = "READ"
             with m.State("READ"):
