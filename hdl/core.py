@@ -131,6 +131,7 @@ class Core(wiring.Component):
         connect(m, wiring.flipped(self.gmii_rx), crossing.gmii)
         m.d.comb += [
             mac_rx.valid.eq(crossing.valid), mac_rx.wire.eq(crossing.byte),
+            mac_rx.is_sfd.eq(crossing.is_sfd), mac_rx.is_preamble.eq(crossing.is_preamble),
             mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[2]),
         ]
         for name in ("start", "stamp", "byte_valid", "byte", "index", "done", "good",

@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
                          RECORD_TAG, ErrorCode, Op)
 from ...regmap import RECORD_FIELDS
+from ..fanout import copies
 from .bank import RegisterBus
 
 __all__ = ["Bridge", "FrameTx"]
@@ -133,8 +134,9 @@ class Bridge(wiring.Component):
         def emit(value, last=0):
             m.d.comb += [out.valid.eq(1), out.p.data.eq(value), out.p.last.eq(last)]
 
-        def reply_header(name, tag_value, reply_op, then, last=False):
-            """States `name`_TAG and `name`_OP: send the reply's tag and op, then go on."""
+        def reply_header(name, tag_value, reply_op, then, last=False, then_set=()):
+            """States `name`_TAG and `name`_OP: send the reply's tag and op, then go on (and
+            set the flags `then_set`)."""
             with m.State(name + "_TAG"):
                 emit(tag_value)
                 with m.If(out.ready):
@@ -142,6 +144,7 @@ class Bridge(wiring.Component):
             with m.State(name + "_OP"):
                 emit(reply_op, last)
                 with m.If(out.ready):
+                    m.d.sync += [flag.eq(1) for flag in then_set]
                     m.next = then
 
         # Receiving runs in registered steps, so no long path starts at the link's FIFO (a block
@@ -292,20 +295,35 @@ class Bridge(wiring.Component):
                     m.next = "RECEIVE"
 
             # RECORDS: up to RECORDS_PER_FRAME whole records, 24 bytes each, little-endian.
-            reply_header("RECORDS", RECORD_TAG, Op.RECORDS, "RECORD_TAKE")
+            # The record goes out of a shift register, loaded and shifted in quarters under
+            # copies of the flags that steer it (192 flip-flops).
+            taking = copies(1, 4, "record_take")        # in RECORD_TAKE
+            sending = copies(1, 4, "record_send")       # in RECORD_SEND
+            reply_header("RECORDS", RECORD_TAG, Op.RECORDS, "RECORD_TAKE", then_set=taking)
             with m.State("RECORD_TAKE"):
                 m.d.comb += self.records.ready.eq(1)
-                m.d.sync += [record.eq(self.records.payload), record_byte.eq(0),
-                             records_left.eq(records_left - 1)]
+                m.d.sync += [record_byte.eq(0), records_left.eq(records_left - 1),
+                             *(copy.eq(0) for copy in taking), *(copy.eq(1) for copy in sending)]
                 m.next = "RECORD_SEND"
             with m.State("RECORD_SEND"):
                 more = (records_left != 0) & self.records.valid
                 final = (record_byte == RECORD_BYTES - 1) & ~more
-                emit(record.as_value().word_select(record_byte, 8), final)
+                emit(record.as_value()[:8], final)
                 with m.If(out.ready):
                     m.d.sync += record_byte.eq(record_byte + 1)
                     with m.If(final):
+                        m.d.sync += [copy.eq(0) for copy in sending]
                         m.next = "RECEIVE"
                     with m.Elif(record_byte == RECORD_BYTES - 1):
+                        m.d.sync += [*(copy.eq(0) for copy in sending),
+                                     *(copy.eq(1) for copy in taking)]
                         m.next = "RECORD_TAKE"
+        quarter = -(-Record.size // len(taking))
+        shifted = record.as_value() >> 8
+        for index, (taking_copy, sending_copy) in enumerate(zip(taking, sending)):
+            bits = slice(quarter * index, quarter * (index + 1))
+            with m.If(taking_copy):
+                m.d.sync += record.as_value()[bits].eq(self.records.payload.as_value()[bits])
+            with m.Elif(sending_copy & out.ready):
+                m.d.sync += record.as_value()[bits].eq(shifted[bits])
         return m

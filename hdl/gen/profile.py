@@ -84,7 +84,7 @@ class ProfileEngine(wiring.Component):
     when this tick ends the current; stage R registers that row; stage C computes the new
     state and rate; stage D registers what goes to the stream's accumulator, and stage E
     hands it over (`update`, `slot`, `slot_onehot`), from registers: it fans out to all
-    sixteen. A stream's state is written back three cycles after it is read, long before its
+    sixteen. A stream's state is written back four cycles after it is read, long before its
     next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
@@ -163,7 +163,10 @@ class ProfileEngine(wiring.Component):
             m.d.comb += new.rate.eq(state_c.rate + segment.slope)
             with m.If(state_c.left != 0):
                 m.d.comb += new.left.eq(state_c.left - 1)
-        m.d.comb += [write.addr.eq(slot_c), write.data.eq(new), write.en.eq(1)]
+        # Written back from registers (the adder's carry chain ends in flip-flops).
+        written, slot_written = Signal(State), Signal(range(STREAMS))
+        m.d.sync += [written.eq(new), slot_written.eq(slot_c)]
+        m.d.comb += [write.addr.eq(slot_written), write.data.eq(written), write.en.eq(1)]
 
         # Stage D: what the stream gets, registered; stage E: handed over.
         rate_d, modulus_d = Signal(PHASE_BITS), Signal(PHASE_BITS)

@@ -38,6 +38,8 @@ class GmiiRxCrossing(wiring.Component):
     gmii: In(GmiiRx())          # in the `rx` domain
     valid: Out(1)               # core domain: `byte` holds a received byte or an end marker
     byte: Out(RxByte)
+    is_sfd: Out(1)              # byte.data == SFD, decoded here (a register, not a compare)
+    is_preamble: Out(1)         # byte.data == PREAMBLE
 
     def elaborate(self, platform):
         m = Module()
@@ -62,13 +64,17 @@ class GmiiRxCrossing(wiring.Component):
         m.d.comb += [fifo.w_data.eq(entry), fifo.w_en.eq(write)]
 
         m.d.comb += fifo.r_en.eq(1)
-        m.d.sync += [self.valid.eq(fifo.r_rdy), self.byte.eq(fifo.r_data)]
+        m.d.sync += [self.valid.eq(fifo.r_rdy), self.byte.eq(fifo.r_data),
+                     self.is_sfd.eq(fifo.r_data[:8] == SFD),
+                     self.is_preamble.eq(fifo.r_data[:8] == PREAMBLE)]
         return m
 
 
 class MacRx(wiring.Component):
     valid: In(1)
     wire: In(RxByte)
+    is_sfd: In(1)               # wire.data == SFD
+    is_preamble: In(1)          # wire.data == PREAMBLE
     now: In(64)
 
     start: Out(1)               # a frame begins: `stamp` is its SFD time
@@ -109,13 +115,13 @@ class MacRx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(valid & ~byte.end):
-                    with m.If(byte.data == SFD):
+                    with m.If(self.is_sfd):
                         m.d.sync += [self.start.eq(1), length.eq(0), errored.eq(byte.er),
                                      short.eq(1), long.eq(0),
                                      self.stamp.eq(self.now - RX_CROSSING_CYCLES * NS_PER_CYCLE)]
                         m.d.comb += crc.start.eq(1)
                         m.next = "DATA"
-                    with m.Elif(byte.data != PREAMBLE):
+                    with m.Elif(~self.is_preamble):
                         count(self.preamble_errors)
                         m.next = "DISCARD"
             with m.State("DISCARD"):
