@@ -9,7 +9,7 @@ datagram carrying the wirestamp signature), an ARP or ICMP action, or one of the
 Signature datagrams are recognised by their magic alone, whatever their addresses, so frames
 looped back unchanged are measured as well as frames echoed by a device under test.
 """
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -66,8 +66,15 @@ class Parser(wiring.Component):
         stamp = Signal(64)
         with m.If(self.start):
             m.d.sync += stamp.eq(self.stamp)
-        with m.If(self.byte_valid & (self.index < HEAD_BYTES)):
-            m.d.sync += head.word_select(self.index[:6], 8).eq(self.byte)
+        # Each byte of the head is stored a cycle after it comes, under a registered one-hot of
+        # its place (a decode of `index` would sit in front of every byte's enable).
+        place, placed_byte = Signal(HEAD_BYTES), Signal(8)
+        m.d.sync += [place.eq(Mux(self.byte_valid & (self.index < HEAD_BYTES),
+                                  1 << self.index[:6], 0)),
+                     placed_byte.eq(self.byte)]
+        for index in range(HEAD_BYTES):
+            with m.If(place[index]):
+                m.d.sync += head[8 * index:8 * (index + 1)].eq(placed_byte)
 
         # IPv4 header checksum over bytes 14..33, one word per byte pair.
         m.submodules.ip_sum = ip_sum = OnesComplementSum()
