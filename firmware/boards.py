@@ -150,7 +150,13 @@ def toolchain_environment():
     return found
 
 
-def build(board, out="build/boards", port=0):
+def nextpnr_options(seed=None):
+    """router2 routes this design in ~2 minutes where the default router takes ~15. The seed
+    picks one of many placements (on the 25F the core clock varies by about ±6 MHz)."""
+    return "--timing-allow-fail --router router2" + (f" --seed {seed}" if seed is not None else "")
+
+
+def build(board, out="build/boards", port=0, seed=None):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
@@ -159,12 +165,11 @@ def build(board, out="build/boards", port=0):
     folder = os.path.join(out, board)
     import subprocess
     # KEEP_COPIES: registers copied for fan-out stay apart (`wirestamp.hdl.fanout`).
-    # SYNTH_OPTS: without it the 25F did not fit. router2 routes this design in ~2 minutes
-    # where the default router takes ~15.
+    # SYNTH_OPTS: without it the 25F did not fit.
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
                                   script_after_read=KEEP_COPIES, synth_opts=SYNTH_OPTS,
-                                  nextpnr_opts="--timing-allow-fail --router router2")
+                                  nextpnr_opts=nextpnr_options(seed))
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

@@ -46,7 +46,7 @@ def cmd_build(args):
         return _missing_extra("build", "gateware", "build", error)
     import time
     began = time.monotonic()
-    bitstream, fmax, usage = build(args.board, out=args.out, port=args.port)
+    bitstream, fmax, usage = build(args.board, out=args.out, port=args.port, seed=args.seed)
     print(f"{bitstream} built in {time.monotonic() - began:.0f} s\n{usage}")
     for clock in fmax:
         print(f"{clock.domain}: {clock.mhz:.1f} MHz (needs {clock.target_mhz:.1f}) "
@@ -160,6 +160,7 @@ def main(argv=None):
     build.add_argument("--board", choices=boards, required=True)
     build.add_argument("--port", type=int, default=0, help="which RGMII port (0 or 1)")
     build.add_argument("--out", default="build/boards")
+    build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
     build.set_defaults(func=cmd_build)
 
     flash = sub.add_parser("flash", help="program a board with openFPGALoader (SRAM, or SPI "

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from wirestamp.firmware.boards import BOARDS, Top, flash, parse_fmax, platform_for
+from wirestamp.firmware.boards import (BOARDS, Top, flash, nextpnr_options, parse_fmax,
+                                       platform_for)
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -18,6 +19,14 @@ def test_top_level_elaborates(board):
     frequencies = re.findall(r"FREQUENCY (?:PORT|NET) \S+ ([\d.]+) HZ", constraints)
     assert "125000000.0" in frequencies                       # the PHY's receive clock
     assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
+
+
+def test_build_script_places_with_the_seed_asked_for():
+    plan = platform_for("colorlight_5a75b").prepare(Top("colorlight_5a75b"), name="wirestamp",
+                                                    nextpnr_opts=nextpnr_options(7))
+    script = plan.files["build_wirestamp.sh"]
+    assert re.search(r"NEXTPNR_ECP5.* --router router2 --seed 7 ", script)
+    assert "--seed" not in nextpnr_options()
 
 
 def test_fmax_is_read_per_clock_after_routing():

@@ -3,7 +3,7 @@ UDP (RFC 768) frame from the stream's header template, with the wirestamp signat
 the payload and zeros after it. The MAC adds the FCS.
 
 The IPv4 header checksum and the UDP checksum are computed here, word by word, while the MAC
-sends the preamble and the first header bytes: the IPv4 checksum (frame byte 24) is ready 12
+sends the preamble and the first header bytes: the IPv4 checksum (frame byte 24) is ready 14
 cycles after the frame is first offered, and the UDP checksum (byte 40) after the 4 words of
 the TX timestamp, which is latched when the MAC puts this frame's SFD on the wire. So the
 stamp in the payload is the SFD time itself, and the checksum covers it.

