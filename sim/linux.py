@@ -155,8 +155,8 @@ class LinuxDut:
         self._stop.set()
         if self._reflector and self._reflector.poll() is None:
             self._reflector.send_signal(signal.SIGINT)     # it flushes its log and exits
-            try:
-                self._reflector.wait(timeout=5)
+            try:    # at once, normally: killing it would lose its log
+                self._reflector.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self._reflector.kill()
         if self._log_path.exists():
