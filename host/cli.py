@@ -91,11 +91,18 @@ def cmd_reflect(args):
     from .units import parse_duration
     seconds = float(parse_duration(args.duration)) if args.duration else None
     reflector = Reflector(args.port, bind=args.bind, log=args.out)
-    print(f"reflecting UDP on {args.bind}:{reflector.port}, log {args.out}", file=sys.stderr)
+    # SIGINT or SIGTERM ends the loop after the datagram in hand, and the log is flushed. Both
+    # are set here: a process started from a background job inherits SIGINT ignored.
+    import signal
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(stop, lambda *_: reflector.stop()) for stop in stops]
     try:
+        print(f"reflecting UDP on {args.bind}:{reflector.port}, log {args.out}",
+              file=sys.stderr, flush=True)
         reflector.serve(count=args.count, seconds=seconds)
-    except KeyboardInterrupt:
-        pass
+    finally:
+        for stop, handler in zip(stops, previous):
+            signal.signal(stop, handler)
     print(f"{reflector.reflected} signature datagrams reflected, {reflector.foreign} others",
           file=sys.stderr)
     return 0

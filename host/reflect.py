@@ -39,13 +39,18 @@ class Reflector:
         self._filled = 0
         self.reflected = 0
         self.foreign = 0
+        self._stopping = False
+
+    def stop(self):
+        """End `serve` after the datagram in hand (within 0.2 s); safe from a signal handler."""
+        self._stopping = True
 
     def serve(self, count=None, seconds=None):
         """Echo until `count` signature datagrams or `seconds` have passed."""
         deadline = None if seconds is None else time.monotonic() + seconds
         self.sock.settimeout(0.2)
         try:
-            while count is None or self.reflected < count:
+            while not self._stopping and (count is None or self.reflected < count):
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 try:

@@ -154,9 +154,9 @@ class LinuxDut:
         atexit.unregister(self.close)
         self._stop.set()
         if self._reflector and self._reflector.poll() is None:
-            self._reflector.send_signal(signal.SIGINT)     # it flushes its log and exits
-            try:    # at once, normally: killing it would lose its log
-                self._reflector.wait(timeout=30)
+            self._reflector.send_signal(signal.SIGTERM)    # it flushes its log and exits
+            try:
+                self._reflector.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._reflector.kill()
         if self._log_path.exists():

@@ -1,7 +1,10 @@
 """The reflector on this machine's loopback: signature datagrams come back unchanged, each
 with its kernel receive stamp (SO_TIMESTAMPING), application and send times; the log joins
 with hardware records by (stream, seq)."""
+import signal
 import socket
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -52,3 +55,25 @@ def test_reflect_command_stops_by_itself(tmp_path, capsys):
                  str(tmp_path / "log.bin"), "--duration", "300ms"]) == 0
     assert "0 signature datagrams reflected" in capsys.readouterr().err
     assert read_log(tmp_path / "log.bin").size == 0
+
+
+def test_reflect_command_flushes_on_a_signal_even_if_started_with_sigint_ignored(tmp_path):
+    """A background job's children inherit SIGINT ignored; the reflector must still stop
+    cleanly (the Linux DUT of the virtual board stops it so) and keep what it logged."""
+    log = tmp_path / "log.bin"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wirestamp.cli", "reflect", "--port", "0", "--bind",
+         "127.0.0.1", "--out", str(log)], stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        port = int(process.stderr.readline().split(",")[0].rsplit(":", 1)[1])
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(5)
+        for seq in range(3):
+            client.sendto(signature(1, seq), ("127.0.0.1", port))
+            client.recvfrom(2048)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    assert list(read_log(log)["seq"]) == [0, 1, 2]
