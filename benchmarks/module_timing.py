@@ -18,14 +18,13 @@ from pathlib import Path
 from amaranth.back import rtlil
 from resources import BLOCKS
 
-from wirestamp.firmware.boards import SYNTH_OPTS, find_tool
+from wirestamp.firmware.boards import SYNTH_OPTS, find_tool, parse_fmax
 from wirestamp.hdl.fanout import KEEP_COPIES
 
 TIMED = {**{name: target for name, target in BLOCKS.items() if name != "core"},
          "scheduler": "wirestamp.hdl.gen.scheduler:Scheduler",
          "control_link": "wirestamp.hdl.ctl.link:ControlLink",
          "rx_crossing": "wirestamp.hdl.mac.rx:GmiiRxCrossing"}
-_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)': ([\d.]+) MHz")
 _STEP = re.compile(r"^Info:\s+(clk-to-q|routing|logic|setup)\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+(\S+)",
                    re.M)
 
@@ -62,8 +61,7 @@ def main():
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             log = place_and_route(TIMED[name], Path(tmp))
-        fmax = dict(_FMAX.findall(log))         # the last report of each clock: routed
-        clocks = "  ".join(f"{clock} {float(mhz):.1f} MHz" for clock, mhz in fmax.items())
+        clocks = "  ".join(f"{clock.domain} {clock.mhz:.1f} MHz" for clock in parse_fmax(log))
         print(f"{name:<17}{clocks}", flush=True)
         path = worst_path(log)
         if path:

@@ -13,17 +13,17 @@ and hands the bytes over through a small asynchronous FIFO.
 """
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
+from .buffer import buffered
 from .ctl.bank import RegisterBank, RegisterBus
 from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
 from .gen.scheduler import Scheduler
-from .mac.gmii import FrameByte, GmiiRx, GmiiTx
+from .mac.gmii import GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
 from .rx.parser import Parser, Record
@@ -118,13 +118,7 @@ class Core(wiring.Component):
         # A two-byte FIFO between the sources and the MAC: the sources see a `ready` that
         # comes from a flip-flop, not through the MAC's state (a path into every wide
         # register the sources shift).
-        m.submodules.tx_buffer = tx_buffer = SyncFIFO(width=FrameByte.size, depth=2)
-        m.d.comb += [
-            tx_buffer.w_data.eq(tx_mux.out.payload), tx_buffer.w_en.eq(tx_mux.out.valid),
-            tx_mux.out.ready.eq(tx_buffer.w_rdy),
-            mac_tx.frames.payload.eq(tx_buffer.r_data), mac_tx.frames.valid.eq(tx_buffer.r_rdy),
-            tx_buffer.r_en.eq(mac_tx.frames.ready),
-        ]
+        buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
 
         # Receive path.

@@ -9,7 +9,7 @@ names carry `TAG` and the board build marks the flip-flops behind such names `ke
 """
 from amaranth import Signal
 
-__all__ = ["copies", "KEEP_COPIES"]
+__all__ = ["copies", "shares", "KEEP_COPIES"]
 
 TAG = "fanout"
 KEEP_COPIES = f"setattr -set keep 1 w:*_{TAG}* %ci1:+$dff[Q] t:$dff %i"
@@ -18,3 +18,9 @@ KEEP_COPIES = f"setattr -set keep 1 w:*_{TAG}* %ci1:+$dff[Q] t:$dff %i"
 def copies(shape, count, name):
     """`count` registers of `shape` for the caller to load alike."""
     return [Signal(shape, name=f"{name}_{TAG}{index}") for index in range(count)]
+
+
+def shares(width, count):
+    """A `width`-bit register cut into `count` slices, one per copy of what steers it."""
+    part = -(-width // count)
+    return [slice(part * index, part * (index + 1)) for index in range(count)]

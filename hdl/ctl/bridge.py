@@ -12,14 +12,14 @@ lost. Between requests, when streaming is on, waiting records go out in RECORDS 
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.crc.catalog import CRC16_CCITT_FALSE
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
                          RECORD_TAG, ErrorCode, Op)
 from ...regmap import RECORD_FIELDS
-from ..fanout import copies
+from ..buffer import buffered
+from ..fanout import copies, shares
 from .bank import RegisterBus
 
 __all__ = ["Bridge", "FrameTx"]
@@ -99,14 +99,8 @@ class Bridge(wiring.Component):
         wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
         # Reply bytes go to the framer through a two-byte FIFO: the byte chosen by this FSM's
         # state is stored, not steered through the framer's logic in the same cycle.
-        m.submodules.out_buffer = out_buffer = SyncFIFO(width=OutByte.size, depth=2)
         out = stream.Signature(OutByte).create()
-        m.d.comb += [
-            out_buffer.w_data.eq(out.payload), out_buffer.w_en.eq(out.valid),
-            out.ready.eq(out_buffer.w_rdy),
-            frame_tx.frame.payload.eq(out_buffer.r_data),
-            frame_tx.frame.valid.eq(out_buffer.r_rdy), out_buffer.r_en.eq(frame_tx.frame.ready),
-        ]
+        buffered(m, "out_buffer", out, frame_tx.frame)
         m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
         size = 4 + MAX_BODY
         m.submodules.buffer = buffer = Memory(shape=8, depth=1 << (size - 1).bit_length(),
@@ -151,16 +145,10 @@ class Bridge(wiring.Component):
         # RAM, slow to its output) or ends there: the byte goes through a two-byte FIFO (its
         # `ready` comes from a flip-flop), is unescaped (`u_*`, pulses), then stored and
         # checked by the FSM in RECEIVE.
-        in_valid, in_byte = Signal(), Signal(8)
-        take_in = Signal()
+        received = stream.Signature(8).create()
+        buffered(m, "rx_buffer", self.rx, received)
+        in_valid, in_byte, take_in = received.valid, received.payload, received.ready
         u_data, u_end, u_bad, u_byte = Signal(), Signal(), Signal(), Signal(8)
-        m.submodules.rx_buffer = rx_buffer = SyncFIFO(width=8, depth=2)
-        m.d.comb += [
-            rx_buffer.w_data.eq(self.rx.payload), rx_buffer.w_en.eq(self.rx.valid),
-            self.rx.ready.eq(rx_buffer.w_rdy),
-            in_valid.eq(rx_buffer.r_rdy), in_byte.eq(rx_buffer.r_data),
-            rx_buffer.r_en.eq(take_in),
-        ]
         m.d.sync += [u_data.eq(0), u_end.eq(0), u_bad.eq(0)]
         with m.If(in_valid & take_in):
             with m.If(in_byte == END):
@@ -318,10 +306,9 @@ class Bridge(wiring.Component):
                         m.d.sync += [*(copy.eq(0) for copy in sending),
                                      *(copy.eq(1) for copy in taking)]
                         m.next = "RECORD_TAKE"
-        quarter = -(-Record.size // len(taking))
         shifted = record.as_value() >> 8
-        for index, (taking_copy, sending_copy) in enumerate(zip(taking, sending)):
-            bits = slice(quarter * index, quarter * (index + 1))
+        for bits, taking_copy, sending_copy in zip(shares(Record.size, len(taking)), taking,
+                                                   sending):
             with m.If(taking_copy):
                 m.d.sync += record.as_value()[bits].eq(self.records.payload.as_value()[bits])
             with m.Elif(sending_copy & out.ready):

@@ -16,7 +16,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import FCS_BYTES, ID, SIZES, SIZE_BITS, STREAMS
-from ..fanout import copies
+from ..fanout import copies, shares
 from ..mac.gmii import FrameByte
 from ..net.checksum import OnesComplementSum
 from ..net.headers import ETHERTYPE_IPV4, IP_PROTO_UDP, UDPFrameHead, to_be
@@ -206,8 +206,8 @@ class Generator(wiring.Component):
         # The two words shift and load in quarters, each under its own copies of the enables:
         # together they are 128 flip-flops, too many for one register to reach in a cycle.
         shifted = word_now >> 8
-        for quarter, (sending_copy, group_end_copy) in enumerate(zip(sending, group_end)):
-            bits = slice(16 * quarter, 16 * (quarter + 1))
+        for bits, sending_copy, group_end_copy in zip(shares(64, len(sending)), sending,
+                                                      group_end):
             with m.If(sending_copy & self.frames.ready):
                 m.d.sync += word_now[bits].eq(Mux(group_end_copy, word_next[bits],
                                                   shifted[bits]))

@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from ...regmap import (COUNT_BITS, PHASE_BITS, RATE_FRAC_BITS, SEGMENT_TABLE, SEGMENTS,
                        STREAM_TABLE, STREAMS, TICK_CYCLES)
 from ..ctl.bank import row_layout
-from ..fanout import copies
+from ..fanout import copies, shares
 
 __all__ = ["RateAccumulator", "ProfileEngine", "SegmentRow", "StreamRow"]
 
@@ -52,9 +52,7 @@ class RateAccumulator(wiring.Component):
         ahead = Signal(Phase)
         dues = copies(1, 4, "due")          # ahead >= 0
         addend, advanced = Signal(Phase), Signal(Phase)
-        quarter = -(-Phase.width // len(dues))
-        for index, due in enumerate(dues):
-            bits = slice(index * quarter, (index + 1) * quarter)
+        for bits, due in zip(shares(Phase.width, len(dues)), dues):
             m.d.comb += addend[bits].eq(Mux(due, rate_less_mod[bits], rate[bits]))
         m.d.comb += advanced.eq(ahead + addend)
         m.d.sync += self.credit.eq(self.go)

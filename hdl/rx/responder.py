@@ -20,7 +20,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import MAX_FRAME, RX_COUNTER_BITS
-from ..fanout import copies
+from ..fanout import copies, shares
 from ..mac.gmii import FrameByte
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
@@ -139,9 +139,7 @@ class Responder(wiring.Component):
         load_echo = copies(1, 8, "load_echo")   # in ECHO_FIRST
         m.d.comb += self.frames.valid.eq(sending[0])
         advance = sending[0] & self.frames.ready
-        eighth = -(-len(out) // len(sending))
-        for index in range(len(sending)):
-            bits = slice(eighth * index, eighth * (index + 1))
+        for index, bits in enumerate(shares(len(out), len(sending))):
             with m.If(load_arp[index]):
                 m.d.sync += out[bits].eq(arp_out.as_value()[bits])
             with m.Elif(load_echo[index]):
