@@ -1,7 +1,8 @@
 """Board top levels: the `Unit` (core + UART control link) behind an RGMII port, on
 amaranth-boards platforms, and the bitstream build with the pip-installed YoWASP tools.
 
-    board clock ─ PLL (EHXPLLL) ─ 125 MHz `sync` (GMII TX, the core)
+    board clock ─ PLL (EHXPLLL) ─┬─ 125 MHz `sync` (GMII TX, the core's datapath)
+                                 └─ 62.5 MHz `ctl` (register bank, statistics, UART)
     eth_rgmii N ─ RgmiiPhy ─ GMII ─ Unit ─ UART (uart 0)
                   rx_clk ─ `rx`
 
@@ -17,12 +18,14 @@ from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, R
 from amaranth.lib import io
 
 from ..hdl.fanout import KEEP_COPIES
+from ..hdl.core import CONTROL_HZ
 from ..hdl.unit import Unit
 from .rgmii import RgmiiPhy
 
 __all__ = ["BOARDS", "Top", "build", "Fmax", "SYNTH_OPTS", "find_tool"]
 
 CORE_HZ = 125e6
+assert CONTROL_HZ == CORE_HZ / 2, "the PLL below divides its 625 MHz by 5 and by 10"
 # LUT4s only: the wide-LUT multiplexers yosys builds otherwise take about twice the LUTs.
 SYNTH_OPTS = "-nowidelut"
 
@@ -60,22 +63,27 @@ class Top(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         board = self._board
-        # 125 MHz from the board clock: VCO = 125 MHz × 5 = 625 MHz (ECP5 range 400–800).
+        # 125 and 62.5 MHz from the board clock: VCO = 625 MHz (ECP5 range 400–800), / 5, / 10.
         clock_in = platform.request(platform.default_clk, dir="-")
         m.submodules.clock_in = clock_buffer = io.Buffer("i", clock_in)
-        clock, locked = Signal(), Signal()
+        clock, control_clock, locked = Signal(), Signal(), Signal()
         m.submodules.pll = Instance(
             "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
             p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
-            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=5, p_CLKOP_CPHASE=2, p_CLKOP_FPHASE=0,
+            p_OUTDIVIDER_MUXB="DIVB", p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=5,
+            p_CLKOP_CPHASE=2, p_CLKOP_FPHASE=0, p_CLKOS_ENABLE="ENABLED",
+            p_CLKOS_DIV=10, p_CLKOS_CPHASE=4, p_CLKOS_FPHASE=0,
             p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=5, p_CLKI_DIV=board.pll_input_divider,
             i_CLKI=clock_buffer.i, i_CLKFB=clock, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
             i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0, i_PHASELOADREG=0, i_PLLWAKESYNC=0,
-            i_ENCLKOP=0, o_CLKOP=clock, o_LOCK=locked,
+            i_ENCLKOP=0, i_ENCLKOS=0, o_CLKOP=clock, o_CLKOS=control_clock, o_LOCK=locked,
             a_FREQUENCY_PIN_CLKI=str(board.clock_mhz), a_FREQUENCY_PIN_CLKOP="125",
-            a_ICP_CURRENT="12", a_LPF_RESISTOR="8")
+            a_FREQUENCY_PIN_CLKOS=f"{CONTROL_HZ / 1e6:g}", a_ICP_CURRENT="12",
+            a_LPF_RESISTOR="8")
         m.domains.sync = ClockDomain("sync")
-        m.d.comb += [ClockSignal("sync").eq(clock), ResetSignal("sync").eq(~locked)]
+        m.domains.ctl = ClockDomain("ctl")
+        m.d.comb += [ClockSignal("sync").eq(clock), ResetSignal("sync").eq(~locked),
+                     ClockSignal("ctl").eq(control_clock), ResetSignal("ctl").eq(~locked)]
 
         pins = platform.request("eth_rgmii", self._port, dir="-")
         m.submodules.phy = phy = RgmiiPhy(pins)

@@ -7,18 +7,27 @@
                                           └─ responder (ARP, ICMP echo)
     timebase: TX stamps at the SFD on txd, RX stamps at the SFD on rxd
 
-Everything runs in the `sync` domain, the 125 MHz GMII transmit clock, one byte per cycle,
-except the first stage of the receive path, which runs on the PHY's receive clock (`rx`)
-and hands the bytes over through a small asynchronous FIFO.
+Three clock domains:
+- `sync`, the 125 MHz GMII transmit clock, one byte per cycle: the datapath from the
+  stream tables to the wire and back to the records;
+- `rx`, the PHY's receive clock: the first stage of the receive path, which hands the bytes
+  over through a small asynchronous FIFO;
+- `ctl`, half of `sync` (62.5 MHz): the register bank, the statistics (tracker), the record
+  FIFO and the control link. Settings, commands and counters cross in `ControlCrossing`
+  rounds, records through an asynchronous FIFO; the bank writes the stream and segment tables
+  from its side of dual-clock memories.
 """
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.hdl import DomainRenamer
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import AsyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
 from .buffer import buffered
 from .ctl.bank import RegisterBank, RegisterBus
+from .ctl.crossing import ControlCrossing
 from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
@@ -32,27 +41,39 @@ from .rx.responder import Responder, TxMux
 from .rx.tracker import Tracker
 from .time import Timebase
 
-__all__ = ["Core"]
+__all__ = ["Core", "CONTROL_HZ"]
+
+CONTROL_HZ = regmap.CLOCK_HZ // 2       # the `ctl` clock
+
+# Bank registers the core's `sync` side holds (counters) or uses (settings), in the crossing.
+COUNTERS = ("active", "time", "tx_frames", "tx_bytes", "sched_late", "stream_tx", "arp_result",
+            "rx_frames", "rx_bytes", "rx_fcs_errors", "rx_errors", "rx_runts", "rx_giants",
+            "rx_preamble_errors", "rx_other", "rx_ip_errors", "rx_ip_other", "rx_foreign_udp",
+            "rx_signed", "arp_rx", "arp_tx", "icmp_rx", "icmp_tx", "reply_dropped")
+SETTINGS = ("time_increment", "unit_mac", "unit_ip", "arp_target", "stream_tx_select")
+# What the host starts on the `sync` side: STOP, CLEAR, the streams' start (after START has
+# cleared the statistics), an ARP_CONTROL write (`arp_write`), and a resolve request.
+COMMANDS = ("stop", "clear", "go", "arp_write", "resolve")
 
 
 def _table_memory(m, name, table, write):
     memory = Memory(shape=32 * table.row_words, depth=table.rows, init=[])
     m.submodules[name] = memory
-    port = memory.write_port(granularity=32)
+    port = memory.write_port(granularity=32, domain="ctl")
     m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(write.en)]
     return memory
 
 
 class Core(wiring.Component):
-    bus: In(RegisterBus())
+    bus: In(RegisterBus())                     # `ctl`
     gmii_tx: Out(GmiiTx())
     gmii_rx: In(GmiiRx())
     now: Out(64)
-    records: Out(stream.Signature(Record))     # towards the control link
+    records: Out(stream.Signature(Record))     # towards the control link, `ctl`
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.bank = bank = RegisterBank()
+        m.submodules.bank = bank = DomainRenamer("ctl")(RegisterBank())
         m.submodules.timebase = timebase = Timebase()
         m.submodules.scheduler = scheduler = Scheduler()
         m.submodules.generator = generator = Generator()
@@ -61,10 +82,14 @@ class Core(wiring.Component):
         m.submodules.crossing = crossing = GmiiRxCrossing()
         m.submodules.mac_rx = mac_rx = MacRx()
         m.submodules.parser = parser = Parser()
-        m.submodules.tracker = tracker = Tracker()
-        m.submodules.record_fifo = record_fifo = RecordFifo()
+        m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
+        m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
-        connect(m, wiring.flipped(self.bus), bank.bus)
+        members = bank.signature.members
+        m.submodules.control = control = ControlCrossing(
+            {name: members[name].shape for name in SETTINGS}, COMMANDS,
+            {"running": 1, **{name: members[name].shape for name in COUNTERS}})
+        settings, fired = control.applied, control.fired
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table)
         segments = _table_memory(m, "segment_table", regmap.SEGMENT_TABLE, bank.segment_table)
@@ -79,39 +104,52 @@ class Core(wiring.Component):
                 getattr(reader, prefix + "_row").eq(port.data[:row_layout.size]),
             ]
 
+        self._bus(m, bank, control)
+
         def command(bit):
             return bank.control_strobe & ((bank.control & bit) != 0)
 
-        # The commands, registered (CLEAR once per block it resets): they fan out widely.
-        start, stop = Signal(), Signal()
-        clears = copies(1, 6, "clear")
-        m.d.sync += [start.eq(command(regmap.CONTROL_START)),
-                     stop.eq(command(regmap.CONTROL_STOP)),
-                     *(copy.eq(command(regmap.CONTROL_CLEAR)) for copy in clears)]
-        # START first clears the receive statistics (the tracker sweeps its memories), then
-        # starts the streams, so no measurement straddles the clearing.
-        clearing, streams_go = Signal(), Signal()      # registered: it fans out widely
-        m.d.sync += [clearing.eq(tracker.busy), streams_go.eq(clearing & ~tracker.busy)]
+        # The commands, registered. START first clears the receive statistics (the tracker
+        # sweeps its memories), then starts the streams, so no measurement straddles the
+        # clearing; STOP and CLEAR are for the `sync` side.
+        start, clearing, streams_go = Signal(), Signal(), Signal()
+        m.d.ctl += [start.eq(command(regmap.CONTROL_START)),
+                    control.commands.stop.eq(command(regmap.CONTROL_STOP)),
+                    control.commands.clear.eq(command(regmap.CONTROL_CLEAR)),
+                    control.commands.arp_write.eq(bank.arp_control_strobe),
+                    control.commands.resolve.eq(bank.arp_control_strobe & bank.arp_control[0]),
+                    clearing.eq(tracker.busy), streams_go.eq(clearing & ~tracker.busy)]
+        m.d.comb += control.commands.go.eq(streams_go)
+        for name in SETTINGS:
+            m.d.comb += getattr(control.settings, name).eq(getattr(bank, name))
+        for name in COUNTERS:
+            m.d.comb += getattr(bank, name).eq(getattr(control.snapshot, name))
+        # Running from START until the streams end, with no gap while `go` crosses over.
+        m.d.comb += bank.status.eq(control.snapshot.running | tracker.busy | clearing |
+                                   control.in_flight.go)
+        # CLEAR, once per block it resets: it fans out widely.
+        clears = copies(1, 4, "clear")
+        m.d.sync += [copy.eq(fired.clear) for copy in clears]
         m.d.comb += [
-            timebase.increment.eq(bank.time_increment),
+            timebase.increment.eq(settings.time_increment),
             self.now.eq(timebase.now),
-            scheduler.start.eq(streams_go),
-            scheduler.stop.eq(stop),
+            scheduler.start.eq(fired.go),
+            scheduler.stop.eq(fired.stop),
             scheduler.clear.eq(clears[0]),
-            mac_tx.clear.eq(clears[1]),
-            generator.start.eq(streams_go),
+            mac_tx.clear.eq(clears[0]),
+            generator.start.eq(fired.go),
             generator.now.eq(timebase.now),
             tx_mux.sfd.eq(mac_tx.sfd),
             generator.sfd.eq(tx_mux.generated_sfd),
-            bank.status.eq(scheduler.running | tracker.busy),
-            bank.active.eq(scheduler.active),
-            bank.time.eq(timebase.now),
-            bank.tx_frames.eq(mac_tx.frames_sent),
-            bank.tx_bytes.eq(mac_tx.bytes_sent),
-            bank.sched_late.eq(scheduler.late),
+            control.live.running.eq(scheduler.running),
+            control.live.active.eq(scheduler.active),
+            control.live.time.eq(timebase.now),
+            control.live.tx_frames.eq(mac_tx.frames_sent),
+            control.live.tx_bytes.eq(mac_tx.bytes_sent),
+            control.live.sched_late.eq(scheduler.late),
+            scheduler.sent_select.eq(settings.stream_tx_select),
+            control.live.stream_tx.eq(scheduler.sent),
         ]
-        m.d.comb += [scheduler.sent_select.eq(bank.stream_tx_select),
-                     bank.stream_tx.eq(scheduler.sent)]
         connect(m, scheduler.grants, generator.grants)
         connect(m, generator.frames, tx_mux.generated)
         connect(m, responder.frames, tx_mux.replies)
@@ -126,34 +164,22 @@ class Core(wiring.Component):
         m.d.comb += [
             mac_rx.valid.eq(crossing.valid), mac_rx.wire.eq(crossing.byte),
             mac_rx.is_sfd.eq(crossing.is_sfd), mac_rx.is_preamble.eq(crossing.is_preamble),
-            mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[2]),
+            mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[1]),
         ]
         for name in ("start", "stamp", "byte_valid", "byte", "index", "done", "good",
                      "length"):
             m.d.comb += getattr(parser, name).eq(getattr(mac_rx, name))
         m.d.comb += [
-            parser.unit_ip.eq(bank.unit_ip), parser.arp_target.eq(bank.arp_target),
-            parser.clear.eq(clears[3]),
-            tracker.start.eq(start),
-            tracker.record_valid.eq(parser.record_valid), tracker.record.eq(parser.record),
-            tracker.stats_select.eq(bank.stats_select), bank.stats.eq(tracker.stats),
-            tracker.hist_select.eq(bank.hist_select), bank.hist_count.eq(tracker.hist_count),
-            record_fifo.record_valid.eq(parser.record_valid & ~tracker.busy),
-            record_fifo.record.eq(parser.record),
-            record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clears[4]),
-            bank.record_level.eq(record_fifo.level),
-            bank.record_overflow.eq(record_fifo.overflow),
-            record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),
-            self.records.valid.eq(record_fifo.records.valid),
-            self.records.payload.eq(record_fifo.records.payload),
+            parser.unit_ip.eq(settings.unit_ip), parser.arp_target.eq(settings.arp_target),
+            parser.clear.eq(clears[2]),
             responder.frame_start.eq(mac_rx.start), responder.byte_valid.eq(mac_rx.byte_valid),
             responder.byte.eq(mac_rx.byte), responder.index.eq(mac_rx.index),
             responder.head.eq(parser.head), responder.frame_length.eq(parser.frame_length),
             responder.arp_request.eq(parser.arp_request),
             responder.icmp_echo.eq(parser.icmp_echo),
-            responder.resolve.eq(bank.arp_control_strobe & bank.arp_control[0]),
-            responder.unit_mac.eq(bank.unit_mac), responder.unit_ip.eq(bank.unit_ip),
-            responder.arp_target.eq(bank.arp_target), responder.clear.eq(clears[5]),
+            responder.resolve.eq(fired.resolve),
+            responder.unit_mac.eq(settings.unit_mac), responder.unit_ip.eq(settings.unit_ip),
+            responder.arp_target.eq(settings.arp_target), responder.clear.eq(clears[3]),
         ]
         for register, counter in [
             ("rx_frames", mac_rx.frames), ("rx_bytes", mac_rx.bytes),
@@ -166,19 +192,75 @@ class Core(wiring.Component):
             ("icmp_rx", parser.icmp_rx), ("icmp_tx", responder.icmp_tx),
             ("reply_dropped", responder.dropped),
         ]:
-            m.d.comb += getattr(bank, register).eq(counter)
-
-        # The oldest record as the RECORD register shows it, registered: the FIFO's output comes
-        # straight from a block RAM, too slow to feed the bank's multiplexers in the same cycle.
-        record_head = Signal.like(bank.record)
-        m.d.sync += record_head.eq(Mux(record_fifo.records.valid, record_fifo.records.payload, 0))
-        m.d.comb += bank.record.eq(record_head)
+            m.d.comb += getattr(control.live, register).eq(counter)
 
         # ARP resolution: the answer to the last request.
         answered = Signal()
-        with m.If(bank.arp_control_strobe):
+        with m.If(fired.arp_write):
             m.d.sync += answered.eq(0)
         with m.Elif(parser.arp_answer):
-            m.d.sync += [answered.eq(1), bank.arp_result[:48].eq(parser.answer_mac)]
-        m.d.comb += bank.arp_result[48].eq(answered)
+            m.d.sync += [answered.eq(1), control.live.arp_result[:48].eq(parser.answer_mac)]
+        m.d.comb += control.live.arp_result[48].eq(answered)
+
+        self._records(m, parser, tracker, record_fifo, bank, start=start,
+                      clear=control.commands.clear)
         return m
+
+    def _bus(self, m, bank, control):
+        """Writes go straight to the bank, then a round carries the settings over. A read
+        first has a round bring the counters over, then reads the bank (holding the next
+        round off until the word is out)."""
+        bus = self.bus
+        m.d.comb += [bank.bus.addr.eq(bus.addr), bank.bus.w_data.eq(bus.w_data),
+                     bank.bus.w_en.eq(bus.w_en), bus.r_data.eq(bank.bus.r_data),
+                     bus.r_valid.eq(bank.bus.r_valid)]
+        written = Signal(RegisterBus.WRITE_LATENCY + 2)     # commands are registered twice
+        m.d.ctl += written.eq(Cat(bus.w_en, written[:-1]))
+        with m.FSM(domain="ctl", name="bus_read"):
+            with m.State("IDLE"):
+                m.d.comb += control.refresh.eq(bus.r_en | written[-1])
+                with m.If(bus.r_en):
+                    m.next = "ROUND"
+            with m.State("ROUND"):
+                m.d.comb += control.refresh.eq(written[-1])
+                with m.If(control.settled):
+                    m.d.comb += [bank.bus.r_en.eq(1), control.hold.eq(1)]
+                    m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += [control.refresh.eq(written[-1]), control.hold.eq(1)]
+                with m.If(bank.bus.r_valid):
+                    m.next = "IDLE"
+
+    def _records(self, m, parser, tracker, record_fifo, bank, start, clear):
+        """Records cross to `ctl` in a small asynchronous FIFO: they come at most one per
+        minimal frame (84 `sync` cycles) and leave in at most 14 `ctl` cycles, so it never
+        fills. Each is held in a register for the tracker and the record FIFO."""
+        m.submodules.record_crossing = fifo = AsyncFIFO(width=Record.size, depth=4,
+                                                        w_domain="sync", r_domain="ctl")
+        m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
+        record, record_valid = Signal(Record), Signal()
+        take = fifo.r_rdy & tracker.ready & ~record_valid
+        m.d.comb += fifo.r_en.eq(take)
+        m.d.ctl += record_valid.eq(take)
+        with m.If(take):
+            m.d.ctl += record.eq(fifo.r_data)
+        m.d.comb += [
+            tracker.start.eq(start),
+            tracker.record_valid.eq(record_valid), tracker.record.eq(record),
+            tracker.stats_select.eq(bank.stats_select), bank.stats.eq(tracker.stats),
+            tracker.hist_select.eq(bank.hist_select), bank.hist_count.eq(tracker.hist_count),
+            record_fifo.record_valid.eq(record_valid & ~tracker.busy),
+            record_fifo.record.eq(record),
+            record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
+            bank.record_level.eq(record_fifo.level),
+            bank.record_overflow.eq(record_fifo.overflow),
+            record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),
+            self.records.valid.eq(record_fifo.records.valid),
+            self.records.payload.eq(record_fifo.records.payload),
+        ]
+        # The oldest record as the RECORD register shows it, registered: the FIFO's output
+        # comes straight from a block RAM, too slow to feed the bank's multiplexers.
+        record_head = Signal.like(bank.record)
+        m.d.ctl += record_head.eq(Mux(record_fifo.records.valid,
+                                      record_fifo.records.payload, 0))
+        m.d.comb += bank.record.eq(record_head)

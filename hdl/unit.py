@@ -1,9 +1,11 @@
-"""The unit as a board (or a UART-level bench) sees it: the core and its control link."""
+"""The unit as a board (or a UART-level bench) sees it: the core and its control link (in the
+`ctl` domain, `CONTROL_HZ`)."""
 from amaranth import Module
+from amaranth.hdl import DomainRenamer
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from .core import Core
+from .core import CONTROL_HZ, Core
 from .ctl.link import ControlLink
 from .mac.gmii import GmiiRx, GmiiTx
 
@@ -23,7 +25,7 @@ class Unit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = Core()
-        m.submodules.link = link = ControlLink(self._baud)
+        m.submodules.link = link = DomainRenamer("ctl")(ControlLink(self._baud, CONTROL_HZ))
         connect(m, link.bus, core.bus)
         connect(m, core.records, link.records)
         connect(m, core.gmii_tx, wiring.flipped(self.gmii_tx))

@@ -38,8 +38,10 @@ HIST_SUB = 16                           # then 16 per octave (width at most 1/16
 HIST_BUCKETS = 512                      # up to bucket 510 (2**35 * 8 ns, 275 s); the last
 HIST_OVERFLOW = HIST_BUCKETS - 1        # bucket counts everything longer
 HIST_COUNT_BITS = 36
-HIST_COUNT_CYCLES = 20                  # HIST_COUNT is valid this long after HIST_SELECT
-START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms, then starts streams
+HIST_COUNT_CYCLES = 20                  # HIST_COUNT is valid this many control-clock cycles
+                                        # after HIST_SELECT
+START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms (control-clock
+                                                # cycles, 131 us), then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
 
 RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
@@ -221,7 +223,7 @@ REGISTERS = [
     Register("HIST_SELECT", 0x251, 32, "rw", 0,
              "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
     Register("HIST_COUNT", 0x252, 64, "r", 0,
-             f"Packets in bucket HIST_SELECT (valid {HIST_COUNT_CYCLES} cycles after "
+             f"Packets in bucket HIST_SELECT (valid {HIST_COUNT_CYCLES} control-clock cycles after "
              "HIST_SELECT is written)."),
 ]
 

@@ -18,6 +18,9 @@ from .. import regmap
 from ..hdl.ctl.bank import RegisterBus
 
 CLOCK_NS = regmap.NS_PER_CYCLE
+# The control clock: about half the core's, and deliberately not exactly (on a board both come
+# from one PLL; the crossing must not depend on it).
+CONTROL_PS = 16_500
 
 
 class TB:
@@ -38,6 +41,7 @@ class TB:
         dut.bus__w_data.value = 0
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(Clock(dut.rx_clk, rx_period_ps, unit="ps").start())
+        cocotb.start_soon(Clock(dut.ctl_clk, CONTROL_PS, unit="ps").start())
         if loopback_cycles is None:
             self.source = GmiiSource(dut.gmii_rx__rxd, dut.gmii_rx__rx_er, dut.gmii_rx__rx_dv,
                                      dut.rx_clk)
@@ -57,31 +61,36 @@ class TB:
                 line.pop(0)
 
     async def reset(self):
-        self.dut.rst.value = 1
-        self.dut.rx_rst.value = 1
+        dut = self.dut
+        dut.rst.value = dut.rx_rst.value = dut.ctl_rst.value = 1
         for _ in range(4):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        self.dut.rx_rst.value = 0
-        await RisingEdge(self.dut.clk)
+            await RisingEdge(dut.ctl_clk)
+        dut.rst.value = dut.rx_rst.value = dut.ctl_rst.value = 0
+        await RisingEdge(dut.ctl_clk)
 
+    async def control_cycles(self, cycles):
+        await ClockCycles(self.dut.ctl_clk, cycles)
+
+    # The register bus is on the control clock, driven right after its edges.
     async def write(self, addr, value):
         self.dut.bus__addr.value = addr
         self.dut.bus__w_data.value = value
         self.dut.bus__w_en.value = 1
-        await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.ctl_clk)
         self.dut.bus__w_en.value = 0
 
     async def read(self, addr):
         self.dut.bus__addr.value = addr
         self.dut.bus__r_en.value = 1
-        await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.ctl_clk)
         self.dut.bus__r_en.value = 0
-        for _ in range(RegisterBus.READ_LATENCY - 1):
-            await RisingEdge(self.dut.clk)
-        await ReadOnly()
+        while True:
+            await RisingEdge(self.dut.ctl_clk)
+            await ReadOnly()
+            if self.dut.bus__r_valid.value:
+                break
         value = int(self.dut.bus__r_data.value)
-        await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.ctl_clk)
         return value
 
     async def read_register(self, name, index=0):
@@ -133,7 +142,7 @@ async def capture(dut):
         await tb.write(addr, value)
     offset = await tb.timebase_offset()
     await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
-    await ClockCycles(dut.clk, regmap.START_CLEAR_CYCLES)
+    await tb.control_cycles(regmap.START_CLEAR_CYCLES)
 
     frames = []
 
@@ -149,10 +158,10 @@ async def capture(dut):
     except SimTimeoutError:
         timed_out = True
     await Timer(params.get("settle_ns", 2000), "ns")
-    await RisingEdge(dut.clk)      # the bus is driven right after an edge, as everywhere here
+    await RisingEdge(dut.ctl_clk)
     for addr, value in params.get("final_writes", []):
         await tb.write(addr, value)
-    await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY + 2)   # the core registers commands
+    await tb.control_cycles(RegisterBus.WRITE_LATENCY + 2)   # the core registers commands
     registers = {}
     for name in params.get("registers", []):
         reg = regmap.register(name)
@@ -190,11 +199,11 @@ async def exchange(dut):
     offset = await tb.timebase_offset()
     if params.get("start"):
         await tb.write(regmap.register("CONTROL").addr, regmap.CONTROL_START)
-        await ClockCycles(dut.clk, regmap.START_CLEAR_CYCLES)
+        await tb.control_cycles(regmap.START_CLEAR_CYCLES)
     for spec in params.get("frames", []):
         await tb.source.send(_frame(spec))
     await Timer(params.get("run_us", 20), "us")
-    await RisingEdge(dut.clk)
+    await RisingEdge(dut.ctl_clk)
     sent = []
     while not tb.sink.empty():
         sent.append(tb.describe(tb.sink.recv_nowait(), offset))
@@ -206,13 +215,13 @@ async def exchange(dut):
     stats = regmap.register("STATS")
     for stream in params.get("stats", []):
         await tb.write(regmap.register("STATS_SELECT").addr, stream)
-        await ClockCycles(dut.clk, RegisterBus.WRITE_LATENCY + 2)   # the tracker's 2 cycles
+        await tb.control_cycles(RegisterBus.WRITE_LATENCY + 2)   # the tracker's 2 cycles
         words = [await tb.read(stats.addr + i) for i in range(stats.words)]
         result["stats"][str(stream)] = regmap.unpack_words(regmap.STATS_FIELDS, words,
                                                            regmap.STATS_SIGNED)
     for stream, bucket in params.get("hist", []):
         await tb.write(regmap.register("HIST_SELECT").addr, stream << 9 | bucket)
-        await ClockCycles(dut.clk, regmap.HIST_COUNT_CYCLES)
+        await tb.control_cycles(regmap.HIST_COUNT_CYCLES)
         result["hist"].append(await tb.read_register("HIST_COUNT"))
     record = regmap.register("RECORD")
     for _ in range(params.get("records", 0)):

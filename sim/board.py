@@ -16,9 +16,10 @@ line per call so lines never interleave):
 and the echo model's lines (`models.py`).
 """
 from amaranth import Cat, ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.hdl import DomainRenamer
 from amaranth.hdl import Format, Print
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import AsyncFIFO
 from amaranth.lib.wiring import In, connect
 
 from .. import regmap
@@ -39,6 +40,7 @@ class VirtualBoard(wiring.Component):
     """Every input is registered and the reset is made inside: Verilator re-evaluates any logic
     fed by a top-level input at every evaluation, which would double the cost of a cycle."""
     clk: In(1)
+    ctl_clk: In(1)             # half of clk, rising with every other clk edge (`ctl`)
     ctl: In(stream.Signature(8))
     inject: In(stream.Signature(FrameByte))
     dut: In(2)
@@ -53,17 +55,18 @@ class VirtualBoard(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        _clock_and_reset(m, self.clk)
+        _clock_and_reset(m, self.clk, self.ctl_clk)
         m.submodules.core = core = Core()
-        m.submodules.bridge = bridge = Bridge()
-        m.submodules.ctl_fifo = fifo = SyncFIFOBuffered(width=8, depth=4096)
+        m.submodules.bridge = bridge = DomainRenamer("ctl")(Bridge())
+        m.submodules.ctl_fifo = fifo = AsyncFIFO(width=8, depth=4096, w_domain="sync",
+                                                 r_domain="ctl")
         connect(m, bridge.bus, core.bus)
         connect(m, core.records, bridge.records)
         m.d.sync += [fifo.w_data.eq(self.ctl.payload), fifo.w_en.eq(self.ctl.valid)]
         m.d.comb += [self.ctl.ready.eq(fifo.w_rdy),
                      bridge.rx.payload.eq(fifo.r_data), bridge.rx.valid.eq(fifo.r_rdy),
                      fifo.r_en.eq(bridge.rx.ready), bridge.tx.ready.eq(1)]
-        _control_lines(m, bridge.tx.payload, bridge.tx.valid)
+        _control_lines(m, "ctl", bridge.tx.payload, bridge.tx.valid)
 
         now = Signal(48)
         m.d.sync += now.eq(now + 1)
@@ -97,28 +100,29 @@ class VirtualBoard(wiring.Component):
         return m
 
 
-def _clock_and_reset(m, clk):
-    """`sync` and `rx` on `clk`, held in reset for the first RESET_CYCLES cycles."""
+def _clock_and_reset(m, clk, ctl_clk):
+    """`sync` and `rx` on `clk`, `ctl` on `ctl_clk`, held in reset for the first RESET_CYCLES
+    cycles."""
     m.domains.power_on = ClockDomain(reset_less=True)
-    m.domains.sync = ClockDomain()
-    m.domains.rx = ClockDomain()
+    m.domains += [ClockDomain(domain) for domain in ("sync", "rx", "ctl")]
     count = Signal(range(RESET_CYCLES + 1))
     with m.If(count != RESET_CYCLES):
         m.d.power_on += count.eq(count + 1)
     for domain in ("power_on", "sync", "rx"):
         m.d.comb += ClockSignal(domain).eq(clk)
-    for domain in ("sync", "rx"):
+    m.d.comb += ClockSignal("ctl").eq(ctl_clk)
+    for domain in ("sync", "rx", "ctl"):
         m.d.comb += ResetSignal(domain).eq(count != RESET_CYCLES)
 
 
-def _control_lines(m, byte, valid):
+def _control_lines(m, domain, byte, valid):
     """Print the bridge's bytes 16 to a line, and a shorter line at each frame's END byte."""
     count, bytes16 = Signal(4), Signal(128)
     shifted = Cat(byte, bytes16[:120])
     with m.If(valid):
-        m.d.sync += [bytes16.eq(shifted), count.eq(count + 1)]
+        m.d[domain] += [bytes16.eq(shifted), count.eq(count + 1)]
         with m.If((count == 15) | (byte == END)):
-            m.d.sync += [count.eq(0), Print(Format("@C {} {:032x}", count + 1, shifted))]
+            m.d[domain] += [count.eq(0), Print(Format("@C {} {:032x}", count + 1, shifted))]
 
 
 def _tap(m, direction, data, enable, now):

@@ -29,8 +29,11 @@ static const uint64_t POLL_CYCLES = 500;    // look at standard input every 4 us
 
 struct Board {
     Vtop* top;
+    bool ctl_high = false;      // ctl_clk: half of clk, rising with every other clk edge
     void tick() {
+        ctl_high = !ctl_high;
         top->clk = 1;
+        top->ctl_clk = ctl_high;
         top->eval();
         top->clk = 0;
         top->eval();

@@ -5,7 +5,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, Timer
 from cocotbext.uart import UartSink, UartSource
 
-from .bench import _params, _result
+from .bench import CONTROL_PS, _params, _result
 
 CLOCK_NS = 8
 
@@ -14,15 +14,16 @@ async def _start(dut, baud):
     """Clocks, an idle GMII receive side, the UART models, and a reset."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     cocotb.start_soon(Clock(dut.rx_clk, CLOCK_NS, unit="ns").start())
+    cocotb.start_soon(Clock(dut.ctl_clk, CONTROL_PS, unit="ps").start())
     dut.gmii_rx__rxd.value = 0
     dut.gmii_rx__rx_dv.value = 0
     dut.gmii_rx__rx_er.value = 0
     source = UartSource(dut.uart_rx, baud=baud)
     sink = UartSink(dut.uart_tx, baud=baud)
-    dut.rst.value = dut.rx_rst.value = 1
+    dut.rst.value = dut.rx_rst.value = dut.ctl_rst.value = 1
     for _ in range(4):
-        await RisingEdge(dut.clk)
-    dut.rst.value = dut.rx_rst.value = 0
+        await RisingEdge(dut.ctl_clk)
+    dut.rst.value = dut.rx_rst.value = dut.ctl_rst.value = 0
     return source, sink
 
 

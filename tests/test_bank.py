@@ -20,6 +20,7 @@ async def bus_read(ctx, bus, addr):
     await ctx.tick()
     ctx.set(bus.r_en, 0)
     await ctx.tick().repeat(RegisterBus.READ_LATENCY - 1)
+    assert ctx.get(bus.r_valid), "r_valid READ_LATENCY cycles after r_en"
     return ctx.get(bus.r_data)
 
 

@@ -33,13 +33,23 @@ def run(requests, registers=None, records=(), stream_records=False, cycles=6000,
             await ctx.tick().repeat(400)        # like a host that waits for its reply
 
     async def bus(ctx):
+        # Reads answer after 1 to 4 cycles (the core's latency varies), from the address the
+        # bridge holds until then.
+        wait = None
         async for _, _, r_en, w_en, addr, w_data in ctx.tick().sample(
                 dut.bus.r_en, dut.bus.w_en, dut.bus.addr, dut.bus.w_data):
+            ctx.set(dut.bus.r_valid, 0)
             if w_en:
                 registers[addr] = w_data
                 writes.append((addr, w_data))
             if r_en:
+                wait = addr % 4
+            elif wait is not None:
+                wait -= 1
+            if wait == 0:
                 ctx.set(dut.bus.r_data, registers.get(addr, 0xDEAD0000 | addr))
+                ctx.set(dut.bus.r_valid, 1)
+                wait = None
 
     async def link(ctx):
         cycle = 0

@@ -26,15 +26,18 @@ BLOCK_PAIR_BITS = 3         # the read multiplexer's first level: 8 pairs of wor
 
 
 class RegisterBus(wiring.Signature):
-    """Word-addressed 32-bit bus, as the master sees it. `r_data` is valid READ_LATENCY
-    cycles after `r_en`; WRITE_LATENCY cycles after `w_en` a written register holds its value
-    (a table row its word), and a command's strobe is high (for one cycle)."""
+    """Word-addressed 32-bit bus, as the master sees it. After `r_en` the master holds `addr`
+    until `r_valid`, the cycle `r_data` is valid (the bank takes READ_LATENCY cycles; the
+    core first brings its counters over). WRITE_LATENCY cycles after `w_en` a written
+    register holds its value (a table row its word), and a command's strobe is high (for one
+    cycle)."""
     READ_LATENCY = 4
     WRITE_LATENCY = 3
 
     def __init__(self):
         super().__init__({
             "addr": Out(16), "w_data": Out(32), "w_en": Out(1), "r_en": Out(1), "r_data": In(32),
+            "r_valid": In(1),
         })
 
 
@@ -183,7 +186,8 @@ class RegisterBank(wiring.Component):
                 block_pairs[block][half] & hits[i].replicate(len(chosen[half]))
                 for i, block in enumerate(blocks))))
         word_addr, word_reading = Signal(), Signal()
-        m.d.sync += [word_addr.eq(block_addr[0]), word_reading.eq(block_reading)]
+        m.d.sync += [word_addr.eq(block_addr[0]), word_reading.eq(block_reading),
+                     bus.r_valid.eq(word_reading)]
         with m.If(word_reading):
             m.d.sync += bus.r_data.eq(Mux(word_addr,
                                           Mux(high_is_shadow, shadow, pair[32:]), pair[:32]))

@@ -231,14 +231,11 @@ class Bridge(wiring.Component):
             reply_header("READ", tag, Op.READ_REPLY, "READ_BUS")
             with m.State("READ_BUS"):
                 m.d.comb += self.bus.r_en.eq(1)
-                m.next = "READ_WAIT_1"
-            for wait in range(1, RegisterBus.READ_LATENCY):     # the bank's read latency
-                with m.State(f"READ_WAIT_{wait}"):
-                    m.next = (f"READ_WAIT_{wait + 1}" if wait + 1 < RegisterBus.READ_LATENCY
-                              else "READ_LATCH")
-            with m.State("READ_LATCH"):
-                m.d.sync += [word.eq(self.bus.r_data), byte_index.eq(0)]
-                m.next = "READ_SEND"
+                m.next = "READ_WAIT"
+            with m.State("READ_WAIT"):
+                with m.If(self.bus.r_valid):
+                    m.d.sync += [word.eq(self.bus.r_data), byte_index.eq(0)]
+                    m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 final = (index + 1 == count) & (byte_index == 3)
                 emit(word.word_select(byte_index, 8), final)

@@ -18,14 +18,14 @@ class ControlLink(wiring.Component):
     bus: Out(RegisterBus())
     records: In(stream.Signature(Record))
 
-    def __init__(self, baud=3_000_000):
-        self._baud = baud
+    def __init__(self, baud, clock_hz):
+        self._baud, self._clock_hz = baud, clock_hz
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rx = rx = UartRx(self._baud)
-        m.submodules.tx = tx = UartTx(self._baud)
+        m.submodules.rx = rx = UartRx(self._baud, self._clock_hz)
+        m.submodules.tx = tx = UartTx(self._baud, self._clock_hz)
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8, depth=512)
         m.submodules.bridge = bridge = Bridge()
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),

@@ -1,5 +1,5 @@
 """UART, 8 data bits, no parity, 1 stop bit (8N1), at any baud rate up to a quarter of the
-clock: 115 200 baud to 12 Mbaud on the 125 MHz core clock.
+clock: 115 200 baud to 12 Mbaud on the 62.5 MHz control clock.
 
 Bit times come from a phase accumulator (`step` = baud / clock × 2**32 per cycle), so even a
 baud rate that does not divide the clock (3 Mbaud is 41.67 cycles) is exact on average and each
@@ -27,8 +27,8 @@ class UartTx(wiring.Component):
     data: In(stream.Signature(8))
     tx: Out(1, init=1)
 
-    def __init__(self, baud):
-        self._step = baud_step(baud)
+    def __init__(self, baud, clock_hz=CLOCK_HZ):
+        self._step = baud_step(baud, clock_hz)
         super().__init__()
 
     def elaborate(self, platform):
@@ -57,8 +57,8 @@ class UartRx(wiring.Component):
     framing_errors: Out(32)
     overruns: Out(32)
 
-    def __init__(self, baud):
-        self._step = baud_step(baud)
+    def __init__(self, baud, clock_hz=CLOCK_HZ):
+        self._step = baud_step(baud, clock_hz)
         super().__init__()
 
     def elaborate(self, platform):
