@@ -78,12 +78,12 @@ State = data.StructLayout({
 
 class ProfileEngine(wiring.Component):
     """A pipeline over the streams. Stage A reads a stream's state (and, when arming, its
-    stream row); stage B picks the segment row to read: the current segment, or the next one
-    when this tick ends the current; stage R registers that row; stage C computes the new
-    state and rate; stage D registers what goes to the stream's accumulator, and stage E
-    hands it over (`update`, `slot`, `slot_onehot`), from registers: it fans out to all
-    sixteen. A stream's state is written back four cycles after it is read, long before its
-    next visit STREAMS cycles later."""
+    stream row); stage B works out whether this tick ends the segment, and stage P picks the
+    segment row to read: the current segment, or the next one; stage R registers that row;
+    stage C computes the new state and rate; stage D registers what goes to the stream's
+    accumulator, and stage E hands it over (`update`, `slot`, `slot_onehot`), from registers:
+    it fans out to all sixteen. A stream's state is written back five cycles after it is
+    read, long before its next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
@@ -110,34 +110,37 @@ class ProfileEngine(wiring.Component):
 
         slot_a = Signal(range(STREAMS))
         slot_b = Signal(range(STREAMS))
+        slot_p = Signal(range(STREAMS))
         slot_r = Signal(range(STREAMS))
         slot_c = Signal(range(STREAMS))
-        arming_a, arming_b, arming_r, arming_c = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_r.eq(slot_b),
-                     slot_c.eq(slot_r), arming_b.eq(arming_a), arming_r.eq(arming_b),
-                     arming_c.eq(arming_r)]
+        arming_a, arming_b, arming_p, arming_r, arming_c = (Signal() for _ in range(5))
+        m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_p.eq(slot_b),
+                     slot_r.eq(slot_p), slot_c.eq(slot_r), arming_b.eq(arming_a),
+                     arming_p.eq(arming_b), arming_r.eq(arming_p), arming_c.eq(arming_r)]
         with m.If(self.start):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
         with m.Elif(arming_a & (slot_a == STREAMS - 1)):
             m.d.sync += arming_a.eq(0)
         m.d.comb += [read.addr.eq(slot_a), self.stream_addr.eq(slot_a)]
 
-        # Stage B: the state (or stream row) of slot_b is here; choose the segment row.
+        # Stage B: the state (or stream row) of slot_b is here; whether this tick ends the
+        # segment, and which segment follows, registered. Stage P picks the segment row to read
+        # from those registers (a short path into the block RAM's address).
         state_b = read.data
-        ending_b = (state_b.left == 1)
-        next_index_b = Mux(state_b.last, state_b.first, state_b.index + 1)
+        state_p, state_r, state_c = Signal(State), Signal(State), Signal(State)
+        row_p, row_r, row_c = Signal(StreamRow), Signal(StreamRow), Signal(StreamRow)
+        ending_p, ending_r, ending_c = Signal(), Signal(), Signal()
+        next_index_p, next_index_r, next_index_c = (Signal(range(SEGMENTS)) for _ in range(3))
+        m.d.sync += [state_p.eq(state_b), row_p.eq(self.stream_row),
+                     ending_p.eq(state_b.left == 1),
+                     next_index_p.eq(Mux(state_b.last, state_b.first, state_b.index + 1))]
         m.d.comb += self.segment_addr.eq(
-            Mux(arming_b, self.stream_row.first_segment,
-                Mux(ending_b, next_index_b, state_b.index)))
+            Mux(arming_p, row_p.first_segment, Mux(ending_p, next_index_p, state_p.index)))
         # Stage R: the segment row comes out of its memory (registered before use: block
         # RAM outputs are slow).
-        state_r, state_c = Signal(State), Signal(State)
-        row_r, row_c = Signal(StreamRow), Signal(StreamRow)
-        ending_r, ending_c = Signal(), Signal()
-        next_index_r, next_index_c = Signal(range(SEGMENTS)), Signal(range(SEGMENTS))
         segment = Signal(SegmentRow)
-        m.d.sync += [state_r.eq(state_b), row_r.eq(self.stream_row), ending_r.eq(ending_b),
-                     next_index_r.eq(next_index_b),
+        m.d.sync += [state_r.eq(state_p), row_r.eq(row_p), ending_r.eq(ending_p),
+                     next_index_r.eq(next_index_p),
                      state_c.eq(state_r), row_c.eq(row_r), ending_c.eq(ending_r),
                      next_index_c.eq(next_index_r), segment.eq(self.segment_row)]
 
