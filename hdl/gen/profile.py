@@ -95,6 +95,7 @@ class ProfileEngine(wiring.Component):
     arm: Out(1)                         # arm `slot` with `enable`, `count` (and the rate)
     enable: Out(1)
     count: Out(COUNT_BITS)
+    limited: Out(1)                     # count != 0
     update: Out(1)                      # `slot` runs at `rate` from now on
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
@@ -182,6 +183,7 @@ class ProfileEngine(wiring.Component):
             self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),
             self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d),
             self.update.eq(1), self.arm.eq(arm_d), self.end.eq(end_d),
-            self.enable.eq(enable_d), self.count.eq(count_d), self.go.eq(go_d),
+            self.enable.eq(enable_d), self.count.eq(count_d), self.limited.eq(count_d != 0),
+            self.go.eq(go_d),
         ]
         return m

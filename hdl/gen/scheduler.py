@@ -70,7 +70,7 @@ class Scheduler(wiring.Component):
             accumulators.append(acc)
             here = engine.slot_onehot[i]
             with m.If(engine.arm & here):
-                m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.count != 0)]
+                m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.limited)]
             m.d.comb += [
                 acc.arm.eq(engine.arm & here),
                 acc.load.eq(engine.update & here), acc.rate.eq(engine.rate),
