@@ -5,9 +5,11 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, Timer
 from cocotbext.uart import UartSink, UartSource
 
-from .bench import CONTROL_PS, _params, _result
+from ..hdl.core import CONTROL_HZ
+from .bench import _params, _result
 
 CLOCK_NS = 8
+CONTROL_PS = 10**12 // CONTROL_HZ   # exactly: the UART's bit times are counted on this clock
 
 
 async def _start(dut, baud):
@@ -73,7 +75,7 @@ async def uart_serve(dut):
     os.set_blocking(master, False)
     with open(params["port_file"], "w") as f:
         f.write(os.ttyname(slave))
-    elapsed = 0
+    elapsed, outgoing = 0, bytearray()
     while elapsed < params.get("limit_us", 1_000_000) and \
             not os.path.exists(params["stop_file"]):
         try:
@@ -83,7 +85,12 @@ async def uart_serve(dut):
         if incoming:
             await source.write(damage(incoming))
         if not sink.empty():
-            os.write(master, damage(bytes(sink.read_nowait(sink.count()))))
+            outgoing += damage(bytes(sink.read_nowait(sink.count())))
+        if outgoing:        # what the terminal cannot take yet waits for it
+            try:
+                del outgoing[:os.write(master, outgoing)]
+            except BlockingIOError:
+                pass
         await Timer(2, "us")
         elapsed += 2
     os.close(master)
