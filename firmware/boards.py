@@ -158,15 +158,17 @@ def toolchain_environment():
     return found
 
 
-def nextpnr_options(seed=None):
-    """nextpnr's default router (router1): on the same placement of this design it reached
-    109 MHz where router2 reached 91 (router2 detours around congestion, 4-5 ns between
-    neighbouring tiles). It took 202 s. The seed picks one of many placements (on the 25F
-    the core clock varies by about ±6 MHz)."""
-    return "--timing-allow-fail" + (f" --seed {seed}" if seed is not None else "")
+def nextpnr_options(seed=None, router="router1"):
+    """router1, nextpnr's default, gives the faster image: on one placement of this design it
+    reached 109 MHz where router2 reached 91 (router2 detours around congestion, 4-5 ns
+    between neighbouring tiles). But its time varies with congestion, from 3 to over 20
+    minutes on the 25F, where router2 takes about 2. The seed picks one of many placements
+    (on the 25F the core clock varies by about ±6 MHz)."""
+    return (f"--timing-allow-fail --router {router}" +
+            (f" --seed {seed}" if seed is not None else ""))
 
 
-def build(board, out="build/boards", port=0, seed=None):
+def build(board, out="build/boards", port=0, seed=None, router="router1"):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
@@ -179,7 +181,7 @@ def build(board, out="build/boards", port=0, seed=None):
     try:
         products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
                                   script_after_read=KEEP_COPIES, synth_opts=SYNTH_OPTS,
-                                  nextpnr_opts=nextpnr_options(seed))
+                                  nextpnr_opts=nextpnr_options(seed, router))
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

@@ -46,7 +46,8 @@ def cmd_build(args):
         return _missing_extra("build", "gateware", "build", error)
     import time
     began = time.monotonic()
-    bitstream, fmax, usage = build(args.board, out=args.out, port=args.port, seed=args.seed)
+    bitstream, fmax, usage = build(args.board, out=args.out, port=args.port, seed=args.seed,
+                                   router=args.router)
     print(f"{bitstream} built in {time.monotonic() - began:.0f} s\n{usage}")
     for clock in fmax:
         print(f"{clock.domain}: {clock.mhz:.1f} MHz (needs {clock.target_mhz:.1f}) "
@@ -168,6 +169,9 @@ def main(argv=None):
     build.add_argument("--port", type=int, default=0, help="which RGMII port (0 or 1)")
     build.add_argument("--out", default="build/boards")
     build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
+    build.add_argument("--router", choices=("router1", "router2"), default="router1",
+                       help="router1: the faster image; router2: a bounded build time "
+                            "(about 2 min of routing on the 25F, where router1 takes 3-20+)")
     build.set_defaults(func=cmd_build)
 
     flash = sub.add_parser("flash", help="program a board with openFPGALoader (SRAM, or SPI "
