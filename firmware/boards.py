@@ -158,17 +158,17 @@ def toolchain_environment():
     return found
 
 
-def nextpnr_options(seed=None, router="router1"):
-    """router1, nextpnr's default, gives the faster image: on one placement of this design it
-    reached 109 MHz where router2 reached 91 (router2 detours around congestion, 4-5 ns
-    between neighbouring tiles). But its time varies with congestion, from 3 to over 20
-    minutes on the 25F, where router2 takes about 2. The seed picks one of many placements
-    (on the 25F the core clock varies by about ±6 MHz)."""
+def nextpnr_options(seed=None, router="router2"):
+    """router2 routes the 25F image in about 2 minutes. router1 (nextpnr's own default) can
+    give a faster image: on one placement of this design it reached 109 MHz where router2
+    reached 91 (router2 detours around congestion, 4-5 ns between neighbouring tiles), in
+    202 s; but on the next netlist it had not finished after 20 minutes. The seed picks one
+    of many placements (on the 25F the core clock varies by about ±6 MHz)."""
     return (f"--timing-allow-fail --router {router}" +
             (f" --seed {seed}" if seed is not None else ""))
 
 
-def build(board, out="build/boards", port=0, seed=None, router="router1"):
+def build(board, out="build/boards", port=0, seed=None, router="router2"):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.

@@ -169,9 +169,9 @@ def main(argv=None):
     build.add_argument("--port", type=int, default=0, help="which RGMII port (0 or 1)")
     build.add_argument("--out", default="build/boards")
     build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
-    build.add_argument("--router", choices=("router1", "router2"), default="router1",
-                       help="router1: the faster image; router2: a bounded build time "
-                            "(about 2 min of routing on the 25F, where router1 takes 3-20+)")
+    build.add_argument("--router", choices=("router1", "router2"), default="router2",
+                       help="router2: about 2 min of routing on the 25F; router1: often a "
+                            "faster image, but from 3 to over 20 min")
     build.set_defaults(func=cmd_build)
 
     flash = sub.add_parser("flash", help="program a board with openFPGALoader (SRAM, or SPI "

@@ -23,9 +23,7 @@ pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
 
 def test_colorlight_image(tmp_path):
     """One test, so the image is built once however the suite is spread over workers."""
-    # router2: a routing time CI can count on (about 2 minutes; router1, the default, gives a
-    # faster image but takes 3 to over 20 minutes on this part).
-    bitstream, fmax, usage = build("colorlight_5a75b", out=str(tmp_path), router="router2")
+    bitstream, fmax, usage = build("colorlight_5a75b", out=str(tmp_path))    # router2
     fmax = {f.domain: f for f in fmax}
     assert os.path.getsize(bitstream) > 400_000         # an uncompressed 25F image: 464 KB
     used, total = map(int, re.search(r"TRELLIS_COMB:\s+(\d+)/\s*(\d+)", usage).groups())
