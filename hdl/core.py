@@ -153,8 +153,8 @@ class Core(wiring.Component):
         connect(m, scheduler.grants, generator.grants)
         connect(m, generator.frames, tx_mux.generated)
         # Two-byte FIFOs between the MAC and the mux, and between the mux and the responder:
-        # the sources see a `ready` that comes from a flip-flop, not through the MAC's or the
-        # mux's state (a path into every wide register the sources shift).
+        # the responder and the mux see a `ready` from a flip-flop, not through the mux's or
+        # the MAC's state (a path into every wide register they shift).
         buffered(m, "reply_buffer", responder.frames, tx_mux.replies)
         buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
