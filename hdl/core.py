@@ -45,11 +45,7 @@ __all__ = ["Core", "CONTROL_HZ"]
 
 CONTROL_HZ = regmap.CLOCK_HZ // 2       # the `ctl` clock
 
-# Bank registers the core's `sync` side holds (counters) or uses (settings), in the crossing.
-COUNTERS = ("active", "time", "tx_frames", "tx_bytes", "sched_late", "stream_tx", "arp_result",
-            "rx_frames", "rx_bytes", "rx_fcs_errors", "rx_errors", "rx_runts", "rx_giants",
-            "rx_preamble_errors", "rx_other", "rx_ip_errors", "rx_ip_other", "rx_foreign_udp",
-            "rx_signed", "arp_rx", "arp_tx", "icmp_rx", "icmp_tx", "reply_dropped")
+# Bank registers the core's `sync` side uses, carried over by the crossing.
 SETTINGS = ("time_increment", "unit_mac", "unit_ip", "arp_target", "stream_tx_select")
 # What the host starts on the `sync` side: STOP, CLEAR, the streams' start (after START has
 # cleared the statistics), an ARP_CONTROL write (`arp_write`), and a resolve request.
@@ -85,10 +81,27 @@ class Core(wiring.Component):
         m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
         m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
+        # The bank registers the `sync` side counts, and where from; carried over by the
+        # crossing's snapshot, with `running` (for STATUS) and ARP_RESULT (made below).
+        counters = {
+            "active": scheduler.active, "time": timebase.now,
+            "tx_frames": mac_tx.frames_sent, "tx_bytes": mac_tx.bytes_sent,
+            "sched_late": scheduler.late, "stream_tx": scheduler.sent,
+            "rx_frames": mac_rx.frames, "rx_bytes": mac_rx.bytes,
+            "rx_fcs_errors": mac_rx.fcs_errors, "rx_errors": mac_rx.rx_errors,
+            "rx_runts": mac_rx.runts, "rx_giants": mac_rx.giants,
+            "rx_preamble_errors": mac_rx.preamble_errors, "rx_other": parser.other,
+            "rx_ip_errors": parser.ip_errors, "rx_ip_other": parser.ip_other,
+            "rx_foreign_udp": parser.foreign_udp, "rx_signed": parser.signed,
+            "arp_rx": parser.arp_rx, "arp_tx": responder.arp_tx,
+            "icmp_rx": parser.icmp_rx, "icmp_tx": responder.icmp_tx,
+            "reply_dropped": responder.dropped,
+        }
+        registers = [*counters, "arp_result"]
         members = bank.signature.members
         m.submodules.control = control = ControlCrossing(
             {name: members[name].shape for name in SETTINGS}, COMMANDS,
-            {"running": 1, **{name: members[name].shape for name in COUNTERS}})
+            {"running": 1, **{name: members[name].shape for name in registers}})
         settings, fired = control.applied, control.fired
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table)
@@ -122,8 +135,10 @@ class Core(wiring.Component):
         m.d.comb += control.commands.go.eq(streams_go)
         for name in SETTINGS:
             m.d.comb += getattr(control.settings, name).eq(getattr(bank, name))
-        for name in COUNTERS:
+        for name in registers:
             m.d.comb += getattr(bank, name).eq(getattr(control.snapshot, name))
+        for name, counter in counters.items():
+            m.d.comb += getattr(control.live, name).eq(counter)
         # Running from START until the streams end, with no gap while `go` crosses over.
         m.d.comb += bank.status.eq(control.snapshot.running | tracker.busy | clearing |
                                    control.in_flight.go)
@@ -142,13 +157,7 @@ class Core(wiring.Component):
             tx_mux.sfd.eq(mac_tx.sfd),
             generator.sfd.eq(tx_mux.generated_sfd),
             control.live.running.eq(scheduler.running),
-            control.live.active.eq(scheduler.active),
-            control.live.time.eq(timebase.now),
-            control.live.tx_frames.eq(mac_tx.frames_sent),
-            control.live.tx_bytes.eq(mac_tx.bytes_sent),
-            control.live.sched_late.eq(scheduler.late),
             scheduler.sent_select.eq(settings.stream_tx_select),
-            control.live.stream_tx.eq(scheduler.sent),
         ]
         connect(m, scheduler.grants, generator.grants)
         connect(m, generator.frames, tx_mux.generated)
@@ -181,18 +190,6 @@ class Core(wiring.Component):
             responder.unit_mac.eq(settings.unit_mac), responder.unit_ip.eq(settings.unit_ip),
             responder.arp_target.eq(settings.arp_target), responder.clear.eq(clears[3]),
         ]
-        for register, counter in [
-            ("rx_frames", mac_rx.frames), ("rx_bytes", mac_rx.bytes),
-            ("rx_fcs_errors", mac_rx.fcs_errors), ("rx_errors", mac_rx.rx_errors),
-            ("rx_runts", mac_rx.runts), ("rx_giants", mac_rx.giants),
-            ("rx_preamble_errors", mac_rx.preamble_errors), ("rx_other", parser.other),
-            ("rx_ip_errors", parser.ip_errors), ("rx_ip_other", parser.ip_other),
-            ("rx_foreign_udp", parser.foreign_udp), ("rx_signed", parser.signed),
-            ("arp_rx", parser.arp_rx), ("arp_tx", responder.arp_tx),
-            ("icmp_rx", parser.icmp_rx), ("icmp_tx", responder.icmp_tx),
-            ("reply_dropped", responder.dropped),
-        ]:
-            m.d.comb += getattr(control.live, register).eq(counter)
 
         # ARP resolution: the answer to the last request.
         answered = Signal()
