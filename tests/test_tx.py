@@ -175,3 +175,13 @@ def test_clear_zeroes_the_line_counters_but_not_the_sequence():
                         registers=["TX_FRAMES", "TX_BYTES", "STREAM_TX"])
     assert result["registers"]["TX_FRAMES"] == result["registers"]["TX_BYTES"] == 0
     assert result["registers"]["STREAM_TX"][0] == 10
+
+
+def test_all_sixteen_streams_start_together():
+    # The last stream the start sweep arms is armed in the very cycle the streams go.
+    streams = [Stream(f"10.0.0.{index + 1}", rate=50_000, count=2)
+               for index in range(regmap.STREAMS)]
+    frames, result = capture(streams, frames=2 * regmap.STREAMS, timeout_us=60)
+    assert not result["timed_out"]
+    assert sorted({f.stream for f in frames}) == list(range(regmap.STREAMS))
+    assert result["registers"]["STREAM_TX"] == [2] * regmap.STREAMS

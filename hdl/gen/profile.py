@@ -92,15 +92,16 @@ class ProfileEngine(wiring.Component):
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
     slot_onehot: Out(STREAMS)           # the same, one bit per stream
-    arm: Out(1)                         # arm `slot` with `enable`, `count` (and the rate)
-    enable: Out(1)
+    arm: Out(1)                         # arm `slot` with `count` (and the rate)
+    arm_onehot: Out(STREAMS)            # the same, one bit per stream
     count: Out(COUNT_BITS)
     limited: Out(1)                     # count != 0
     update: Out(1)                      # `slot` runs at `rate` from now on
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
     end: Out(1)                         # `slot`'s profile is over
-    go: Out(1)
+    go: Out(1)                          # the sweep is over: the enabled streams start now
+    starting: Out(STREAMS)              # with `go`: the enabled streams, one bit each
 
     def elaborate(self, platform):
         m = Module()
@@ -172,18 +173,23 @@ class ProfileEngine(wiring.Component):
 
         # Stage D: what the stream gets, registered; stage E: handed over.
         rate_d, modulus_d = Signal(PHASE_BITS), Signal(PHASE_BITS)
-        slot_d, arm_d, end_d, enable_d = Signal(range(STREAMS)), Signal(), Signal(), Signal()
+        slot_d, arm_d, end_d = Signal(range(STREAMS)), Signal(), Signal()
         count_d, go_d = Signal(COUNT_BITS), Signal()
+        enables = Signal(STREAMS)               # each stream's enable, as the sweep arms it
         m.d.sync += [
             slot_d.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
-            arm_d.eq(arming_c), end_d.eq(ended), enable_d.eq(row_c.enable),
+            arm_d.eq(arming_c), end_d.eq(ended),
             count_d.eq(row_c.count), go_d.eq(arming_c & (slot_c == STREAMS - 1)),
         ]
+        with m.If(arming_c):
+            m.d.sync += enables.bit_select(slot_c, 1).eq(row_c.enable)
+        # Every output below is a register: each fans out to all sixteen accumulators, or is
+        # one bit per stream.
         m.d.sync += [
             self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),
             self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d),
-            self.update.eq(1), self.arm.eq(arm_d), self.end.eq(end_d),
-            self.enable.eq(enable_d), self.count.eq(count_d), self.limited.eq(count_d != 0),
-            self.go.eq(go_d),
+            self.update.eq(1), self.arm.eq(arm_d), self.arm_onehot.eq(Mux(arm_d, 1 << slot_d, 0)),
+            self.end.eq(end_d), self.count.eq(count_d), self.limited.eq(count_d != 0),
+            self.go.eq(go_d), self.starting.eq(Mux(go_d, enables, 0)),
         ]
         return m

@@ -15,6 +15,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import COUNT_BITS, SEGMENTS, STREAMS
+from ..fanout import copies
 from .profile import ProfileEngine, RateAccumulator, SegmentRow, StreamRow
 
 __all__ = ["Scheduler", "Grant"]
@@ -49,7 +50,6 @@ class Scheduler(wiring.Component):
             engine.segment_row.eq(self.segment_row),
         ]
 
-        enabled = Signal(STREAMS)
         limited = Signal(STREAMS)
         # Per stream, in small memories (LUT RAM): packets sent, and a count-limited stream's
         # last sequence number (count - 1: a comparison, no adder, decides whether a grant is
@@ -68,14 +68,13 @@ class Scheduler(wiring.Component):
             acc = RateAccumulator()
             m.submodules[f"rate{i}"] = acc
             accumulators.append(acc)
-            here = engine.slot_onehot[i]
-            with m.If(engine.arm & here):
-                m.d.sync += [enabled[i].eq(engine.enable), limited[i].eq(engine.limited)]
+            with m.If(engine.arm_onehot[i]):
+                m.d.sync += limited[i].eq(engine.limited)
             m.d.comb += [
-                acc.arm.eq(engine.arm & here),
-                acc.load.eq(engine.update & here), acc.rate.eq(engine.rate),
+                acc.arm.eq(engine.arm_onehot[i]),
+                acc.load.eq(engine.update & engine.slot_onehot[i]), acc.rate.eq(engine.rate),
                 acc.rate_less_mod.eq(engine.rate_less_mod),
-                acc.go.eq(engine.go & enabled[i]), acc.active.eq(self.active[i]),
+                acc.go.eq(engine.starting[i]), acc.active.eq(self.active[i]),
             ]
 
         # Arbitration, round-robin over the streams holding credit, in registered steps (pick,
@@ -96,9 +95,13 @@ class Scheduler(wiring.Component):
             with m.If(wants[i]):
                 m.d.comb += first_any.eq(i)
         chosen = Signal(range(STREAMS))
-        m.d.comb += [sent_read.addr.eq(chosen), last_read.addr.eq(chosen)]   # read in FETCH
+        # The LUT RAMs (read in FETCH) are addressed by copies of `chosen`, apart from the
+        # logic that `chosen` steers.
+        addresses = copies(range(STREAMS), 2, "chosen")
+        m.d.comb += [sent_read.addr.eq(addresses[0]), last_read.addr.eq(addresses[1])]
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
+        chosen_limited = Signal()
         is_last = Signal()
         chosen_onehot = Signal(STREAMS)
         chosen_active = Signal()
@@ -122,14 +125,16 @@ class Scheduler(wiring.Component):
         with m.FSM(name="arbiter"):
             with m.State("PICK"):
                 with m.If(~self.grants.valid & (wants != 0) & ~self.stop & ~self.start):
-                    m.d.sync += chosen.eq(Mux(upper != 0, first_upper, first_any))
+                    pick = Mux(upper != 0, first_upper, first_any)
+                    m.d.sync += [register.eq(pick) for register in [chosen, *addresses]]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.sync += [chosen_sent.eq(sent_read.data), chosen_last.eq(last_read.data)]
+                m.d.sync += [chosen_sent.eq(sent_read.data), chosen_last.eq(last_read.data),
+                             chosen_limited.eq(limited.bit_select(chosen, 1))]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += [
-                    is_last.eq(limited.bit_select(chosen, 1) & (chosen_sent == chosen_last)),
+                    is_last.eq(chosen_limited & (chosen_sent == chosen_last)),
                     chosen_onehot.eq(1 << chosen),
                     # Whether it is still active in GRANT: streams only turn on at `go`.
                     chosen_active.eq(self.active.bit_select(chosen, 1) & ~self.start &
@@ -161,7 +166,7 @@ class Scheduler(wiring.Component):
         with m.If(self.start | self.stop):
             m.d.sync += self.active.eq(0)
         with m.Elif(engine.go):
-            m.d.sync += self.active.eq(enabled)
+            m.d.sync += self.active.eq(engine.starting)
         with m.Else():
             m.d.sync += self.active.eq(self.active & ~ended)
 
