@@ -76,15 +76,17 @@ class Parser(wiring.Component):
             with m.If(place[index]):
                 m.d.sync += head[8 * index:8 * (index + 1)].eq(placed_byte)
 
-        # IPv4 header checksum over bytes 14..33, one word per byte pair.
+        # IPv4 header checksum over bytes 14..33, one word per byte pair, added a cycle after
+        # its second byte (the sum has until the decision, 26 bytes later at least).
         m.submodules.ip_sum = ip_sum = OnesComplementSum()
         high = Signal(8)
         in_header = (self.index >= IP_START) & (self.index < IP_END)
+        m.d.sync += [ip_sum.add.eq(0), ip_sum.clear.eq(0)]
         with m.If(self.byte_valid & in_header):
             with m.If(~self.index[0]):
                 m.d.sync += high.eq(self.byte)
             with m.Else():
-                m.d.comb += [ip_sum.add.eq(1), ip_sum.word.eq(Cat(self.byte, high)),
+                m.d.sync += [ip_sum.add.eq(1), ip_sum.word.eq(Cat(self.byte, high)),
                              ip_sum.clear.eq(self.index == IP_START + 1)]
 
         udp = data.View(UDPFrameHead, head)
