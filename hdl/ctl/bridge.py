@@ -97,7 +97,7 @@ class Bridge(wiring.Component):
         m = Module()
         m.submodules.frame_tx = frame_tx = FrameTx()
         wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
-        # Reply bytes go to the framer through a two-byte FIFO: the byte chosen by this FSM's
+        # Reply bytes go to the framer through a small FIFO: the byte chosen by this FSM's
         # state is stored, not steered through the framer's logic in the same cycle.
         out = stream.Signature(OutByte).create()
         buffered(m, "out_buffer", out, frame_tx.frame)
@@ -142,7 +142,7 @@ class Bridge(wiring.Component):
                     m.next = then
 
         # Receiving runs in registered steps, so no long path starts at the link's FIFO (a block
-        # RAM, slow to its output) or ends there: the byte goes through a two-byte FIFO (its
+        # RAM, slow to its output) or ends there: the byte goes through a small FIFO (its
         # `ready` comes from a flip-flop), is unescaped (`u_*`, pulses), then stored and
         # checked by the FSM in RECEIVE.
         received = stream.Signature(8).create()
