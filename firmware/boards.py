@@ -163,8 +163,11 @@ def nextpnr_options(seed=None, router="router2"):
     give a faster image: on one placement of this design it reached 109 MHz where router2
     reached 91 (router2 detours around congestion, 4-5 ns between neighbouring tiles), in
     202 s; but on the next netlist it had not finished after 20 minutes. The seed picks one
-    of many placements (on the 25F the core clock varies by about ±6 MHz)."""
-    return (f"--timing-allow-fail --router {router}" +
+    of many placements (on the 25F the core clock varies by about ±6 MHz). The report
+    (`wirestamp.report.json`) holds every connection's arrival time, from which
+    `benchmarks/failing_paths.py` lists all paths that miss their clock."""
+    return (f"--timing-allow-fail --router {router} "
+            "--report wirestamp.report.json --detailed-timing-report" +
             (f" --seed {seed}" if seed is not None else ""))
 
 
