@@ -150,14 +150,18 @@ class Generator(wiring.Component):
             for i in range(STREAMS):
                 m.d.sync += size_index[i].eq(0)
 
-        m.d.comb += self.stream_addr.eq(grant.stream)
+        # The stream table's address comes from a register of its own: it reaches every LUT RAM
+        # of the row (a wide table), and a copy keeps it apart from `grant`.
+        table_address, = copies(range(STREAMS), 1, "table_address")
+        m.d.comb += self.stream_addr.eq(table_address)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.grants.ready.eq(1)
                 with m.If(self.grants.valid):
-                    m.d.comb += self.stream_addr.eq(self.grants.p.stream)
-                    m.d.sync += grant.eq(self.grants.p)
-                    m.next = "LOAD"
+                    m.d.sync += [grant.eq(self.grants.p), table_address.eq(self.grants.p.stream)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.next = "LOAD"
             with m.State("LOAD"):
                 row = self.stream_row
                 m.d.sync += [
