@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.build import Resource, Subsignal
 from amaranth.lib import io
 
 from ..hdl.fanout import KEEP_COPIES
@@ -55,9 +56,13 @@ def platform_for(name):
 
 
 class Top(Elaboratable):
-    def __init__(self, board, port=0, baud=3_000_000):
+    """The unit on `board`: it transmits on RGMII port `port` and receives on `rx_port` (the
+    same port unless given: another one puts a DUT between the two)."""
+
+    def __init__(self, board, port=0, baud=3_000_000, rx_port=None):
         self._board = BOARDS[board]
         self._port = port
+        self._rx_port = port if rx_port is None else rx_port
         self._baud = baud
 
     def elaborate(self, platform):
@@ -85,28 +90,54 @@ class Top(Elaboratable):
         m.d.comb += [ClockSignal("sync").eq(clock), ResetSignal("sync").eq(~locked),
                      ClockSignal("ctl").eq(control_clock), ResetSignal("ctl").eq(~locked)]
 
-        pins = platform.request("eth_rgmii", self._port, dir="-")
-        m.submodules.phy = phy = RgmiiPhy(pins)
-        m.submodules.phy_reset = phy_reset = io.Buffer("o", pins.rst)
+        # One PHY per port used. A port that only receives transmits idle (tx_en low).
+        phys, resets = {}, set()
+        for port in sorted({self._port, self._rx_port}):
+            pins = _rgmii_pins(platform, port, resets)
+            phy = phys[port] = RgmiiPhy(pins, receive=port == self._rx_port)
+            m.submodules[f"phy{port}"] = phy
+            if hasattr(pins, "rst"):
+                m.submodules[f"phy{port}_reset"] = phy_reset = io.Buffer("o", pins.rst)
+                m.d.comb += phy_reset.o.eq(~locked)
+        tx_phy, rx_phy = phys[self._port], phys[self._rx_port]
         m.domains.rx = ClockDomain("rx")
-        m.d.comb += [phy_reset.o.eq(~locked), ClockSignal("rx").eq(phy.rx_clk),
-                     ResetSignal("rx").eq(~locked)]
+        m.d.comb += [ClockSignal("rx").eq(rx_phy.rx_clk), ResetSignal("rx").eq(~locked)]
         m.submodules.unit = unit = Unit(self._baud)
-        m.d.comb += [phy.gmii_tx.txd.eq(unit.gmii_tx.txd), phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
-                     phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),
-                     unit.gmii_rx.rxd.eq(phy.gmii_rx.rxd), unit.gmii_rx.rx_dv.eq(phy.gmii_rx.rx_dv),
-                     unit.gmii_rx.rx_er.eq(phy.gmii_rx.rx_er)]
+        m.d.comb += [tx_phy.gmii_tx.txd.eq(unit.gmii_tx.txd),
+                     tx_phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
+                     tx_phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),
+                     unit.gmii_rx.rxd.eq(rx_phy.gmii_rx.rxd),
+                     unit.gmii_rx.rx_dv.eq(rx_phy.gmii_rx.rx_dv),
+                     unit.gmii_rx.rx_er.eq(rx_phy.gmii_rx.rx_er)]
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
         m.d.comb += [unit.uart_rx.eq(uart_rx.i), uart_tx.o.eq(unit.uart_tx)]
         if board.leds:
             # LED 0: PLL locked; 1: transmitting; 2: receiving (each stretched to be seen).
-            for index, source in enumerate((locked, unit.gmii_tx.tx_en, phy.gmii_rx.rx_dv)):
+            for index, source in enumerate((locked, unit.gmii_tx.tx_en, rx_phy.gmii_rx.rx_dv)):
                 led = io.Buffer("o", platform.request("led", index, dir="-"))
                 m.submodules[f"led_{index}"] = led
                 m.d.comb += led.o.eq(_stretch(m, source) if index else source)
         return m
+
+
+def _rgmii_pins(platform, port, resets):
+    """RGMII `port`'s pins, with the PHY reset unless its pin is in `resets` (the pins taken so
+    far; the Colorlight's two PHYs share one). amaranth-boards spells the Versa's second port
+    `tx_ctrl`/`rx_ctrl`: the names here are always `tx_ctl`/`rx_ctl`. MDC/MDIO stay unused."""
+    board_pins = platform.resources[("eth_rgmii", port)]
+    ios = []
+    for subsignal in board_pins.ios:
+        name = subsignal.name.replace("ctrl", "ctl")
+        if name == "rst" and tuple(subsignal.ios[0].names) in resets:
+            continue
+        if name == "rst":
+            resets.add(tuple(subsignal.ios[0].names))
+        if name in ("rst", "tx_clk", "tx_ctl", "tx_data", "rx_clk", "rx_ctl", "rx_data"):
+            ios.append(Subsignal(name, *subsignal.ios, subsignal.attrs))
+    platform.add_resources([Resource("rgmii", port, *ios, board_pins.attrs)])
+    return platform.request("rgmii", port, dir="-")
 
 
 def _stretch(m, pulse, cycles=1 << 22):
@@ -171,7 +202,7 @@ def nextpnr_options(seed=None, router="router2"):
             (f" --seed {seed}" if seed is not None else ""))
 
 
-def build(board, out="build/boards", port=0, seed=None, router="router2"):
+def build(board, out="build/boards", port=0, seed=None, router="router2", rx_port=None):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
@@ -182,9 +213,9 @@ def build(board, out="build/boards", port=0, seed=None, router="router2"):
     # KEEP_COPIES: registers copied for fan-out stay apart (`wirestamp.hdl.fanout`).
     # SYNTH_OPTS: without it the 25F did not fit.
     try:
-        products = platform.build(Top(board, port), name="wirestamp", build_dir=folder,
-                                  script_after_read=KEEP_COPIES, synth_opts=SYNTH_OPTS,
-                                  nextpnr_opts=nextpnr_options(seed, router))
+        products = platform.build(Top(board, port, rx_port=rx_port), name="wirestamp",
+                                  build_dir=folder, script_after_read=KEEP_COPIES,
+                                  synth_opts=SYNTH_OPTS, nextpnr_opts=nextpnr_options(seed, router))
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

@@ -45,14 +45,17 @@ class RgmiiPhy(wiring.Component):
     `gmii_rx` in the `rx` domain, which the parent makes from `rx_clk` (the PHY's receive
     clock, out of its input buffer). `pins` has tx_clk,
     tx_ctl, tx_data[4], rx_clk, rx_ctl, rx_data[4] (an amaranth-boards `eth_rgmii` resource
-    requested with dir="-", or plain signals with `simulation=True`)."""
+    requested with dir="-", or plain signals with `simulation=True`). With `receive=False`
+    the port only transmits (its receive pins stay unused): the unit then receives on another
+    port."""
     gmii_tx: In(GmiiTx())
     gmii_rx: Out(GmiiRx())
     rx_clk: Out(1)
 
-    def __init__(self, pins, simulation=False):
+    def __init__(self, pins, simulation=False, receive=True):
         self._pins = pins
         self._simulation = simulation
+        self._receive = receive
         super().__init__()
 
     def elaborate(self, platform):
@@ -64,9 +67,10 @@ class RgmiiPhy(wiring.Component):
             ddr_out = lambda pin, width: _BehaviouralDdrOut(m, pin, "sync", width)  # noqa: E731
             ddr_in = lambda pin, width: _BehaviouralDdrIn(m, pin, "rx", "rx_fall", width)  # noqa: E731
         else:
-            m.submodules.rx_clk = rx_clk = io.Buffer("i", pins.rx_clk)
-            m.d.comb += self.rx_clk.eq(rx_clk.i)
-            platform.add_clock_constraint(pins.rx_clk.io, 125e6)
+            if self._receive:
+                m.submodules.rx_clk = rx_clk = io.Buffer("i", pins.rx_clk)
+                m.d.comb += self.rx_clk.eq(rx_clk.i)
+                platform.add_clock_constraint(pins.rx_clk.io, 125e6)
 
             def ddr_out(pin, width):
                 buffer = io.DDRBuffer("o", pin, o_domain="sync")
@@ -85,6 +89,8 @@ class RgmiiPhy(wiring.Component):
                      control.o[0].eq(tx.tx_en), control.o[1].eq(tx.tx_en ^ tx.tx_er),
                      clock.o[0].eq(1), clock.o[1].eq(0)]
 
+        if not self._receive:
+            return m
         rx = self.gmii_rx
         data, control = ddr_in(pins.rx_data, 4), ddr_in(pins.rx_ctl, 1)
         # A byte is a rising-edge nibble and the falling-edge one after it: i[0] and i[1].

@@ -47,7 +47,7 @@ def cmd_build(args):
     import time
     began = time.monotonic()
     bitstream, fmax, usage = build(args.board, out=args.out, port=args.port, seed=args.seed,
-                                   router=args.router)
+                                   router=args.router, rx_port=args.rx_port)
     print(f"{bitstream} built in {time.monotonic() - began:.0f} s\n{usage}")
     for clock in fmax:
         print(f"{clock.domain}: {clock.mhz:.1f} MHz (needs {clock.target_mhz:.1f}) "
@@ -166,7 +166,10 @@ def main(argv=None):
     build = sub.add_parser("build", help="build a board's bitstream with the YoWASP tools; "
                                          "fails when a clock misses its frequency")
     build.add_argument("--board", choices=boards, required=True)
-    build.add_argument("--port", type=int, default=0, help="which RGMII port (0 or 1)")
+    build.add_argument("--port", type=int, default=0,
+                       help="the RGMII port (0 or 1) that transmits, and receives unless --rx-port")
+    build.add_argument("--rx-port", type=int,
+                       help="receive on this port instead (transmit on --port, through a DUT)")
     build.add_argument("--out", default="build/boards")
     build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
     build.add_argument("--router", choices=("router1", "router2"), default="router2",

@@ -21,6 +21,20 @@ def test_top_level_elaborates(board):
     assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
 
 
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_one_port_transmits_and_the_other_receives(board):
+    plan = platform_for(board).prepare(Top(board, port=0, rx_port=1), name="wirestamp")
+    rtlil, constraints = plan.files["wirestamp.il"], plan.files["wirestamp.lpf"]
+    assert len(re.findall(r"cell \\ODDRX1F", rtlil)) == 12    # both ports drive their TX pins
+    assert len(re.findall(r"cell \\IDDRX1F", rtlil)) == 5     # only port 1 receives
+    clocks = re.findall(r"FREQUENCY (?:PORT|NET) \S*(rgmii_\d)__rx_clk\S* ([\d.]+) HZ",
+                        constraints)
+    assert clocks == [("rgmii_1", "125000000.0")]
+    # Port 0's transmit clock and port 1's receive pins are both placed.
+    assert re.search(r"LOCATE COMP \"rgmii_0__tx_clk__io\"", constraints)
+    assert re.search(r"LOCATE COMP \"rgmii_1__rx_data__io\[0\]\"", constraints)
+
+
 def test_build_script_places_with_the_seed_asked_for():
     plan = platform_for("colorlight_5a75b").prepare(Top("colorlight_5a75b"), name="wirestamp",
                                                     nextpnr_opts=nextpnr_options(7, "router1"))
