@@ -38,13 +38,17 @@ class Board:
     pll_input_divider: int
     leds: bool              # False where the LED pin carries the UART (Colorlight)
     programmer: str         # openFPGALoader cable/board option
+    rx_delay_ns: float      # RGMII receive data delayed in the FPGA (DELAYG), after the pad
 
 
 BOARDS = {
+    # The Colorlight's B50612D delays its transmit clock but not its receive clock (so LiteX's
+    # Colorlight targets delay the receive data 2 ns in the FPGA); the Versa's RTL8211E delays
+    # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
-                              leds=False, programmer="-c ft232"),
+                              leds=False, programmer="-c ft232", rx_delay_ns=2.0),
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
-                        programmer="-b ecp5_evn"),
+                        programmer="-b ecp5_evn", rx_delay_ns=0.0),
 }
 
 
@@ -94,7 +98,8 @@ class Top(Elaboratable):
         phys, resets = {}, set()
         for port in sorted({self._port, self._rx_port}):
             pins = _rgmii_pins(platform, port, resets)
-            phy = phys[port] = RgmiiPhy(pins, receive=port == self._rx_port)
+            phy = phys[port] = RgmiiPhy(pins, receive=port == self._rx_port,
+                                        rx_delay_ns=board.rx_delay_ns)
             m.submodules[f"phy{port}"] = phy
             if hasattr(pins, "rst"):
                 m.submodules[f"phy{port}_reset"] = phy_reset = io.Buffer("o", pins.rst)

@@ -10,13 +10,16 @@ PHY's (its internal delays) or the board's; `docs/boards.md` says which per boar
 cannot simulate DDR buffers, so `simulation=True` puts a behavioural model of them in their
 place (registers on each edge) for the tests.
 """
-from amaranth import Cat, ClockDomain, ClockSignal, Module, Mux, Signal
+from amaranth import Cat, ClockDomain, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.mac.gmii import GmiiRx, GmiiTx
 
 __all__ = ["RgmiiPhy"]
+
+DELAY_TAP_NS = 0.025            # one DELAYG step (ECP5 sysI/O usage guide, TN1265)
+MAX_DELAY_TAPS = 127
 
 
 class _BehaviouralDdrOut:
@@ -40,6 +43,13 @@ class _BehaviouralDdrIn:
         m.d[domain] += [at_rise.eq(pin), self.i[0].eq(at_rise), self.i[1].eq(at_fall)]
 
 
+class _DdrSamples:
+    """As an input `io.DDRBuffer`'s `i`: the rising-edge sample and the falling-edge one."""
+
+    def __init__(self, width):
+        self.i = [Signal(width), Signal(width)]
+
+
 class RgmiiPhy(wiring.Component):
     """GMII on the inside: `gmii_tx` in the `sync` domain (the 125 MHz transmit clock),
     `gmii_rx` in the `rx` domain, which the parent makes from `rx_clk` (the PHY's receive
@@ -52,10 +62,14 @@ class RgmiiPhy(wiring.Component):
     gmii_rx: Out(GmiiRx())
     rx_clk: Out(1)
 
-    def __init__(self, pins, simulation=False, receive=True):
+    def __init__(self, pins, simulation=False, receive=True, rx_delay_ns=0.0):
         self._pins = pins
         self._simulation = simulation
         self._receive = receive
+        self._rx_delay_taps = round(rx_delay_ns / DELAY_TAP_NS)
+        if not 0 <= self._rx_delay_taps <= MAX_DELAY_TAPS:
+            raise ValueError(f"rx_delay_ns: {rx_delay_ns} is outside "
+                             f"0..{MAX_DELAY_TAPS * DELAY_TAP_NS} ns")
         super().__init__()
 
     def elaborate(self, platform):
@@ -78,9 +92,22 @@ class RgmiiPhy(wiring.Component):
                 return buffer
 
             def ddr_in(pin, width):
-                buffer = io.DDRBuffer("i", pin, i_domain="rx")
-                m.submodules += buffer
-                return buffer
+                if not self._rx_delay_taps:
+                    buffer = io.DDRBuffer("i", pin, i_domain="rx")
+                    m.submodules += buffer
+                    return buffer
+                # The pad, a DELAYG, then the IDDRX1F, by hand: io.DDRBuffer has no delay.
+                m.submodules += (pad := io.Buffer("i", pin))
+                ddr = _DdrSamples(width)
+                for bit in range(width):
+                    delayed = Signal(name=f"rx_delayed{bit}")
+                    m.submodules += [
+                        Instance("DELAYG", p_DEL_MODE="USER_DEFINED",
+                                 p_DEL_VALUE=self._rx_delay_taps, i_A=pad.i[bit], o_Z=delayed),
+                        Instance("IDDRX1F", i_D=delayed, i_SCLK=ClockSignal("rx"), i_RST=0,
+                                 o_Q0=ddr.i[0][bit], o_Q1=ddr.i[1][bit]),
+                    ]
+                return ddr
 
         tx = self.gmii_tx
         data, control, clock = ddr_out(pins.tx_data, 4), ddr_out(pins.tx_ctl, 1), \

@@ -16,6 +16,10 @@ def test_top_level_elaborates(board):
     assert rtlil.count("cell \\EHXPLLL") == 1
     assert len(re.findall(r"cell \\ODDRX1F", rtlil)) == 6     # 4 data, ctl, clock
     assert len(re.findall(r"cell \\IDDRX1F", rtlil)) == 5     # 4 data, ctl
+    # Receive data delayed in the FPGA where the board's PHY does not delay its clock.
+    delays = re.findall(r"cell \\DELAYG.*?parameter \\DEL_VALUE (\d+)", rtlil, re.S)
+    assert delays == ([str(round(BOARDS[board].rx_delay_ns / 0.025))] * 5
+                      if BOARDS[board].rx_delay_ns else [])
     frequencies = re.findall(r"FREQUENCY (?:PORT|NET) \S+ ([\d.]+) HZ", constraints)
     assert "125000000.0" in frequencies                       # the PHY's receive clock
     assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
