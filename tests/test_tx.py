@@ -179,9 +179,11 @@ def test_clear_zeroes_the_line_counters_but_not_the_sequence():
 
 def test_all_sixteen_streams_start_together():
     # The last stream the start sweep arms is armed in the very cycle the streams go.
-    streams = [Stream(f"10.0.0.{index + 1}", rate=50_000, count=2)
-               for index in range(regmap.STREAMS)]
-    frames, result = capture(streams, frames=2 * regmap.STREAMS, timeout_us=60)
+    # Each its own size list, so each stream's place in it is kept apart.
+    streams = [Stream(f"10.0.0.{index + 1}", rate=30_000, count=2,
+                      frame_size=[64 + index, 200 + index]) for index in range(regmap.STREAMS)]
+    frames, result = capture(streams, frames=2 * regmap.STREAMS, timeout_us=80)
     assert not result["timed_out"]
-    assert sorted({f.stream for f in frames}) == list(range(regmap.STREAMS))
+    for index in range(regmap.STREAMS):
+        assert [f.size for f in frames if f.stream == index] == [64 + index, 200 + index]
     assert result["registers"]["STREAM_TX"] == [2] * regmap.STREAMS

@@ -30,6 +30,7 @@ IP_DONT_FRAGMENT = 0x4000
 IP_HEADER_BYTES = 20
 UDP_HEADER_BYTES = 8
 ETH_HEADER_BYTES = 14
+assert STREAMS % 4 == 0, "a stream's size-list place is picked from fours"
 
 
 class Generator(wiring.Component):
@@ -146,6 +147,7 @@ class Generator(wiring.Component):
         m.d.sync += fetched.eq(reduce(operator.or_, pairs))
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
+        fours = [Signal(range(SIZES), name=f"size_index_four{q}") for q in range(STREAMS // 4)]
         with m.If(self.start):
             for i in range(STREAMS):
                 m.d.sync += size_index[i].eq(0)
@@ -161,6 +163,9 @@ class Generator(wiring.Component):
                     m.d.sync += [grant.eq(self.grants.p), table_address.eq(self.grants.p.stream)]
                     m.next = "FETCH"
             with m.State("FETCH"):
+                # The stream's place in its size list, picked from each four streams' now.
+                m.d.sync += [four.eq(size_index[4 * q + grant.stream[:2]])
+                             for q, four in enumerate(fours)]
                 m.next = "LOAD"
             with m.State("LOAD"):
                 row = self.stream_row
@@ -170,7 +175,7 @@ class Generator(wiring.Component):
                     src_port.eq(row.src_port), dst_port.eq(row.dst_port),
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
                     sizes.eq(row.sizes), size_count.eq(row.size_count),
-                    index.eq(size_index[grant.stream]),
+                    index.eq(Array(fours)[grant.stream[2:]]),
                     stamped.eq(0), in_group.eq(0),
                 ]
                 m.next = "SIZE"

@@ -81,8 +81,8 @@ class ProfileEngine(wiring.Component):
     stream row); stage B works out whether this tick ends the segment, and stage P picks the
     segment row to read: the current segment, or the next one; stage R registers that row;
     stage C computes the new state and rate; stage D registers what goes to the stream's
-    accumulator, and stage E hands it over (`update`, `slot`, `slot_onehot`), from registers:
-    it fans out to all sixteen. A stream's state is written back five cycles after it is
+    accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`), from
+    registers: it fans out to all sixteen. A stream's state is written back five cycles after it is
     read, long before its next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
@@ -91,12 +91,11 @@ class ProfileEngine(wiring.Component):
     segment_row: In(SegmentRow)
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
-    slot_onehot: Out(STREAMS)           # the same, one bit per stream
+    slot_onehot: Out(STREAMS)           # the same, one bit per stream: it runs at `rate` now
     arm: Out(1)                         # arm `slot` with `count` (and the rate)
     arm_onehot: Out(STREAMS)            # the same, one bit per stream
     count: Out(COUNT_BITS)
     limited: Out(1)                     # count != 0
-    update: Out(1)                      # `slot` runs at `rate` from now on
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
     end: Out(1)                         # `slot`'s profile is over
@@ -188,7 +187,7 @@ class ProfileEngine(wiring.Component):
         m.d.sync += [
             self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),
             self.rate.eq(rate_d), self.rate_less_mod.eq(rate_d - modulus_d),
-            self.update.eq(1), self.arm.eq(arm_d), self.arm_onehot.eq(Mux(arm_d, 1 << slot_d, 0)),
+            self.arm.eq(arm_d), self.arm_onehot.eq(Mux(arm_d, 1 << slot_d, 0)),
             self.end.eq(end_d), self.count.eq(count_d), self.limited.eq(count_d != 0),
             self.go.eq(go_d), self.starting.eq(Mux(go_d, enables, 0)),
         ]

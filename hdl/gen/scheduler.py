@@ -15,7 +15,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import COUNT_BITS, SEGMENTS, STREAMS
-from ..fanout import copies
+from ..fanout import copies, shares
 from .profile import ProfileEngine, RateAccumulator, SegmentRow, StreamRow
 
 __all__ = ["Scheduler", "Grant"]
@@ -72,7 +72,7 @@ class Scheduler(wiring.Component):
                 m.d.sync += limited[i].eq(engine.limited)
             m.d.comb += [
                 acc.arm.eq(engine.arm_onehot[i]),
-                acc.load.eq(engine.update & engine.slot_onehot[i]), acc.rate.eq(engine.rate),
+                acc.load.eq(engine.slot_onehot[i]), acc.rate.eq(engine.rate),
                 acc.rate_less_mod.eq(engine.rate_less_mod),
                 acc.go.eq(engine.starting[i]), acc.active.eq(self.active[i]),
             ]
@@ -102,6 +102,7 @@ class Scheduler(wiring.Component):
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
         chosen_limited = Signal()
+        equal_parts = Signal(3)         # chosen_sent == chosen_last, by thirds, registered
         is_last = Signal()
         chosen_onehot = Signal(STREAMS)
         chosen_active = Signal()
@@ -134,7 +135,8 @@ class Scheduler(wiring.Component):
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += [
-                    is_last.eq(chosen_limited & (chosen_sent == chosen_last)),
+                    equal_parts.eq(Cat(chosen_sent[bits] == chosen_last[bits]
+                                       for bits in shares(COUNT_BITS, 3))),
                     chosen_onehot.eq(1 << chosen),
                     # Whether it is still active in GRANT: streams only turn on at `go`.
                     chosen_active.eq(self.active.bit_select(chosen, 1) & ~self.start &
@@ -142,6 +144,7 @@ class Scheduler(wiring.Component):
                 ]
                 m.next = "GRANT"
             with m.State("GRANT"):
+                m.d.comb += is_last.eq(chosen_limited & equal_parts.all())
                 with m.If(chosen_active & ~self.stop & ~self.start):
                     m.d.sync += [
                         take.eq(chosen_onehot), finished.eq(Mux(is_last, chosen_onehot, 0)),

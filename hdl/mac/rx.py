@@ -139,7 +139,7 @@ class MacRx(wiring.Component):
                     m.d.comb += crc.valid.eq(1)
                     m.d.sync += [self.byte_valid.eq(1), self.byte.eq(byte.data),
                                  self.index.eq(length)]
-                    with m.If(length <= MAX_FRAME):
+                    with m.If(~long):           # length <= MAX_FRAME, from a register
                         m.d.sync += [length.eq(length + 1),
                                      short.eq(length < MIN_FRAME - 1),     # length + 1 < MIN
                                      long.eq(length >= MAX_FRAME)]
