@@ -160,7 +160,7 @@ class Core(wiring.Component):
             scheduler.sent_select.eq(settings.stream_tx_select),
         ]
         connect(m, scheduler.grants, generator.grants)
-        connect(m, generator.frames, tx_mux.generated)
+        buffered(m, "generated_buffer", generator.frames, tx_mux.generated)
         # Two-byte FIFOs between the MAC and the mux, and between the mux and the responder:
         # the responder and the mux see a `ready` from a flip-flop, not through the mux's or
         # the MAC's state (a path into every wide register they shift).

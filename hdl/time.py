@@ -22,13 +22,16 @@ class Timebase(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Two carry chains instead of one of 88 bits: the fraction and the low ns bits add the
-        # increment; their carry steps the high bits to `high_plus` (high + 1, kept ready).
-        fraction, low = Signal(TIME_FRAC_BITS), Signal(LOW_BITS)
+        # increment; their carry, registered, steps the high bits to `high_plus` (high + 1,
+        # kept ready) a cycle later, so `now` shows the low bits a cycle late beside them. `low`
+        # starts a cycle ahead, so `now` is still 8 ns × the cycles since reset.
+        fraction, low = Signal(TIME_FRAC_BITS), Signal(LOW_BITS, init=NS_PER_CYCLE)
         high, high_plus = Signal(64 - LOW_BITS), Signal(64 - LOW_BITS, init=1)
         total = Signal(TIME_FRAC_BITS + LOW_BITS + 1)
+        carry, low_now = Signal(), Signal(LOW_BITS)
         m.d.comb += total.eq(Cat(fraction, low) + self.increment)
-        m.d.sync += Cat(fraction, low).eq(total)
-        with m.If(total[-1]):
+        m.d.sync += [Cat(fraction, low).eq(total), carry.eq(total[-1]), low_now.eq(low)]
+        with m.If(carry):
             m.d.sync += [high.eq(high_plus), high_plus.eq(high_plus + 1)]
-        m.d.comb += self.now.eq(Cat(low, high))
+        m.d.comb += self.now.eq(Cat(low_now, high))
         return m

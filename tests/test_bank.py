@@ -102,3 +102,20 @@ def test_timebase_follows_its_trimmed_increment():
     simulate(dut, bench)
     assert seen[0] == 80
     assert seen[1] in (80_007, 80_008)   # 80 008 ns, less what is still in the fraction
+
+
+def test_timebase_steps_evenly_across_its_carry():
+    # The low 16 ns bits wrap at 65 536 ns (cycle 8192); the high bits take the carry a cycle
+    # later, and `now` must not show it.
+    dut = Timebase()
+    seen = []
+
+    async def bench(ctx):
+        await ctx.tick().repeat(8185)
+        for _ in range(15):
+            seen.append(ctx.get(dut.now))
+            await ctx.tick()
+
+    simulate(dut, bench)
+    assert seen[0] == 8185 * 8
+    assert [b - a for a, b in zip(seen, seen[1:])] == [8] * 14
