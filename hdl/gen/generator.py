@@ -148,9 +148,16 @@ class Generator(wiring.Component):
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
         fours = [Signal(range(SIZES), name=f"size_index_four{q}") for q in range(STREAMS // 4)]
-        with m.If(self.start):
-            for i in range(STREAMS):
+        # The stream's next place is written back from registers: the place, and a one-hot of
+        # the stream, high for one cycle.
+        next_place, place_onehot, place_write = Signal(range(SIZES)), Signal(STREAMS), \
+            Signal(STREAMS)
+        m.d.sync += place_write.eq(0)
+        for i in range(STREAMS):
+            with m.If(self.start):
                 m.d.sync += size_index[i].eq(0)
+            with m.Elif(place_write[i]):
+                m.d.sync += size_index[i].eq(next_place)
 
         # The stream table's address comes from a register of its own: it reaches every LUT RAM
         # of the row (a wide table), and a copy keeps it apart from `grant`.
@@ -166,6 +173,7 @@ class Generator(wiring.Component):
                 # The stream's place in its size list, picked from each four streams' now.
                 m.d.sync += [four.eq(size_index[4 * q + grant.stream[:2]])
                              for q, four in enumerate(fours)]
+                m.d.sync += place_onehot.eq(1 << grant.stream)
                 m.next = "LOAD"
             with m.State("LOAD"):
                 row = self.stream_row
@@ -182,7 +190,8 @@ class Generator(wiring.Component):
             with m.State("SIZE"):
                 m.d.sync += [
                     size.eq(sizes.word_select(index, SIZE_BITS)),
-                    size_index[grant.stream].eq(Mux(index + 1 >= size_count, 0, index + 1)),
+                    next_place.eq(Mux(index + 1 >= size_count, 0, index + 1)),
+                    place_write.eq(place_onehot),
                 ]
                 m.next = "LENGTHS"
             with m.State("LENGTHS"):
