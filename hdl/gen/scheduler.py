@@ -78,8 +78,8 @@ class Scheduler(wiring.Component):
             ]
 
         # Arbitration, round-robin over the streams holding credit, in registered steps (pick,
-        # fetch, check, grant, then two while the backlogs count the grant) so no long path
-        # remains; the latency is the same always.
+        # fetch, check, join, grant, then two while the backlogs count the grant) so no long
+        # path remains; the latency is the same always.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
         m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
@@ -138,23 +138,19 @@ class Scheduler(wiring.Component):
                     equal_parts.eq(Cat(chosen_sent[bits] == chosen_last[bits]
                                        for bits in shares(COUNT_BITS, 3))),
                     chosen_onehot.eq(1 << chosen),
-                    # Whether it is still active in GRANT: streams only turn on at `go`.
+                ]
+                m.next = "JOIN"
+            with m.State("JOIN"):
+                m.d.sync += [
+                    is_last.eq(chosen_limited & equal_parts.all()),
+                    # Whether it is still active in GRANT (streams only turn on at `go`); high
+                    # in GRANT only, so the grant's condition needs no decode of the state.
                     chosen_active.eq(self.active.bit_select(chosen, 1) & ~self.start &
                                      ~self.stop & ~(engine.end & (engine.slot == chosen))),
                 ]
                 m.next = "GRANT"
-            with m.State("GRANT"):
-                m.d.comb += is_last.eq(chosen_limited & equal_parts.all())
-                with m.If(chosen_active & ~self.stop & ~self.start):
-                    m.d.sync += [
-                        take.eq(chosen_onehot), finished.eq(Mux(is_last, chosen_onehot, 0)),
-                        self.grants.valid.eq(1),
-                        self.grants.p.stream.eq(chosen),
-                        self.grants.p.seq.eq(chosen_sent[:32]),
-                        self.grants.p.last.eq(is_last),
-                        above.eq(Cat(chosen < i for i in range(STREAMS))),
-                    ]
-                    m.d.comb += granting.eq(1)
+            with m.State("GRANT"):          # see below
+                m.d.sync += chosen_active.eq(0)
                 m.next = "TAKE"
             # `take` (registered, it reaches all sixteen backlogs) counts the grant in its
             # backlog now, and `wants` follows a cycle later: then the next pick may look.
@@ -162,6 +158,17 @@ class Scheduler(wiring.Component):
                 m.next = "SETTLE"
             with m.State("SETTLE"):
                 m.next = "PICK"
+        # GRANT (`chosen_active` is high in GRANT only).
+        with m.If(chosen_active & ~self.stop & ~self.start):
+            m.d.sync += [
+                take.eq(chosen_onehot), finished.eq(Mux(is_last, chosen_onehot, 0)),
+                self.grants.valid.eq(1),
+                self.grants.p.stream.eq(chosen),
+                self.grants.p.seq.eq(chosen_sent[:32]),
+                self.grants.p.last.eq(is_last),
+                above.eq(Cat(chosen < i for i in range(STREAMS))),
+            ]
+            m.d.comb += granting.eq(1)
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
         ended = Signal(STREAMS)
