@@ -1,9 +1,13 @@
-"""The control crossing on two unrelated clocks: settings arrive, each command fires once, and
-the snapshot is of one instant after the request, holding still until the next round."""
-from amaranth import Module, Signal
+"""The crossings on two unrelated clocks. The control crossing: settings arrive, each command
+fires once, and the snapshot is of one instant after the request, holding still until the next
+round. The receive FIFO: every entry it accepts comes out once, in order, however the two
+clocks and the reader's pace differ, and it refuses entries when full."""
+import pytest
+from amaranth import ClockDomain, Module, Signal
 from amaranth.sim import Simulator
 
 from wirestamp.hdl.ctl.crossing import ControlCrossing
+from wirestamp.hdl.mac.rx import _CrossingFifo
 
 
 def make():
@@ -85,3 +89,49 @@ def test_settings_commands_and_snapshot_cross():
     sim.add_process(core_side)
     sim.add_testbench(control_side)
     sim.run()
+
+
+@pytest.mark.parametrize("write_ns, read_ns, read_every, pause", [
+    (8.0, 8.0016, 1, False),    # the PHY's clock 200 ppm fast of the core's
+    (7.0, 9.0, 1, False),       # a much faster writer: the FIFO fills
+    (8.0, 8.0, 3, False),       # a reader taking one in three cycles
+    (8.0, 8.0, 1, True),        # a reader that stops a while: the FIFO fills to the last entry
+])
+def test_receive_fifo_keeps_every_accepted_entry(write_ns, read_ns, read_every, pause):
+    fifo = _CrossingFifo(width=16, depth=16, w_domain="rx")
+    m = Module()
+    m.domains.rx = ClockDomain("rx")
+    m.submodules.fifo = fifo
+    sim = Simulator(m)
+    sim.add_clock(write_ns * 1e-9, domain="rx")
+    sim.add_clock(read_ns * 1e-9, domain="sync")
+    written, read, refused = [], [], []
+
+    async def writer(ctx):
+        value = 0
+        ctx.set(fifo.w_en, 1)
+        for _ in range(600):
+            ctx.set(fifo.w_data, value)
+            _, _, ready = await ctx.tick("rx").sample(fifo.w_rdy)
+            if ready:
+                written.append(value)
+                value += 1
+            else:
+                refused.append(value)
+        ctx.set(fifo.w_en, 0)
+
+    async def reader(ctx):
+        for cycle in range(3000):
+            taking = cycle % read_every == 0 and not (pause and 50 <= cycle < 400)
+            ctx.set(fifo.r_en, taking)
+            _, _, ready, data = await ctx.tick("sync").sample(fifo.r_rdy, fifo.r_data)
+            if taking and ready:
+                read.append(data)
+
+    sim.add_testbench(writer)
+    sim.add_testbench(reader)
+    sim.run()
+    assert read == written, "each accepted entry once, in order, none invented"
+    assert len(written) >= 0.95 * min(600, 600 * write_ns / (read_ns * read_every)) - 350 * pause
+    # A writer faster than the reader meets a full FIFO; one at the reader's pace never does.
+    assert bool(refused) == (write_ns < read_ns * 0.99 or read_every > 1 or pause)
