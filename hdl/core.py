@@ -20,12 +20,11 @@ Three clock domains:
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.hdl import DomainRenamer
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import AsyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
-from .buffer import buffered
+from .buffer import CrossingFifo, buffered
 from .ctl.bank import RegisterBank, RegisterBus
 from .ctl.crossing import ControlCrossing
 from .fanout import copies
@@ -232,8 +231,8 @@ class Core(wiring.Component):
         """Records cross to `ctl` in a small asynchronous FIFO: they come at most one per
         minimal frame (84 `sync` cycles) and leave in at most 14 `ctl` cycles, so it never
         fills. Each is held in a register for the tracker and the record FIFO."""
-        m.submodules.record_crossing = fifo = AsyncFIFO(width=Record.size, depth=4,
-                                                        w_domain="sync", r_domain="ctl")
+        m.submodules.record_crossing = fifo = CrossingFifo(width=Record.size, depth=4,
+                                                           w_domain="sync", r_domain="ctl")
         m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
         record, record_valid = Signal(Record), Signal()
         take = fifo.r_rdy & tracker.ready & ~record_valid

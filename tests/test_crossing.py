@@ -7,7 +7,7 @@ from amaranth import ClockDomain, Module, Signal
 from amaranth.sim import Simulator
 
 from wirestamp.hdl.ctl.crossing import ControlCrossing
-from wirestamp.hdl.mac.rx import _CrossingFifo
+from wirestamp.hdl.buffer import CrossingFifo
 
 
 def make():
@@ -98,7 +98,7 @@ def test_settings_commands_and_snapshot_cross():
     (8.0, 8.0, 1, True),        # a reader that stops a while: the FIFO fills to the last entry
 ])
 def test_receive_fifo_keeps_every_accepted_entry(write_ns, read_ns, read_every, pause):
-    fifo = _CrossingFifo(width=16, depth=16, w_domain="rx")
+    fifo = CrossingFifo(width=16, depth=16, w_domain="rx")
     m = Module()
     m.domains.rx = ClockDomain("rx")
     m.submodules.fifo = fifo

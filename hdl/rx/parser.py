@@ -69,13 +69,16 @@ class Parser(wiring.Component):
             m.d.sync += stamp.eq(self.stamp)
         # Each byte of the head is stored a cycle after it comes, under a registered one-hot of
         # its place (a decode of `index` would sit in front of every byte's enable).
-        place, placed_byte = Signal(HEAD_BYTES), Signal(8)
+        # The byte in four copies, each stored into a quarter of the head (one register reached
+        # 480 flip-flops).
+        place, placed_bytes = Signal(HEAD_BYTES), copies(8, 4, "placed_byte")
         m.d.sync += [place.eq(Mux(self.byte_valid & (self.index < HEAD_BYTES),
                                   1 << self.index[:6], 0)),
-                     placed_byte.eq(self.byte)]
+                     [copy.eq(self.byte) for copy in placed_bytes]]
         for index in range(HEAD_BYTES):
             with m.If(place[index]):
-                m.d.sync += head[8 * index:8 * (index + 1)].eq(placed_byte)
+                m.d.sync += head[8 * index:8 * (index + 1)].eq(
+                    placed_bytes[index * len(placed_bytes) // HEAD_BYTES])
 
         # IPv4 header checksum over bytes 14..33, one word per byte pair, added a cycle after
         # its second byte (the sum has until the decision, 26 bytes later at least).
