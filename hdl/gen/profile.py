@@ -79,11 +79,11 @@ State = data.StructLayout({
 class ProfileEngine(wiring.Component):
     """A pipeline over the streams. Stage A reads a stream's state (and, when arming, its
     stream row); stage B works out whether this tick ends the segment, and stage P picks the
-    segment row to read: the current segment, or the next one; stage R registers that row, and
-    stage S once more; stage C computes the new state and rate; stage D registers what goes to
-    the stream's accumulator, and stage E hands it over (`slot_onehot`: that stream adopts
-    `rate`), from registers: it fans out to all sixteen. A stream's state is written back six
-    cycles after it is read, long before its next visit STREAMS cycles later."""
+    segment row to read: the current segment, or the next one; stage R registers that row;
+    stage C computes the new state and rate; stage D registers what goes to the stream's
+    accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`), from
+    registers: it fans out to all sixteen. A stream's state is written back five cycles after it is
+    read, long before its next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
@@ -113,13 +113,11 @@ class ProfileEngine(wiring.Component):
         slot_b = Signal(range(STREAMS))
         slot_p = Signal(range(STREAMS))
         slot_r = Signal(range(STREAMS))
-        slot_s = Signal(range(STREAMS))
         slot_c = Signal(range(STREAMS))
-        arming_a, arming_b, arming_p, arming_r, arming_s, arming_c = (Signal() for _ in range(6))
+        arming_a, arming_b, arming_p, arming_r, arming_c = (Signal() for _ in range(5))
         m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_p.eq(slot_b),
-                     slot_r.eq(slot_p), slot_s.eq(slot_r), slot_c.eq(slot_s),
-                     arming_b.eq(arming_a), arming_p.eq(arming_b), arming_r.eq(arming_p),
-                     arming_s.eq(arming_r), arming_c.eq(arming_s)]
+                     slot_r.eq(slot_p), slot_c.eq(slot_r), arming_b.eq(arming_a),
+                     arming_p.eq(arming_b), arming_r.eq(arming_p), arming_c.eq(arming_r)]
         with m.If(self.start):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
         with m.Elif(arming_a & (slot_a == STREAMS - 1)):
@@ -130,25 +128,22 @@ class ProfileEngine(wiring.Component):
         # segment, and which segment follows, registered. Stage P picks the segment row to read
         # from those registers (a short path into the block RAM's address).
         state_b = read.data
-        state_p, state_r, state_s, state_c = (Signal(State) for _ in range(4))
-        row_p, row_r, row_s, row_c = (Signal(StreamRow) for _ in range(4))
-        ending_p, ending_r, ending_s, ending_c = (Signal() for _ in range(4))
-        next_index_p, next_index_r, next_index_s, next_index_c = (
-            Signal(range(SEGMENTS)) for _ in range(4))
+        state_p, state_r, state_c = Signal(State), Signal(State), Signal(State)
+        row_p, row_r, row_c = Signal(StreamRow), Signal(StreamRow), Signal(StreamRow)
+        ending_p, ending_r, ending_c = Signal(), Signal(), Signal()
+        next_index_p, next_index_r, next_index_c = (Signal(range(SEGMENTS)) for _ in range(3))
         m.d.sync += [state_p.eq(state_b), row_p.eq(self.stream_row),
                      ending_p.eq(state_b.left == 1),
                      next_index_p.eq(Mux(state_b.last, state_b.first, state_b.index + 1))]
         m.d.comb += self.segment_addr.eq(
             Mux(arming_p, row_p.first_segment, Mux(ending_p, next_index_p, state_p.index)))
-        # Stage R: the segment row comes out of its memory, slowly (5.8 ns): into registers
-        # that feed only registers (stage S), so they sit by the block RAM.
-        segment_s, segment = Signal(SegmentRow), Signal(SegmentRow)
+        # Stage R: the segment row comes out of its memory (registered before use: block
+        # RAM outputs are slow).
+        segment = Signal(SegmentRow)
         m.d.sync += [state_r.eq(state_p), row_r.eq(row_p), ending_r.eq(ending_p),
                      next_index_r.eq(next_index_p),
-                     state_s.eq(state_r), row_s.eq(row_r), ending_s.eq(ending_r),
-                     next_index_s.eq(next_index_r), segment_s.eq(self.segment_row),
-                     state_c.eq(state_s), row_c.eq(row_s), ending_c.eq(ending_s),
-                     next_index_c.eq(next_index_s), segment.eq(segment_s)]
+                     state_c.eq(state_r), row_c.eq(row_r), ending_c.eq(ending_r),
+                     next_index_c.eq(next_index_r), segment.eq(self.segment_row)]
 
         # Stage C: the new state of slot_c.
         new = Signal(State)
