@@ -1,10 +1,11 @@
 """FIFOs between stages. `buffered`: a small FIFO between a stream's source and its sink,
 registered on both sides; `CrossingFifo`: an asynchronous FIFO between clock domains.
 
-The source sees a `ready` that comes from a flip-flop (the FIFO's level), not through the
-sink's logic, and the sink sees data and `valid` from flip-flops (SyncFIFOBuffered's output
-register), not from the FIFO's LUT RAM: no path crosses from one side's logic into the other's
-in the same cycle. Full rate is kept: a byte can go in and out each cycle.
+Through `buffered`, the source sees a `ready` that comes from a flip-flop (the FIFO's level),
+not through the sink's logic, and the sink sees data and `valid` from flip-flops
+(SyncFIFOBuffered's output register), not from the FIFO's LUT RAM: no path crosses from one
+side's logic into the other's in the same cycle. Full rate is kept: a byte can go in and out
+each cycle.
 """
 from amaranth import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib.cdc import FFSynchronizer
