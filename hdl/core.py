@@ -159,7 +159,9 @@ class Core(wiring.Component):
             scheduler.sent_select.eq(settings.stream_tx_select),
         ]
         connect(m, scheduler.grants, generator.grants)
-        buffered(m, "generated_buffer", generator.frames, tx_mux.generated)
+        # Not through a buffer: one here (three more LUT RAM cells) made the heap placer's
+        # legaliser stall for over 20 minutes at several seeds (docs/boards.md).
+        connect(m, generator.frames, tx_mux.generated)
         # Two-byte FIFOs between the MAC and the mux, and between the mux and the responder:
         # the responder and the mux see a `ready` from a flip-flop, not through the mux's or
         # the MAC's state (a path into every wide register they shift).
