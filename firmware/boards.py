@@ -135,10 +135,11 @@ def _rgmii_pins(platform, port, resets):
     ios = []
     for subsignal in board_pins.ios:
         name = subsignal.name.replace("ctrl", "ctl")
-        if name == "rst" and tuple(subsignal.ios[0].names) in resets:
-            continue
         if name == "rst":
-            resets.add(tuple(subsignal.ios[0].names))
+            pin = tuple(subsignal.ios[0].names)
+            if pin in resets:
+                continue
+            resets.add(pin)
         if name in ("rst", "tx_clk", "tx_ctl", "tx_data", "rx_clk", "rx_ctl", "rx_data"):
             ios.append(Subsignal(name, *subsignal.ios, subsignal.attrs))
     platform.add_resources([Resource("rgmii", port, *ios, board_pins.attrs)])

@@ -162,9 +162,9 @@ class Core(wiring.Component):
         # Not through a buffer: one here (three more LUT RAM cells) made the heap placer's
         # legaliser stall for over 20 minutes at several seeds (docs/boards.md).
         connect(m, generator.frames, tx_mux.generated)
-        # Two-byte FIFOs between the MAC and the mux, and between the mux and the responder:
-        # the responder and the mux see a `ready` from a flip-flop, not through the mux's or
-        # the MAC's state (a path into every wide register they shift).
+        # Small FIFOs (`buffered`) between the MAC and the mux, and between the mux and the
+        # responder: the responder and the mux see a `ready` from a flip-flop, not through the
+        # mux's or the MAC's state (a path into every wide register they shift).
         buffered(m, "reply_buffer", responder.frames, tx_mux.replies)
         buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
