@@ -1,30 +1,50 @@
-"""FIFOs between stages. `buffered`: a small FIFO between a stream's source and its sink,
-registered on both sides; `CrossingFifo`: an asynchronous FIFO between clock domains.
+"""Buffers between stages. `buffered`: a two-entry skid buffer between a stream's source and
+its sink, registered on both sides; `CrossingFifo`: an asynchronous FIFO between clock domains.
 
-Through `buffered`, the source sees a `ready` that comes from a flip-flop (the FIFO's level),
-not through the sink's logic, and the sink sees data and `valid` from flip-flops
-(SyncFIFOBuffered's output register), not from the FIFO's LUT RAM: no path crosses from one
-side's logic into the other's in the same cycle. Full rate is kept: a byte can go in and out
-each cycle.
+Through `buffered`, the source sees a `ready` that comes from a flip-flop (whether the spare
+entry is taken), not through the sink's logic, and the sink sees data and `valid` from
+flip-flops: no path crosses from one side's logic into the other's in the same cycle. Full
+rate is kept: a byte can go in and out each cycle. Both entries are flip-flops (a FIFO in LUT
+RAM took the RAM-capable LUTs the 25F is short of).
 """
 from amaranth import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib.cdc import FFSynchronizer
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
-__all__ = ["buffered", "CrossingFifo"]
+__all__ = ["buffered", "SkidBuffer", "CrossingFifo"]
+
+
+class SkidBuffer(Elaboratable):
+    """Two entries: the output register and a spare. `w_rdy` is "the spare is free"; a word
+    written while the output cannot move on waits in the spare, and moves out first."""
+
+    def __init__(self, width):
+        self.w_en, self.w_data, self.w_rdy = Signal(), Signal(width), Signal(init=1)
+        self.r_en, self.r_data, self.r_rdy = Signal(), Signal(width), Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        spare = Signal.like(self.w_data)
+        accepted = self.w_en & self.w_rdy
+        with m.If(~self.r_rdy | self.r_en):         # the output register moves on
+            with m.If(~self.w_rdy):
+                m.d.sync += [self.r_data.eq(spare), self.r_rdy.eq(1), self.w_rdy.eq(1)]
+            with m.Else():
+                m.d.sync += [self.r_data.eq(self.w_data), self.r_rdy.eq(accepted)]
+        with m.Elif(accepted):
+            m.d.sync += [spare.eq(self.w_data), self.w_rdy.eq(0)]
+        return m
 
 
 def buffered(m, name, source, sink):
     """Connect stream interfaces `source` (its producer's side) and `sink` (its consumer's
-    side) through a SyncFIFOBuffered (two entries and the output register), added to `m` as
-    `name`."""
-    fifo = m.submodules[name] = SyncFIFOBuffered(width=len(Value.cast(source.payload)), depth=3)
+    side) through a `SkidBuffer`, added to `m` as `name`."""
+    buffer = m.submodules[name] = SkidBuffer(len(Value.cast(source.payload)))
     m.d.comb += [
-        fifo.w_data.eq(source.payload), fifo.w_en.eq(source.valid),
-        source.ready.eq(fifo.w_rdy),
-        sink.payload.eq(fifo.r_data), sink.valid.eq(fifo.r_rdy),
-        fifo.r_en.eq(sink.ready),
+        buffer.w_data.eq(source.payload), buffer.w_en.eq(source.valid),
+        source.ready.eq(buffer.w_rdy),
+        sink.payload.eq(buffer.r_data), sink.valid.eq(buffer.r_rdy),
+        buffer.r_en.eq(sink.ready),
     ]
 
 

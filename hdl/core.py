@@ -159,12 +159,10 @@ class Core(wiring.Component):
             scheduler.sent_select.eq(settings.stream_tx_select),
         ]
         connect(m, scheduler.grants, generator.grants)
-        # Not through a buffer: one here (three more LUT RAM cells) made the heap placer's
-        # legaliser stall for over 20 minutes at several seeds (docs/boards.md).
-        connect(m, generator.frames, tx_mux.generated)
-        # Small FIFOs (`buffered`) between the MAC and the mux, and between the mux and the
-        # responder: the responder and the mux see a `ready` from a flip-flop, not through the
+        # Skid buffers (`buffered`) between the MAC and the mux, and between the mux and each
+        # source: the sources and the mux see a `ready` from a flip-flop, not through the
         # mux's or the MAC's state (a path into every wide register they shift).
+        buffered(m, "generated_buffer", generator.frames, tx_mux.generated)
         buffered(m, "reply_buffer", responder.frames, tx_mux.replies)
         buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))

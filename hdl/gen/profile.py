@@ -12,7 +12,7 @@ cycle, so each stream gets a tick every TICK_CYCLES (= STREAMS) byte times, and 
 rate to that stream's accumulator. Its per-stream state lives in a small memory, so the logic
 that does the arithmetic exists once, not sixteen times.
 """
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -31,6 +31,18 @@ StreamRow = row_layout(STREAM_TABLE)
 Phase = signed(PHASE_BITS + 2)
 
 
+def carry_select_sum(a, b):
+    """`a + b` modulo 2**len(a), with the high half summed both ways beside the low half's
+    carry chain: two chains of half the length, then a multiplexer."""
+    half = len(a) // 2
+    low = a[:half] + b[:half]
+    a_high, b_high = a[half:], b[half:len(a)]
+    # With a carry in: a bit of one below each operand, 1 + 1 (the chain does it, not a second
+    # adder after the first).
+    high_carried = (Cat(Const(1, 1), a_high) + Cat(Const(1, 1), b_high))[1:]
+    return Cat(low[:half], Mux(low[half], high_carried, a_high + b_high))
+
+
 class RateAccumulator(wiring.Component):
     arm: In(1)                  # restart the phase (with the `rate` being loaded), ready for `go`
     load: In(1)                 # adopt `rate` (and `rate_less_mod` = rate - modulus)
@@ -47,14 +59,16 @@ class RateAccumulator(wiring.Component):
             m.d.sync += [rate.eq(self.rate), rate_less_mod.eq(self.rate_less_mod)]
 
         # `ahead` is the phase (in [-modulus, 0)) plus the rate: whether a step is due is known
-        # from its sign bit, registered (in copies, each steering a quarter of the adder's
-        # input), so no carry chain comes before the choice and none after it.
+        # from its sign bit. Both next values are summed from registers, and `due` (registered,
+        # in copies, each choosing for a quarter of the bits) picks one after the carry chains:
+        # the recurrence through `due` is one adder and one LUT.
         ahead = Signal(Phase)
         dues = copies(1, 4, "due")          # ahead >= 0
-        addend, advanced = Signal(Phase), Signal(Phase)
+        plus_rate, plus_rate_less_mod = Signal(Phase), Signal(Phase)
+        m.d.comb += [plus_rate.eq(ahead + rate), plus_rate_less_mod.eq(ahead + rate_less_mod)]
+        advanced = Signal(Phase)
         for bits, due in zip(shares(Phase.width, len(dues)), dues):
-            m.d.comb += addend[bits].eq(Mux(due, rate_less_mod[bits], rate[bits]))
-        m.d.comb += advanced.eq(ahead + addend)
+            m.d.comb += advanced[bits].eq(Mux(due, plus_rate_less_mod[bits], plus_rate[bits]))
         m.d.sync += self.credit.eq(self.go)
         with m.If(self.arm):
             m.d.sync += [ahead.eq(self.rate_less_mod),      # phase -modulus, plus the rate
@@ -68,6 +82,7 @@ class RateAccumulator(wiring.Component):
 State = data.StructLayout({
     "rate": PHASE_BITS + RATE_FRAC_BITS,    # current rate, with the slope's fraction bits
     "left": dict(SEGMENT_TABLE.fields)["ticks"],  # ticks left in the segment (0: forever)
+    "ending": 1,                                  # left == 1: the next tick ends the segment
     "index": range(SEGMENTS),
     "last": 1,
     "first": range(SEGMENTS),
@@ -78,8 +93,8 @@ State = data.StructLayout({
 
 class ProfileEngine(wiring.Component):
     """A pipeline over the streams. Stage A reads a stream's state (and, when arming, its
-    stream row); stage B works out whether this tick ends the segment, and stage P picks the
-    segment row to read: the current segment, or the next one; stage R registers that row;
+    stream row); stage B picks the segment row to read: the current segment, or the next one
+    when this tick ends it (`ending`, kept in the state); stages P and R register that row;
     stage C computes the new state and rate; stage D registers what goes to the stream's
     accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`), from
     registers: it fans out to all sixteen. A stream's state is written back five cycles after it is
@@ -124,26 +139,25 @@ class ProfileEngine(wiring.Component):
             m.d.sync += arming_a.eq(0)
         m.d.comb += [read.addr.eq(slot_a), self.stream_addr.eq(slot_a)]
 
-        # Stage B: the state (or stream row) of slot_b is here; whether this tick ends the
-        # segment, and which segment follows, registered. Stage P picks the segment row to read
-        # from those registers (a short path into the block RAM's address).
+        # Stage B: the state and stream row of slot_b are here (both memories' outputs are
+        # flip-flops): the segment row to read is picked, the current segment or the next one.
+        # Stage P: the segment row comes out of its block RAM, and is registered twice (stages
+        # P and R) before use in C: a block RAM's output is slow, and it reached its register
+        # only with a short wire.
         state_b = read.data
         state_p, state_r, state_c = Signal(State), Signal(State), Signal(State)
         row_p, row_r, row_c = Signal(StreamRow), Signal(StreamRow), Signal(StreamRow)
-        ending_p, ending_r, ending_c = Signal(), Signal(), Signal()
+        next_index_b = Mux(state_b.last, state_b.first, state_b.index + 1)
         next_index_p, next_index_r, next_index_c = (Signal(range(SEGMENTS)) for _ in range(3))
+        m.d.comb += self.segment_addr.eq(Mux(arming_b, self.stream_row.first_segment,
+                                             Mux(state_b.ending, next_index_b, state_b.index)))
+        segment_r, segment = Signal(SegmentRow), Signal(SegmentRow)
         m.d.sync += [state_p.eq(state_b), row_p.eq(self.stream_row),
-                     ending_p.eq(state_b.left == 1),
-                     next_index_p.eq(Mux(state_b.last, state_b.first, state_b.index + 1))]
-        m.d.comb += self.segment_addr.eq(
-            Mux(arming_p, row_p.first_segment, Mux(ending_p, next_index_p, state_p.index)))
-        # Stage R: the segment row comes out of its memory (registered before use: block
-        # RAM outputs are slow).
-        segment = Signal(SegmentRow)
-        m.d.sync += [state_r.eq(state_p), row_r.eq(row_p), ending_r.eq(ending_p),
-                     next_index_r.eq(next_index_p),
-                     state_c.eq(state_r), row_c.eq(row_r), ending_c.eq(ending_r),
-                     next_index_c.eq(next_index_r), segment.eq(self.segment_row)]
+                     next_index_p.eq(next_index_b),
+                     state_r.eq(state_p), row_r.eq(row_p), next_index_r.eq(next_index_p),
+                     segment_r.eq(self.segment_row),
+                     state_c.eq(state_r), row_c.eq(row_r), next_index_c.eq(next_index_r),
+                     segment.eq(segment_r)]
 
         # Stage C: the new state of slot_c.
         new = Signal(State)
@@ -152,19 +166,21 @@ class ProfileEngine(wiring.Component):
         with m.If(arming_c):
             m.d.comb += [
                 new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
+                new.ending.eq(segment.ticks == 1),
                 new.index.eq(row_c.first_segment), new.last.eq(segment.last),
                 new.first.eq(row_c.first_segment), new.loop.eq(row_c.loop),
                 new.modulus.eq(row_c.rate_mod),
             ]
-        with m.Elif(ending_c):
+        with m.Elif(state_c.ending):
             with m.If(state_c.last & ~state_c.loop):
                 m.d.comb += ended.eq(1)
             m.d.comb += [new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
+                         new.ending.eq(segment.ticks == 1),
                          new.index.eq(next_index_c), new.last.eq(segment.last)]
         with m.Else():
-            m.d.comb += new.rate.eq(state_c.rate + segment.slope)
+            m.d.comb += new.rate.eq(carry_select_sum(state_c.rate, segment.slope))
             with m.If(state_c.left != 0):
-                m.d.comb += new.left.eq(state_c.left - 1)
+                m.d.comb += [new.left.eq(state_c.left - 1), new.ending.eq(state_c.left == 2)]
         # Written back from registers (the adder's carry chain ends in flip-flops).
         written, slot_written = Signal(State), Signal(range(STREAMS))
         m.d.sync += [written.eq(new), slot_written.eq(slot_c)]

@@ -85,14 +85,16 @@ class Responder(wiring.Component):
                              peer_ip.eq(from_be(arp_in.arp.spa))]
         with m.If(self.resolve):
             m.d.sync += query_pending.eq(1)
+        # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with m = 0x0800 and m' = 0. Summed and
+        # folded in registered steps all the time: the head holds still from its 38th byte,
+        # long before `icmp_echo`.
+        step, folded = Signal(17), Signal(16)
+        m.d.sync += [step.eq(~from_be(icmp_in.icmp.checksum) + (~Const(ICMP_ECHO_WORD, 16))),
+                     folded.eq(step[:16] + step[16])]
         with m.If(self.icmp_echo):
             with m.If(echo_pending | ~buffering):
                 count(self.dropped)
             with m.Else():
-                # RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with m = 0x0800 and m' = 0.
-                old = ~from_be(icmp_in.icmp.checksum)
-                step = old + (~Const(ICMP_ECHO_WORD, 16))
-                folded = (step[:16] + step[16:])[:16]
                 m.d.sync += [
                     echo_pending.eq(1), echo_length.eq(self.frame_length),
                     echo.eq(icmp_in),
