@@ -59,16 +59,16 @@ class RateAccumulator(wiring.Component):
             m.d.sync += [rate.eq(self.rate), rate_less_mod.eq(self.rate_less_mod)]
 
         # `ahead` is the phase (in [-modulus, 0)) plus the rate: whether a step is due is known
-        # from its sign bit. Both next values are summed from registers, and `due` (registered,
-        # in copies, each choosing for a quarter of the bits) picks one after the carry chains:
-        # the recurrence through `due` is one adder and one LUT.
+        # from its sign bit, registered (in copies, each steering a quarter of the adder's
+        # input), so no carry chain comes before the choice and none after it. (Summing both
+        # next values in parallel is a LUT shorter, but costs 784 LUTs in all: the 25F's image
+        # with it did not route.)
         ahead = Signal(Phase)
         dues = copies(1, 4, "due")          # ahead >= 0
-        plus_rate, plus_rate_less_mod = Signal(Phase), Signal(Phase)
-        m.d.comb += [plus_rate.eq(ahead + rate), plus_rate_less_mod.eq(ahead + rate_less_mod)]
-        advanced = Signal(Phase)
+        addend, advanced = Signal(Phase), Signal(Phase)
         for bits, due in zip(shares(Phase.width, len(dues)), dues):
-            m.d.comb += advanced[bits].eq(Mux(due, plus_rate_less_mod[bits], plus_rate[bits]))
+            m.d.comb += addend[bits].eq(Mux(due, rate_less_mod[bits], rate[bits]))
+        m.d.comb += advanced.eq(ahead + addend)
         m.d.sync += self.credit.eq(self.go)
         with m.If(self.arm):
             m.d.sync += [ahead.eq(self.rate_less_mod),      # phase -modulus, plus the rate
@@ -79,13 +79,16 @@ class RateAccumulator(wiring.Component):
         return m
 
 
+Place = data.StructLayout({             # where a stream is in its profile
+    "ending": 1,                        # left == 1: the next tick ends the segment
+    "index": range(SEGMENTS),
+    "last": 1,                          # the segment at `index` is the profile's last
+    "first": range(SEGMENTS),
+})
 State = data.StructLayout({
+    **Place.members,
     "rate": PHASE_BITS + RATE_FRAC_BITS,    # current rate, with the slope's fraction bits
     "left": dict(SEGMENT_TABLE.fields)["ticks"],  # ticks left in the segment (0: forever)
-    "ending": 1,                                  # left == 1: the next tick ends the segment
-    "index": range(SEGMENTS),
-    "last": 1,
-    "first": range(SEGMENTS),
     "loop": 1,
     "modulus": PHASE_BITS,
 })
@@ -97,8 +100,8 @@ class ProfileEngine(wiring.Component):
     when this tick ends it (`ending`, kept in the state); stages P and R register that row;
     stage C computes the new state and rate; stage D registers what goes to the stream's
     accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`), from
-    registers: it fans out to all sixteen. A stream's state is written back five cycles after it is
-    read, long before its next visit STREAMS cycles later."""
+    registers: it fans out to all sixteen. A stream's state is written back in stage D, four
+    cycles after its place was read, long before its next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
@@ -120,9 +123,12 @@ class ProfileEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         frac = RATE_FRAC_BITS
+        # Each stream's state is read where it is needed, not carried down the pipeline in
+        # flip-flops: its place in the profile at A (for B), all of it at R (for C).
         m.submodules.states = states = Memory(shape=State, depth=STREAMS, init=[])
-        read = states.read_port()
-        write = states.write_port()
+        m.submodules.places = places = Memory(shape=Place, depth=STREAMS, init=[])
+        read, write = states.read_port(), states.write_port()
+        read_place, write_place = places.read_port(), places.write_port()
 
         slot_a = Signal(range(STREAMS))
         slot_b = Signal(range(STREAMS))
@@ -137,26 +143,25 @@ class ProfileEngine(wiring.Component):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
         with m.Elif(arming_a & (slot_a == STREAMS - 1)):
             m.d.sync += arming_a.eq(0)
-        m.d.comb += [read.addr.eq(slot_a), self.stream_addr.eq(slot_a)]
+        m.d.comb += [read_place.addr.eq(slot_a), self.stream_addr.eq(slot_a),
+                     read.addr.eq(slot_r)]
 
-        # Stage B: the state and stream row of slot_b are here (both memories' outputs are
+        # Stage B: the place and stream row of slot_b are here (both memories' outputs are
         # flip-flops): the segment row to read is picked, the current segment or the next one.
         # Stage P: the segment row comes out of its block RAM, and is registered twice (stages
         # P and R) before use in C: a block RAM's output is slow, and it reached its register
         # only with a short wire.
-        state_b = read.data
-        state_p, state_r, state_c = Signal(State), Signal(State), Signal(State)
+        place_b, state_c = read_place.data, read.data
         row_p, row_r, row_c = Signal(StreamRow), Signal(StreamRow), Signal(StreamRow)
-        next_index_b = Mux(state_b.last, state_b.first, state_b.index + 1)
+        next_index_b = Mux(place_b.last, place_b.first, place_b.index + 1)
         next_index_p, next_index_r, next_index_c = (Signal(range(SEGMENTS)) for _ in range(3))
         m.d.comb += self.segment_addr.eq(Mux(arming_b, self.stream_row.first_segment,
-                                             Mux(state_b.ending, next_index_b, state_b.index)))
+                                             Mux(place_b.ending, next_index_b, place_b.index)))
         segment_r, segment = Signal(SegmentRow), Signal(SegmentRow)
-        m.d.sync += [state_p.eq(state_b), row_p.eq(self.stream_row),
-                     next_index_p.eq(next_index_b),
-                     state_r.eq(state_p), row_r.eq(row_p), next_index_r.eq(next_index_p),
+        m.d.sync += [row_p.eq(self.stream_row), next_index_p.eq(next_index_b),
+                     row_r.eq(row_p), next_index_r.eq(next_index_p),
                      segment_r.eq(self.segment_row),
-                     state_c.eq(state_r), row_c.eq(row_r), next_index_c.eq(next_index_r),
+                     row_c.eq(row_r), next_index_c.eq(next_index_r),
                      segment.eq(segment_r)]
 
         # Stage C: the new state of slot_c.
@@ -184,7 +189,10 @@ class ProfileEngine(wiring.Component):
         # Written back from registers (the adder's carry chain ends in flip-flops).
         written, slot_written = Signal(State), Signal(range(STREAMS))
         m.d.sync += [written.eq(new), slot_written.eq(slot_c)]
-        m.d.comb += [write.addr.eq(slot_written), write.data.eq(written), write.en.eq(1)]
+        m.d.comb += [write.addr.eq(slot_written), write.data.eq(written), write.en.eq(1),
+                     write_place.addr.eq(slot_written), write_place.en.eq(1),
+                     [getattr(write_place.data, name).eq(getattr(written, name))
+                      for name in Place.members]]
 
         # Stage D: what the stream gets, registered; stage E: handed over.
         rate_d, modulus_d = Signal(PHASE_BITS), Signal(PHASE_BITS)
