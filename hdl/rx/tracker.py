@@ -51,7 +51,7 @@ class Tracker(wiring.Component):
     dropped: Out(32)                # records that came while clearing
 
     stats_select: In(range(STREAMS))
-    stats: Out(Stats)               # of `stats_select`, two cycles later
+    stats: Out(Stats)               # of `stats_select`, a cycle later
     hist_select: In(range(STREAMS * HIST_BUCKETS))
     hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 17 cycles later
 
@@ -113,7 +113,10 @@ class Tracker(wiring.Component):
         tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
         # The stats rows live in LUT RAM, one memory per field; each field has its own copy
-        # of the controls (`fanout`): one register cannot reach all 584 bits in a cycle.
+        # of the controls (`fanout`): one register cannot reach all 584 bits in a cycle. Both
+        # reads are asynchronous, from registered addresses: the row holds still from IDLE
+        # to its write-back, and the host's row while STATS_SELECT does; registering them
+        # would take 1,168 flip-flops.
         fields = len(STATS_FIELDS)
         row_addr = copies(range(STREAMS), fields, "row_addr")       # the row's stream
         host_addr = copies(range(STREAMS), fields, "host_addr")     # = stats_select
@@ -124,8 +127,8 @@ class Tracker(wiring.Component):
         for index, (name, width) in enumerate(STATS_FIELDS):
             memory = Memory(shape=width, depth=STREAMS, init=[])
             m.submodules[f"stats_{name}"] = memory
-            tracker_rd, host_rd, write = (memory.read_port(), memory.read_port(),
-                                          memory.write_port())
+            tracker_rd, host_rd, write = (memory.read_port(domain="comb"),
+                                          memory.read_port(domain="comb"), memory.write_port())
             m.d.sync += [
                 host_addr[index].eq(self.stats_select),
                 getattr(stats_next, name).eq(Mux(updating[index], getattr(updated, name),
