@@ -50,8 +50,7 @@ class Generator(wiring.Component):
         src_port, dst_port = Signal(16), Signal(16)
         ttl, dscp = Signal(8), Signal(6)
         size = Signal(SIZE_BITS)
-        sizes = Signal(SIZES * SIZE_BITS)       # the stream's size list, and where it stands
-        size_count = Signal(4)
+        size_count = Signal(4)                  # the stream's size list, and where it stands
         index = Signal(range(SIZES))
         tx_ns = Signal(64)
         stamped = Signal()
@@ -182,14 +181,16 @@ class Generator(wiring.Component):
                     src_ip.eq(row.src_ip), dst_ip.eq(row.dst_ip),
                     src_port.eq(row.src_port), dst_port.eq(row.dst_port),
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
-                    sizes.eq(row.sizes), size_count.eq(row.size_count),
+                    size_count.eq(row.size_count),
                     index.eq(Array(fours)[grant.stream[2:]]),
                     stamped.eq(0), in_group.eq(0),
                 ]
                 m.next = "SIZE"
             with m.State("SIZE"):
+                # The size straight from the row (its flip-flops hold it: the address has
+                # not moved since LOAD).
                 m.d.sync += [
-                    size.eq(sizes.word_select(index, SIZE_BITS)),
+                    size.eq(self.stream_row.sizes.word_select(index, SIZE_BITS)),
                     next_place.eq(Mux(index + 1 >= size_count, 0, index + 1)),
                     place_write.eq(place_onehot),
                 ]
