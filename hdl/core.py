@@ -174,7 +174,7 @@ class Core(wiring.Component):
             mac_rx.is_sfd.eq(crossing.is_sfd), mac_rx.is_preamble.eq(crossing.is_preamble),
             mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[1]),
         ]
-        for name in ("start", "stamp", "byte_valid", "byte", "index", "done", "good",
+        for name in ("stamp", "byte_valid", "byte", "index", "done", "good",
                      "length"):
             m.d.comb += getattr(parser, name).eq(getattr(mac_rx, name))
         m.d.comb += [

@@ -21,6 +21,7 @@ from amaranth.lib.crc.catalog import CRC32_ETHERNET
 from amaranth.lib.wiring import In, Out
 
 from ..buffer import CrossingFifo
+from ..fanout import copies, shares
 from ...regmap import MAX_FRAME, MIN_FRAME, NS_PER_CYCLE, RX_COUNTER_BITS
 from .gmii import GmiiRx
 
@@ -76,8 +77,8 @@ class MacRx(wiring.Component):
     is_preamble: In(1)          # wire.data == PREAMBLE
     now: In(64)
 
-    start: Out(1)               # a frame begins: `stamp` is its SFD time
-    stamp: Out(64)
+    start: Out(1)               # a frame begins
+    stamp: Out(64)              # its SFD time, a cycle after `start`, until the next frame's
     byte_valid: Out(1)          # frame bytes after the SFD, FCS included
     byte: Out(8)
     index: Out(range(MAX_FRAME + 2))
@@ -106,6 +107,15 @@ class MacRx(wiring.Component):
         byte, valid = self.wire, self.valid
 
         m.d.sync += [self.start.eq(0), self.byte_valid.eq(0), self.done.eq(0), ended.eq(0)]
+        # The stamp is taken a cycle late, from a register that holds `now` a cycle late, under
+        # registered enables in copies (a decode of the SFD in front of 64 enables was late).
+        now_then = Signal(64)
+        take_stamp = copies(1, 4, "take_stamp")
+        m.d.sync += [now_then.eq(self.now - RX_CROSSING_CYCLES * NS_PER_CYCLE),
+                     [copy.eq(0) for copy in take_stamp]]
+        for bits, take in zip(shares(64, len(take_stamp)), take_stamp):
+            with m.If(take):
+                m.d.sync += self.stamp[bits].eq(now_then[bits])
         m.d.comb += crc.data.eq(byte.data)
 
         def count(counter):
@@ -117,7 +127,7 @@ class MacRx(wiring.Component):
                     with m.If(self.is_sfd):
                         m.d.sync += [self.start.eq(1), length.eq(0), errored.eq(byte.er),
                                      short.eq(1), long.eq(0),
-                                     self.stamp.eq(self.now - RX_CROSSING_CYCLES * NS_PER_CYCLE)]
+                                     [copy.eq(1) for copy in take_stamp]]
                         m.d.comb += crc.start.eq(1)
                         m.next = "DATA"
                     with m.Elif(~self.is_preamble):

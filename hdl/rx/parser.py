@@ -31,8 +31,7 @@ OUTCOMES = COUNTED + ["arp_request", "arp_answer", "icmp_echo"]
 
 class Parser(wiring.Component):
     # From MacRx.
-    start: In(1)
-    stamp: In(64)
+    stamp: In(64)           # the SFD time; holds until after the frame's decision
     byte_valid: In(1)
     byte: In(8)
     index: In(range(MAX_FRAME + 2))
@@ -64,9 +63,6 @@ class Parser(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         head = self.head
-        stamp = Signal(64)
-        with m.If(self.start):
-            m.d.sync += stamp.eq(self.stamp)
         # Each byte of the head is stored a cycle after it comes, under a registered one-hot of
         # its place (a decode of `index` would sit in front of every byte's enable).
         # The byte in eight copies, each stored into an eighth of the head (one register reached
@@ -160,7 +156,7 @@ class Parser(wiring.Component):
                  self.record.flags.eq(udp.sig.flags), self.record.length.eq(self.frame_length),
                  self.record.seq.eq(from_be(udp.sig.seq))],
                 [self.record.tx_ns.eq(from_be(udp.sig.tx_ns))],
-                [self.record.rx_ns.eq(stamp)]]):
+                [self.record.rx_ns.eq(self.stamp)]]):
             with m.If(load):
                 m.d.sync += targets
         with m.If(decide):
