@@ -195,20 +195,21 @@ def toolchain_environment():
     return found
 
 
-def nextpnr_options(seed=None, router="router2"):
-    """router2 routes the 25F image in about 2 minutes. router1 (nextpnr's own default) can
-    give a faster image: on one placement of this design it reached 109 MHz where router2
-    reached 91 (router2 detours around congestion, 4-5 ns between neighbouring tiles), in
-    202 s; but on the next netlist it had not finished after 20 minutes. The seed picks one
-    of many placements (on the 25F the core clock varies by about ±6 MHz). The report
-    (`wirestamp.report.json`) holds every connection's arrival time, from which
-    `benchmarks/failing_paths.py` lists all paths that miss their clock."""
+def nextpnr_options(seed=None, router="router1"):
+    """router1 (nextpnr's own default) gives the faster image: on one placement of the 25F
+    image it reached 121.8 MHz where router2 reached 108.9 (router2 detours around congestion,
+    2-4 ns between neighbouring tiles), in 156 s of routing. On a congested netlist router1
+    had not finished after 20 minutes, where router2 takes about 2 minutes: `--router
+    router2` is there for that. The seed picks one of many placements (on the 25F the core
+    clock varies by about ±6 MHz). The report (`wirestamp.report.json`) holds every
+    connection's arrival time, from which `benchmarks/failing_paths.py` lists all paths that
+    miss their clock."""
     return (f"--timing-allow-fail --router {router} "
             "--report wirestamp.report.json --detailed-timing-report" +
             (f" --seed {seed}" if seed is not None else ""))
 
 
-def build(board, out="build/boards", port=0, seed=None, router="router2", rx_port=None):
+def build(board, out="build/boards", port=0, seed=None, router="router1", rx_port=None):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
 
 def test_colorlight_image(tmp_path):
     """One test, so the image is built once however the suite is spread over workers."""
-    bitstream, fmax, usage = build("colorlight_5a75b", out=str(tmp_path))    # router2
+    bitstream, fmax, usage = build("colorlight_5a75b", out=str(tmp_path))    # router1
     fmax = {f.domain: f for f in fmax}
     assert os.path.getsize(bitstream) > 400_000         # an uncompressed 25F image: 464 KB
     used, total = map(int, re.search(r"TRELLIS_COMB:\s+(\d+)/\s*(\d+)", usage).groups())

@@ -41,11 +41,11 @@ def test_one_port_transmits_and_the_other_receives(board):
 
 def test_build_script_places_with_the_seed_asked_for():
     plan = platform_for("colorlight_5a75b").prepare(Top("colorlight_5a75b"), name="wirestamp",
-                                                    nextpnr_opts=nextpnr_options(7, "router1"))
+                                                    nextpnr_opts=nextpnr_options(7, "router2"))
     script = plan.files["build_wirestamp.sh"]
-    assert re.search(r"NEXTPNR_ECP5.* --timing-allow-fail --router router1 .*--seed 7 ", script)
+    assert re.search(r"NEXTPNR_ECP5.* --timing-allow-fail --router router2 .*--seed 7 ", script)
     assert "--report wirestamp.report.json --detailed-timing-report" in script
-    assert "--router router2" in nextpnr_options()
+    assert "--router router1" in nextpnr_options()
     assert "--seed" not in nextpnr_options()
 
 
