@@ -105,14 +105,12 @@ class Core(wiring.Component):
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table)
         segments = _table_memory(m, "segment_table", regmap.SEGMENT_TABLE, bank.segment_table)
-        # The segment table is read asynchronously (so it goes into LUT RAM, not block RAM),
-        # from an address register of the profile engine.
-        for reader, rows, row_layout, prefix, domain in [
-            (scheduler, streams, StreamRow, "stream", "sync"),
-            (generator, streams, StreamRow, "stream", "sync"),
-            (scheduler, segments, SegmentRow, "segment", "comb"),
+        for reader, rows, row_layout, prefix in [
+            (scheduler, streams, StreamRow, "stream"),
+            (generator, streams, StreamRow, "stream"),
+            (scheduler, segments, SegmentRow, "segment"),
         ]:
-            port = rows.read_port(domain=domain)
+            port = rows.read_port()
             m.d.comb += [
                 port.addr.eq(getattr(reader, prefix + "_addr")),
                 getattr(reader, prefix + "_row").eq(port.data[:row_layout.size]),

@@ -105,8 +105,8 @@ class ProfileEngine(wiring.Component):
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
-    segment_addr: Out(range(SEGMENTS))  # a register
-    segment_row: In(SegmentRow)         # the row at `segment_addr`, read asynchronously
+    segment_addr: Out(range(SEGMENTS))
+    segment_row: In(SegmentRow)
 
     slot: Out(range(STREAMS))           # the stream the outputs below are for
     slot_onehot: Out(STREAMS)           # the same, one bit per stream: it runs at `rate` now
@@ -148,21 +148,21 @@ class ProfileEngine(wiring.Component):
 
         # Stage B: the place and stream row of slot_b are here (both memories' outputs are
         # flip-flops): the segment row to read is picked, the current segment or the next one.
-        # Its address is registered at B and again at P; at R the row is read (the segment
-        # table is in LUT RAM: a block RAM's 5.8 ns from clock to data left too little for
-        # the wire to its register) and registered for C.
+        # Stage P: the segment row comes out of its block RAM, and is registered twice (stages
+        # P and R) before use in C: a block RAM's output is slow, and it reached its register
+        # only with a short wire.
         place_b, state_c = read_place.data, read.data
         row_p, row_r, row_c = Signal(StreamRow), Signal(StreamRow), Signal(StreamRow)
         next_index_b = Mux(place_b.last, place_b.first, place_b.index + 1)
         next_index_p, next_index_r, next_index_c = (Signal(range(SEGMENTS)) for _ in range(3))
-        segment_addr_p, segment = Signal(range(SEGMENTS)), Signal(SegmentRow)
-        m.d.sync += [segment_addr_p.eq(Mux(arming_b, self.stream_row.first_segment,
-                                           Mux(place_b.ending, next_index_b, place_b.index))),
-                     self.segment_addr.eq(segment_addr_p)]
+        m.d.comb += self.segment_addr.eq(Mux(arming_b, self.stream_row.first_segment,
+                                             Mux(place_b.ending, next_index_b, place_b.index)))
+        segment_r, segment = Signal(SegmentRow), Signal(SegmentRow)
         m.d.sync += [row_p.eq(self.stream_row), next_index_p.eq(next_index_b),
                      row_r.eq(row_p), next_index_r.eq(next_index_p),
+                     segment_r.eq(self.segment_row),
                      row_c.eq(row_r), next_index_c.eq(next_index_r),
-                     segment.eq(self.segment_row)]
+                     segment.eq(segment_r)]
 
         # Stage C: the new state of slot_c.
         new = Signal(State)

@@ -31,7 +31,7 @@ class Scheduler(wiring.Component):
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)          # the row at the previous cycle's stream_addr
     segment_addr: Out(range(SEGMENTS))
-    segment_row: In(SegmentRow)        # the row at segment_addr (a register), asynchronously
+    segment_row: In(SegmentRow)        # the row at the previous cycle's segment_addr
     grants: Out(stream.Signature(Grant))
     active: Out(STREAMS)
     running: Out(1)
