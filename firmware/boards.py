@@ -39,6 +39,7 @@ class Board:
     leds: bool              # False where the LED pin carries the UART (Colorlight)
     programmer: str         # openFPGALoader cable/board option
     rx_delay_ns: float      # RGMII receive data delayed in the FPGA (DELAYG), after the pad
+    router: str             # nextpnr's router for this image (`nextpnr_options`)
 
 
 BOARDS = {
@@ -46,9 +47,12 @@ BOARDS = {
     # Colorlight targets delay the receive data 2 ns in the FPGA); the Versa's RTL8211E delays
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
-                              leds=False, programmer="-c ft232", rx_delay_ns=2.0),
+                              leds=False, programmer="-c ft232", rx_delay_ns=2.0,
+                              router="router1"),
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
-                        programmer="-b ecp5_evn", rx_delay_ns=0.0),
+                        programmer="-b ecp5_evn", rx_delay_ns=0.0,
+                        # router1 had not finished routing the Versa's image in 10 minutes.
+                        router="router2"),
 }
 
 
@@ -199,17 +203,17 @@ def nextpnr_options(seed=None, router="router1"):
     """router1 (nextpnr's own default) gives the faster image: on one placement of the 25F
     image it reached 121.8 MHz where router2 reached 108.9 (router2 detours around congestion,
     2-4 ns between neighbouring tiles), in 156 s of routing. On a congested netlist router1
-    had not finished after 20 minutes, where router2 takes about 2 minutes: `--router
-    router2` is there for that. The seed picks one of many placements (on the 25F the core
-    clock varies by about ±6 MHz). The report (`wirestamp.report.json`) holds every
-    connection's arrival time, from which `benchmarks/failing_paths.py` lists all paths that
-    miss their clock."""
+    had not finished after 20 minutes, where router2 takes about 2 minutes: each board names
+    its router (`Board.router`), and `wirestamp build --router` overrides it. The seed picks
+    one of many placements (on the 25F the core clock varies by about ±6 MHz). The report
+    (`wirestamp.report.json`) holds every connection's arrival time, from which
+    `benchmarks/failing_paths.py` lists all paths that miss their clock."""
     return (f"--timing-allow-fail --router {router} "
             "--report wirestamp.report.json --detailed-timing-report" +
             (f" --seed {seed}" if seed is not None else ""))
 
 
-def build(board, out="build/boards", port=0, seed=None, router="router1", rx_port=None):
+def build(board, out="build/boards", port=0, seed=None, router=None, rx_port=None):
     """Build the bitstream for `board`; returns (path of the .bit, [Fmax], utilisation text)."""
     os.environ.update(toolchain_environment())
     # amaranth's platforms ask for the programmer even to build; building does not run it.
@@ -222,7 +226,8 @@ def build(board, out="build/boards", port=0, seed=None, router="router1", rx_por
     try:
         products = platform.build(Top(board, port, rx_port=rx_port), name="wirestamp",
                                   build_dir=folder, script_after_read=KEEP_COPIES,
-                                  synth_opts=SYNTH_OPTS, nextpnr_opts=nextpnr_options(seed, router))
+                                  synth_opts=SYNTH_OPTS, nextpnr_opts=nextpnr_options(
+                                      seed, router or BOARDS[board].router))
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

@@ -172,9 +172,9 @@ def main(argv=None):
                        help="receive on this port instead (transmit on --port, through a DUT)")
     build.add_argument("--out", default="build/boards")
     build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
-    build.add_argument("--router", choices=("router1", "router2"), default="router1",
-                       help="router1: the faster image (about 3 min of routing on the 25F); "
-                            "router2: about 2 min even where router1 is stuck in congestion")
+    build.add_argument("--router", choices=("router1", "router2"),
+                       help="default: the board's (router1 on the Colorlight, the faster "
+                            "image; router2 on the Versa, where router1 did not finish)")
     build.set_defaults(func=cmd_build)
 
     flash = sub.add_parser("flash", help="program a board with openFPGALoader (SRAM, or SPI "

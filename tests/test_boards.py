@@ -64,3 +64,23 @@ def test_flash_without_openfpgaloader_says_how_to_install(monkeypatch):
     monkeypatch.setenv("OPENFPGALOADER", "/nonexistent/openFPGALoader")
     with pytest.raises(RuntimeError, match="apt-get install openfpgaloader"):
         flash("colorlight_5a75b", "wirestamp.bit")
+
+
+@pytest.mark.parametrize("board, asked, expected", [
+    ("colorlight_5a75b", None, "router1"), ("versa_ecp5", None, "router2"),
+    ("versa_ecp5", "router1", "router1")])
+def test_build_routes_with_the_boards_router_unless_told(board, asked, expected, monkeypatch,
+                                                         tmp_path):
+    import wirestamp.firmware.boards as boards
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_build(self, *args, nextpnr_opts, **kwargs):
+        raise Stop(nextpnr_opts)
+
+    monkeypatch.setattr(boards, "toolchain_environment", dict)
+    monkeypatch.setattr(type(platform_for(board)), "build", stop_at_build)
+    with pytest.raises(Stop) as stopped:
+        boards.build(board, out=str(tmp_path), router=asked)
+    assert f"--router {expected} " in str(stopped.value)
