@@ -96,12 +96,12 @@ State = data.StructLayout({
 
 class ProfileEngine(wiring.Component):
     """A pipeline over the streams. Stage A reads a stream's place in its profile (and, when
-    arming, its stream row); stage B picks the segment row to read: the current segment, or the next one
-    when this tick ends it (`ending`, kept in the state); stages P and R register that row;
-    stage C computes the new state and rate; stage D registers what goes to the stream's
-    accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`), from
-    registers: it fans out to all sixteen. A stream's state is written back in stage D, four
-    cycles after its place was read, long before its next visit STREAMS cycles later."""
+    arming, its stream row); stage B picks the segment row to read: the current segment, or
+    the next one when this tick ends it (`ending`, kept in the state); stages P and R register
+    that row; stage C computes the new state and rate; stage D registers what goes to the
+    stream's accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`),
+    from registers: it fans out to all sixteen. A stream's state is written back in stage D,
+    four cycles after its place was read, long before its next visit STREAMS cycles later."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(STREAMS))
     stream_row: In(StreamRow)
