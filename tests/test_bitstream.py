@@ -1,6 +1,6 @@
 """The Colorlight 5A-75B image (LFE5U-25F speed 6, the slowest target) builds with the
 pip-installed YoWASP tools, fits, and each clock's Fmax after routing is checked against the
-frequency it runs at (125 MHz; the control clock 62.5 MHz). Takes 10 to 13 minutes; it runs
+frequency it runs at (125 MHz; the control clock 62.5 MHz). Takes 8 to 13 minutes; it runs
 beside the rest of the suite."""
 import os
 import re
