@@ -1,7 +1,10 @@
 """The `wirestamp` command."""
 import argparse
 import json
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from . import regmap
@@ -70,21 +73,81 @@ def cmd_info(args):
     return 0
 
 
+def _run_folder(out, overwrite):
+    """The folder a run writes: `out` as given (refused if it holds a run's results, unless
+    `overwrite`), or by default a new one per run under out/, named by the time it began."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder, n = Path("out") / f"run-{stamp}", 1
+        while folder.exists():
+            n += 1
+            folder = Path("out") / f"run-{stamp}-{n}"
+        return folder
+    folder = Path(out)
+    if (folder / "summary.json").exists() and not overwrite:
+        raise ValueError(f"--out: {folder} already holds a run's results; give another folder "
+                         f"or --overwrite")
+    return folder
+
+
+def _print_run(summary, folder):
+    for entry in summary["streams"]:
+        lat = entry["latency_ns"]
+        line = (f"stream {entry['id']}: tx {entry['tx_packets']}  rx {entry['rx_packets']}  "
+                f"lost {entry['lost']}  reordered {entry['reordered']}  "
+                f"duplicates {entry['duplicates']}")
+        if lat["min"] is not None:
+            p = [lat[k] for k in ("p50", "p99", "p999")]
+            line += (f"  latency ns min {lat['min']} mean {lat['mean']:.1f} max {lat['max']}"
+                     f" stddev {lat['stddev']:.1f}")
+            if p[0] is not None:
+                line += f" p50 {p[0]} p99 {p[1]} p99.9 {p[2]}"
+        print(line)
+    r = summary["records"]
+    print(f"records: expected {r['expected']}, received {r['received']}, lost {r['lost']} "
+          f"(FIFO overflow {r['fifo_overflow']}); one in {r['sample_one_in']} kept")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    state = "interrupted; " if summary["interrupted"] else ""
+    print(f"{state}wrote {folder / 'summary.json'} and {folder / 'records.parquet'}")
+
+
 def cmd_run(args):
     import wirestamp
+    from .rates import Profile
     from .run import run_measurement
     from .streams import Stream
     from .units import parse_duration, parse_rate
     rate = parse_rate(args.rate, args.frame_size)
     duration = float(parse_duration(args.duration)) if args.duration else None
+    if args.count is not None and args.count < 1:
+        raise ValueError(f"--count: {args.count} packets; give at least 1")
+    if not isinstance(rate, Profile) and args.count is None and duration is None:
+        raise ValueError(f"--rate {args.rate}: a constant rate runs until stopped; "
+                         f"give --count or --duration (a profile carries its own length)")
+    settle = float(parse_duration(args.settle)) if args.settle else None
     stream = Stream(args.dst_ip, dst_port=args.dst_port, frame_size=args.frame_size,
                     rate=rate, count=args.count or 0, duration=duration,
                     dst_mac=args.dst_mac)
     stream.validate()           # refuse bad input before the device is touched
+    if args.record_sample < 0:
+        raise ValueError(f"--record-sample: {args.record_sample}; 0 (none), 1 (every "
+                         f"packet) or N (one in N)")
+    folder = _run_folder(args.out, args.overwrite)
+    settings = {"device": args.device, "command_line": sys.argv}
     with wirestamp.open(args.device) as dev:
-        summary = run_measurement(dev, [stream], Path(args.out), progress=not args.quiet)
-    print(json.dumps(summary["streams"], indent=2))
-    return 0
+        from .run import Interrupted
+        try:
+            summary = run_measurement(dev, [stream], folder, progress=not args.quiet,
+                                      settle=settle, record_sample=args.record_sample,
+                                      settings=settings)
+        except (KeyboardInterrupt, Interrupted) as error:
+            print(f"wirestamp: stopped the streams; the partial results are in {folder}",
+                  file=sys.stderr)
+            return 128 + getattr(error, "signum", signal.SIGINT)
+    _print_run(summary, folder)
+    incomplete = summary["records"]["lost"] or summary["warnings"]
+    return 1 if incomplete else 0
 
 
 def cmd_reflect(args):
@@ -110,8 +173,12 @@ def cmd_reflect(args):
 
 
 def main(argv=None):
+    from . import __version__
     parser = argparse.ArgumentParser(prog="wirestamp",
                                      description="Hardware network tester: host tools.")
+    parser.add_argument("--version", action="version",
+                        version=f"wirestamp {__version__} (contract "
+                                f"{regmap.VERSION >> 16}.{regmap.VERSION & 0xFFFF})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     regs = sub.add_parser("regs", help="print the register map (Markdown)")
@@ -132,10 +199,18 @@ def main(argv=None):
     run.add_argument("--frame-size", type=int, default=64)
     run.add_argument("--rate", default="1000pps",
                      help="line, 1000pps, 100mbps, ramp:0-9000pps/60s or updown:9000pps/60s")
-    limit = run.add_mutually_exclusive_group(required=True)
-    limit.add_argument("--count", type=int)
-    limit.add_argument("--duration", help="e.g. 250ms, 10s")
-    run.add_argument("--out", default="out/run")
+    limit = run.add_mutually_exclusive_group()
+    limit.add_argument("--count", type=int, help="packets to send")
+    limit.add_argument("--duration", help="e.g. 250ms, 10s (a constant rate needs this or "
+                                          "--count; a profile carries its own length)")
+    run.add_argument("--record-sample", type=int, default=1, metavar="N",
+                     help="per-packet records: 1 every packet (default), N one in N, 0 none")
+    run.add_argument("--settle", help="after the streams end, wait this long on the unit's "
+                                      "clock for packets in flight (default: 2s, RFC 2544; "
+                                      "the virtual board: its DUT's longest delay)")
+    run.add_argument("--out", help="output folder (default: a new out/run-TIME)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="write into --out even if it holds an earlier run's results")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -186,14 +261,33 @@ def main(argv=None):
     flash.set_defaults(func=cmd_flash)
 
     args = parser.parse_args(argv)
+    from .device import LinkError
+    from .run import Interrupted
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return args.func(args)
+    except LinkError as error:           # the unit did not answer: say so, with a hint
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return 3
+    except (KeyboardInterrupt, Interrupted) as error:
+        print("wirestamp: interrupted", file=sys.stderr)
+        return 128 + getattr(error, "signum", signal.SIGINT)
     except RuntimeError as error:        # a missing tool or a failed build: say so
         print(f"wirestamp: {error}", file=sys.stderr)
         return 2
     except ValueError as error:          # bad input: say which, touch nothing
         print(f"wirestamp: {error}", file=sys.stderr)
         return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame):
+    """SIGTERM ends a command as Ctrl-C does: streams stopped, files closed, exit 143."""
+    from .run import Interrupted
+    raise Interrupted(signum)
 
 
 if __name__ == "__main__":

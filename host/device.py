@@ -2,9 +2,10 @@
 transport; only the transport differs between hardware and simulation.
 
 Every request travels in a protocol frame (`wirestamp.protocol`) with a fresh tag. A reply
-that is damaged, lost or late is detected (CRC, tag, timeout) and the request is sent again:
-reads are idempotent, and the device executes a WRITE with a repeated tag only once. After
-`retries` failed attempts a `LinkError` says what happened; a value is never returned wrong.
+that is damaged, lost or late is detected (CRC, tag, timeout) and the request is sent again
+with the same tag: reads are idempotent, and the device executes a WRITE whose tag repeats the
+last one executed only once, so a retried START starts the streams once. After `retries`
+failed attempts a `LinkError` says what happened; a value is never returned wrong.
 """
 import math
 import time
@@ -16,14 +17,12 @@ import numpy as np
 
 from . import regmap
 from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, encode)
+from .records import RECORD_DTYPE, decode_records
 from .streams import compile_streams, parse_ipv4, parse_mac
 
 __all__ = ["open", "Device", "LinkError", "DeviceInfo", "StreamStats", "RECORD_DTYPE",
            "SerialTransport"]
 
-RECORD_DTYPE = np.dtype([("stream", "<u1"), ("flags", "<u1"), ("length", "<u2"),
-                         ("seq", "<u4"), ("tx_ns", "<u8"), ("rx_ns", "<u8")])
-assert RECORD_DTYPE.itemsize * 8 == sum(w for _, w in regmap.RECORD_FIELDS)
 
 
 class LinkError(IOError):
@@ -35,19 +34,30 @@ class SerialTransport:
 
     def __init__(self, port, baud=3_000_000):
         import serial     # pyserial, only needed for this transport
+        self.hint = (f"check that {port} is the unit's UART, that the baud rate is the "
+                     f"gateware's (3 Mbaud: ?baud=3000000; the adapter must do it), the wiring "
+                     f"(adapter TX to the unit's RX, RX to TX, GND), and that the board is "
+                     f"flashed (wirestamp flash; docs/bring-up.md)")
         try:
             self._port = serial.serial_for_url(port, baudrate=baud, timeout=0)
-        except (serial.SerialException, ValueError) as error:
-            raise LinkError(f"cannot open {port}: {error}") from None
+        except (serial.SerialException, ValueError, OSError) as error:
+            raise LinkError(f"cannot open {port}: {error}; is the adapter plugged in? "
+                            f"(ls /dev/ttyUSB* /dev/ttyACM*)") from None
 
     def write(self, data):
-        self._port.write(data)
+        try:
+            self._port.write(data)
+        except (OSError, ValueError) as error:   # pyserial's SerialException is an OSError
+            raise LinkError(f"serial port: {error}; was the adapter unplugged?") from None
 
     def read(self, timeout):
         """Whatever bytes arrive within `timeout` seconds (at least one, or b"")."""
-        self._port.timeout = timeout
-        first = self._port.read(1)
-        return first + self._port.read(self._port.in_waiting) if first else b""
+        try:
+            self._port.timeout = timeout
+            first = self._port.read(1)
+            return first + self._port.read(self._port.in_waiting) if first else b""
+        except (OSError, ValueError) as error:
+            raise LinkError(f"serial port: {error}; was the adapter unplugged?") from None
 
     def close(self):
         self._port.close()
@@ -86,6 +96,10 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class StreamStats:
+    """One stream's receive statistics at one instant (docs/receive.md). `lost` while the
+    stream runs is what the hardware has seen skipped; read with `ended=True` after the run
+    (its streams finished and its settle time passed) it is everything sent and never
+    received: tx_packets − (rx_packets − duplicates)."""
     stream: int
     tx_packets: int
     rx_packets: int
@@ -110,6 +124,7 @@ class Device:
         # (and counted) if the caller does not read records.
         self._records = deque(maxlen=record_buffer)
         self.records_dropped = 0
+        self.retried = 0            # requests sent again (a damaged, lost or late reply)
 
     def __enter__(self):
         return self
@@ -127,9 +142,11 @@ class Device:
 
     # The link.
     def _request(self, frame_for_tag, expect):
-        for _ in range(self._retries + 1):
-            self._tag = (self._tag + 1) % RECORD_TAG        # RECORD_TAG is the device's
-            frame = frame_for_tag(self._tag)
+        # One tag for every attempt: that is what lets the device recognise a retried WRITE.
+        self._tag = (self._tag + 1) % RECORD_TAG            # RECORD_TAG is the device's
+        frame = frame_for_tag(self._tag)
+        for attempt in range(self._retries + 1):
+            self.retried += attempt > 0
             self._transport.write(encode(frame))
             deadline = time.monotonic() + self._timeout
             damaged = self._deframer.errors
@@ -152,8 +169,10 @@ class Device:
                 if answer.op == Op.ERROR and answer.body == bytes([ErrorCode.CRC]):
                     break                       # damaged on the way: send again
                 raise LinkError(f"device refused {frame}: {answer}")
+        hint = getattr(self._transport, "hint", "")
         raise LinkError(f"no valid reply after {self._retries + 1} attempts "
-                        f"({self._deframer.errors} damaged frames seen)")
+                        f"({self._deframer.errors} damaged frames seen)"
+                        + (f": {hint}" if hint else ""))
 
     def read(self, addr, count=1):
         words = []
@@ -206,6 +225,20 @@ class Device:
             if addr is not None:
                 run.append((addr, value))
 
+    def set_record_sample(self, one_in):
+        """Per-packet records: 1 every packet (default), N one packet in N (counted from
+        START, so a run of R measured packets gives R // N records), 0 none. Thinning is for
+        links slower than the packet rate: the statistics and histograms still see every
+        packet."""
+        if not isinstance(one_in, int) or isinstance(one_in, bool) or not 0 <= one_in < 2**32:
+            raise ValueError(f"record_sample: {one_in!r} is not an integer in 0..{2**32 - 1}")
+        self.write_register("RECORD_SAMPLE", one_in)
+
+    @property
+    def damaged_frames(self):
+        """Frames from the unit that failed their CRC or framing (each was asked again)."""
+        return self._deframer.errors
+
     def start(self):
         self.write_register("CONTROL", regmap.CONTROL_START)
 
@@ -230,20 +263,23 @@ class Device:
         nominal = regmap.NS_PER_CYCLE << regmap.TIME_FRAC_BITS
         self.write_register("TIME_INCREMENT", round(nominal / (1 + ppm * 1e-6)))
 
-    def stream_stats(self, stream):
+    def stream_stats(self, stream, ended=False):
+        """`StreamStats` of `stream`; `ended`: the run is over, so `lost` counts the packets
+        after the last one received too (docs/receive.md, "Loss")."""
         self.write_register("STATS_SELECT", stream)
         reg = regmap.register("STATS")
         row = regmap.unpack_words(regmap.STATS_FIELDS, self.read(reg.addr, reg.words),
                                   regmap.STATS_SIGNED)
+        tx = self.read_register("STREAM_TX", stream)
         n = row["rx_packets"]
-        mean = row["latency_sum"] / n if n else None
-        variance = max(row["latency_sumsq"] / n - mean * mean, 0.0) if n else None
+        lost = tx - (n - row["duplicates"]) if ended else row["lost"]
         return StreamStats(
-            stream=stream, tx_packets=self.read_register("STREAM_TX", stream), rx_packets=n,
-            rx_bytes=row["rx_bytes"], lost=row["lost"], reordered=row["reordered"],
-            duplicates=row["duplicates"], latency_min_ns=row["latency_min"] if n else None,
-            latency_mean_ns=mean, latency_max_ns=row["latency_max"] if n else None,
-            latency_stddev_ns=math.sqrt(variance) if n else None)
+            stream=stream, tx_packets=tx, rx_packets=n, rx_bytes=row["rx_bytes"], lost=lost,
+            reordered=row["reordered"], duplicates=row["duplicates"],
+            latency_min_ns=row["latency_min"] if n else None,
+            latency_mean_ns=row["latency_sum"] / n if n else None,
+            latency_max_ns=row["latency_max"] if n else None,
+            latency_stddev_ns=stddev(n, row["latency_sum"], row["latency_sumsq"]))
 
     def histogram(self, stream):
         """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`)."""
@@ -259,24 +295,36 @@ class Device:
                                       "SCHED_"))
                 and r.access == "r" and r.count == 1}
 
-    def records(self, poll=0.05):
+    def records(self, poll=0.05, alive_every=1.0):
         """Yields numpy arrays of RECORD_DTYPE as records stream in (an empty one after each
-        `poll` seconds without any), until the caller stops; memory stays bounded."""
+        `poll` seconds without any), until the caller stops; memory stays bounded. After
+        `alive_every` seconds without records the unit is asked for its ID, so a unit that
+        is gone or hung raises `LinkError` instead of yielding empty arrays forever."""
         self._request(lambda tag: Frame(tag, Op.RECORDS_START), Op.WRITE_REPLY)
         try:
+            quiet_since = time.monotonic()
             while True:
                 while self._records:
+                    quiet_since = time.monotonic()
                     yield decode_records(self._records.popleft())
                 frames = [f for f in self._deframer.feed(self._transport.read(poll))
                           if f.tag == RECORD_TAG and f.op == Op.RECORDS]
                 for frame in frames:
                     yield decode_records(frame.body)
-                if not frames:
-                    yield decode_records(b"")
+                if frames:
+                    quiet_since = time.monotonic()
+                    continue
+                if time.monotonic() - quiet_since > alive_every:
+                    self.identify()                 # LinkError if nothing answers
+                    quiet_since = time.monotonic()
+                yield decode_records(b"")
         finally:
             self._request(lambda tag: Frame(tag, Op.RECORDS_STOP), Op.WRITE_REPLY)
 
 
-def decode_records(body):
-    """Records from a RECORDS frame body: one vectorised np.frombuffer, no Python loop."""
-    return np.frombuffer(body, dtype=RECORD_DTYPE)
+def stddev(n, total, squares):
+    """Population standard deviation from a count and exact integer sums. The subtraction is
+    done in integers: in floats, n·Σx² − (Σx)² cancels to nothing at 100 ms latencies."""
+    if not n:
+        return None
+    return math.sqrt((n * squares - total * total) / (n * n))

@@ -22,17 +22,26 @@ __all__ = ["Segment", "Profile", "Constant", "Ramp", "UpDown", "Steps", "Burst",
 LINE = "line"
 
 
+def _number(value, field, unit):
+    """`value` as a Fraction, or a ValueError naming `field` (strings, None, booleans, NaN and
+    infinities are not numbers of anything)."""
+    if isinstance(value, (str, bool)) or value is None:
+        raise ValueError(f"{field}: {value!r} is not a number of {unit}")
+    try:
+        return Fraction(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{field}: {value!r} is not a finite number of {unit}") from None
+
+
 def _pps(value, field="rate"):
-    if isinstance(value, str):
-        raise ValueError(f"{field}: {value!r} is not a number of packets per second")
-    rate = Fraction(value).limit_denominator(1 << 20)
+    rate = _number(value, field, "packets per second").limit_denominator(1 << 20)
     if rate < 0:
         raise ValueError(f"{field}: {value} pps is negative")
     return rate
 
 
 def _seconds(value, field="seconds"):
-    seconds = Fraction(value).limit_denominator(1 << 30)
+    seconds = _number(value, field, "seconds").limit_denominator(1 << 30)
     if seconds <= 0:
         raise ValueError(f"{field}: {value} s must be positive")
     return seconds

@@ -1,19 +1,41 @@
-"""One measurement run: configure, start, stream records to Parquet while waiting, then
-summarise per stream into summary.json (the shape the CLI promises).
+"""One measurement run: configure, start, stream records to Parquet while waiting, let the
+packets in flight settle, then summarise per stream into summary.json.
 
-Memory stays flat however long the run: records go to the Parquet file chunk by chunk, and the
-percentiles come from per-stream histograms with the hardware's buckets (`regmap.hist_bucket`:
-exact below 256 ns, within 1/16 above), counted as the records pass."""
+What the summary promises (docs/receive.md, "A run's numbers"):
+- `lost` is everything sent and never received, read after the streams ended and the settle
+  time passed: `settle` seconds of the unit's own clock (default: the transport's
+  `settle_s`, else RFC 2544's 2 s), cut short once every packet sent is accounted for;
+- `records` says how many per-packet records were expected (every measured packet, or one in
+  `record_sample`), how many reached the file, and how many were lost and where; the
+  percentiles come from the records, so they are marked incomplete when records were lost;
+- a stream that sent and received nothing is a warning, with what to check.
+
+Memory stays flat however long the run: records go to Parquet in bounded row groups
+(`records.RecordWriter`), and the percentiles come from per-stream histograms with the
+hardware's buckets, counted as the records pass.
+"""
+import datetime
 import json
-import time
+from fractions import Fraction
 from contextlib import closing
+from dataclasses import asdict
 
 import numpy as np
 
 from . import regmap
-from .device import RECORD_DTYPE
+from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
 
-__all__ = ["run_measurement", "summarise", "progress_bar"]
+__all__ = ["run_measurement", "summarise", "percentile", "progress_bar", "Interrupted",
+           "RFC2544_SETTLE_S"]
+
+RFC2544_SETTLE_S = 2.0      # RFC 2544 §23: wait two seconds for residual frames
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM); `signum` says which."""
+    def __init__(self, signum):
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
 
 
 def buckets(latency_ns):
@@ -25,13 +47,28 @@ def buckets(latency_ns):
     return np.minimum(np.where(v < regmap.HIST_LINEAR, v, log), regmap.HIST_OVERFLOW)
 
 
-def percentile(histogram, q):
-    """The lower edge (ns) of the bucket holding the q-th percentile, or None."""
-    total = histogram.sum()
+def percentile(histogram, q, low=None, high=None):
+    """The q-th percentile (ns) from bucket counts, or None. Within its bucket the value is
+    interpolated by rank between the bucket's edges, then clamped to [low, high] (the exact
+    minimum and maximum): the error is at most the bucket's width, 8 ns below 256 ns and 1/16
+    of the value above."""
+    total = int(histogram.sum())
     if not total:
         return None
-    bucket = int(np.searchsorted(np.cumsum(histogram), total * q / 100))
-    return regmap.hist_lower_ns(bucket)
+    cumulative = np.cumsum(histogram)
+    rank = total * q / 100
+    bucket = int(np.searchsorted(cumulative, rank))
+    bucket = min(bucket, len(histogram) - 1)
+    below = int(cumulative[bucket - 1]) if bucket else 0
+    lower = regmap.hist_lower_ns(bucket)
+    upper = regmap.hist_lower_ns(bucket + 1) if bucket < regmap.HIST_OVERFLOW else lower
+    inside = (rank - below) / int(histogram[bucket])
+    value = lower + (upper - lower) * min(max(inside, 0.0), 1.0)
+    if low is not None:
+        value = max(value, low)
+    if high is not None:
+        value = min(value, high)
+    return round(value)
 
 
 def summarise(stats, histogram):
@@ -42,65 +79,162 @@ def summarise(stats, histogram):
              "latency_ns": {"min": stats.latency_min_ns, "mean": stats.latency_mean_ns,
                             "max": stats.latency_max_ns, "stddev": stats.latency_stddev_ns}}
     for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
-        entry["latency_ns"][name] = percentile(histogram, q)
+        entry["latency_ns"][name] = percentile(histogram, q, stats.latency_min_ns,
+                                               stats.latency_max_ns)
     return entry
 
 
-def run_measurement(device, streams, out, progress=True, settle=0.2):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _settings(streams, settings):
+    def plain(stream):
+        fields = asdict(stream)
+        rate = stream.rate
+        fields["rate"] = float(rate) if isinstance(rate, Fraction) else \
+            rate if isinstance(rate, (int, float, str)) else repr(rate)
+        return fields
+    return {"streams": [plain(s) for s in streams], **(settings or {})}
 
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def run_measurement(device, streams, out, progress=True, settle=None, record_sample=1,
+                    settings=None):
+    """Run `streams` on `device`, write `out`/records.parquet and `out`/summary.json, return
+    the summary. `settings` (the device URL, the command line…) go into the summary as they
+    are. An interrupt (KeyboardInterrupt, `Interrupted`) stops the streams, writes a valid
+    file and a summary marked `interrupted`, and is raised again."""
+    from . import __version__
     out.mkdir(parents=True, exist_ok=True)
+    if settle is None:
+        settle = getattr(device.transport, "settle_s", RFC2544_SETTLE_S)
+    info = device.identify()
+    summary = {"host_version": __version__, "unit": {"id": "WSTP", "version": info.version,
+                                                      "clock_hz": info.clock_hz},
+               "config": {**_settings(streams, settings), "settle_s": settle,
+                          "record_sample": record_sample}, "started": _now()}
     device.configure(streams)
+    device.set_record_sample(record_sample)
     before = device.read_register("RECORD_LEVEL")      # stale records from an earlier run
-    device.start()
-    schema = pa.schema([(name, pa.from_numpy_dtype(RECORD_DTYPE[name]))
-                        for name in RECORD_DTYPE.names] + [("latency_ns", pa.int64())])
+    overflow_before = device.read_register("RECORD_OVERFLOW")
     histograms = np.zeros((len(streams), regmap.HIST_BUCKETS), dtype=np.int64)
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
+    if expected is not None and record_sample != 1:
+        expected = expected // record_sample if record_sample else 0
     bar = progress_bar(progress, expected, "records")
-    with pq.ParquetWriter(out / "records.parquet", schema) as writer:
-        received, idle_since = 0, None
+    extender = SequenceExtender()
+    received = foreign = 0
+    interrupted = None
+    writer = RecordWriter(out / "records.parquet")
+    try:
+        device.start()
         with closing(device.records()) as stream:
+            ended_ns = None
             for chunk in stream:
                 if before:
                     skip = min(before, len(chunk))
                     chunk, before = chunk[skip:], before - skip
                 if len(chunk):
+                    mine = chunk["stream"] < len(streams)
+                    foreign += int(len(chunk) - mine.sum())
+                    chunk = chunk[mine]
+                if len(chunk):
                     latency = chunk["rx_ns"].astype(np.int64) - chunk["tx_ns"].astype(np.int64)
                     columns = {name: chunk[name] for name in RECORD_DTYPE.names}
+                    columns["seq"] = extender.extend(chunk["stream"], chunk["seq"])
                     columns["latency_ns"] = latency
-                    writer.write_table(pa.table(columns, schema=schema))
-                    np.add.at(histograms, (chunk["stream"].astype(np.int64) % len(streams),
-                                           buckets(latency)), 1)
+                    writer.write(columns)
+                    np.add.at(histograms, (chunk["stream"].astype(np.int64), buckets(latency)), 1)
                     received += len(chunk)
                     bar(received)
-                    idle_since = None
-                elif not device.running():
-                    idle_since = idle_since or time.monotonic()
-                    if time.monotonic() - idle_since > settle:
-                        break
-    summary = {
-        "streams": [summarise(device.stream_stats(i), histograms[i])
-                    for i in range(len(streams))],
-        "counters": device.counters(),
-    }
+                    continue
+                if device.running():
+                    continue
+                now = device.read_register("TIME")
+                if ended_ns is None:
+                    ended_ns = now
+                elif now - ended_ns >= settle * 1e9 or _all_accounted(device, streams, received,
+                                                                      record_sample):
+                    break
+    except (KeyboardInterrupt, Interrupted) as error:
+        interrupted = error
+        device.stop()
+    finally:
+        writer.close()
+        bar(None)
+    ended = {"ended": _now(), "interrupted": bool(interrupted)}
+    if interrupted:
+        ended["interrupted_by"] = getattr(interrupted, "signum", 2)
+    rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
+    summary["streams"] = [summarise(stats, histograms[i]) for i, stats in enumerate(rows)]
+    summary["records"] = _record_account(device, rows, received, foreign, record_sample,
+                                         device.read_register("RECORD_OVERFLOW")
+                                         - overflow_before, writer)
+    summary["counters"] = device.counters()
+    summary["link"] = {"retried_requests": device.retried,
+                       "damaged_frames": device.damaged_frames,
+                       "record_frames_dropped_by_host": device.records_dropped}
+    summary["warnings"] = _warnings(summary)
+    summary.update(ended)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if interrupted:
+        raise interrupted
     return summary
+
+
+def _all_accounted(device, streams, received, record_sample):
+    """Every packet sent has come back once and every record is in: nothing more can come."""
+    stats = [device.stream_stats(i) for i in range(len(streams))]
+    back = all(s.rx_packets - s.duplicates == s.tx_packets for s in stats)
+    return back and received >= _expected_records(stats, record_sample)
+
+
+def _expected_records(stats, record_sample):
+    measured = sum(s.rx_packets for s in stats)
+    return measured // record_sample if record_sample else 0
+
+
+def _record_account(device, stats, received, foreign, record_sample, overflow, writer):
+    expected = _expected_records(stats, record_sample)
+    lost = expected - received
+    return {"expected": expected, "received": received, "lost": lost,
+            "fifo_overflow": overflow, "left_in_fifo": device.read_register("RECORD_LEVEL"),
+            "other_streams": foreign, "sample_one_in": record_sample,
+            "rows_written": writer.rows_written, "row_groups": writer.row_groups,
+            "percentiles_complete": lost == 0}
+
+
+def _warnings(summary):
+    warnings = []
+    for entry, config in zip(summary["streams"], summary["config"]["streams"]):
+        if entry["tx_packets"] and not entry["rx_packets"]:
+            warnings.append(
+                f"stream {entry['id']}: sent {entry['tx_packets']} packets to "
+                f"{config['dst_ip']} ({config['dst_mac']}) and received none: check that the "
+                f"DUT reflects UDP port {config['dst_port']} back to the unit, the cabling, "
+                f"and the destination MAC (broadcast frames are dropped by most hosts)")
+    records = summary["records"]
+    if records["lost"]:
+        warnings.append(
+            f"records: {records['lost']} of {records['expected']} lost ({records['fifo_overflow']}"
+            f" in the unit's FIFO); the counts above are exact, the percentiles come from the "
+            f"records that arrived. Thin them on purpose with --record-sample N")
+    return warnings
 
 
 def progress_bar(enabled, total, label):
     """A rich progress bar fed with the count done so far (a no-op when not `enabled`); it
-    closes itself when `total` (if known) is reached."""
+    closes itself when `total` (if known) is reached, or when fed None."""
     if not enabled:
         return lambda done: None
     from rich.progress import Progress
-    progress = Progress(transient=True)
+    progress = Progress(transient=True, console=None)
     progress.start()
     task = progress.add_task(label, total=total)
 
     def update(done):
-        progress.update(task, completed=done)
-        if total is not None and done >= total:
+        if done is None or (total is not None and done >= total):
             progress.stop()
+        else:
+            progress.update(task, completed=done)
     return update

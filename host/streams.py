@@ -5,6 +5,7 @@ Everything is checked here, before anything is written to a device: a bad field 
 writes that programs the stream and segment tables, the same for hardware and simulation.
 """
 import ipaddress
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -14,14 +15,15 @@ from .rates import LINE, Constant, Profile, compile_profile
 __all__ = ["Stream", "compile_streams", "parse_mac", "parse_ipv4", "line_rate_pps"]
 
 
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
+
+
 def parse_mac(text, field_name="mac"):
-    parts = str(text).replace("-", ":").split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+    """Six ASCII hex pairs joined by one kind of separator, ':' or '-' (IEEE 802 notation);
+    anything else is refused rather than guessed at."""
+    if not isinstance(text, str) or not _MAC.fullmatch(text):
         raise ValueError(f"{field_name}: {text!r} is not a MAC address like 02:00:00:00:00:01")
-    try:
-        return int("".join(parts), 16)
-    except ValueError:
-        raise ValueError(f"{field_name}: {text!r} is not a MAC address") from None
+    return int(text[0:2] + text[3:5] + text[6:8] + text[9:11] + text[12:14] + text[15:17], 16)
 
 
 def parse_ipv4(text, field_name="ip"):
@@ -89,6 +91,8 @@ class Stream:
     def validate(self):
         self.sizes
         profile = self.profile
+        if isinstance(profile, Constant) and profile.pps == 0:
+            raise ValueError("rate: 0 pps never sends a packet")
         if self.bytes_per_second(profile.peak) > regmap.CLOCK_HZ:
             raise ValueError(f"rate: {float(profile.peak):.1f} pps of {self.sizes} byte frames "
                              f"is above line rate ({float(line_rate_pps(self.sizes)):.1f} pps)")

@@ -49,6 +49,7 @@ class VirtualBoard(wiring.Component):
     duplicate_below: In(33)
     hold_below: In(33)
     seed: In(32)
+    octave: In(32)             # the echo's exponential tail (models.EchoModel), 0: none
     table_addr: In(range(DELAY_TABLE))
     table_data: In(32)
     table_en: In(1)
@@ -73,7 +74,7 @@ class VirtualBoard(wiring.Component):
 
         m.submodules.echo = echo = EchoModel()
         m.submodules.injector = injector = Injector()
-        for name in ("drop_below", "duplicate_below", "hold_below", "seed", "table_addr",
+        for name in ("drop_below", "duplicate_below", "hold_below", "seed", "octave", "table_addr",
                      "table_data", "table_en"):
             m.d.sync += getattr(echo, name).eq(getattr(self, name))
         m.d.sync += [injector.frames.payload.eq(self.inject.payload),

@@ -52,7 +52,7 @@ class EchoModel(wiring.Component):
         super().__init__({
             "request": In(GmiiTx()), "reply": Out(GmiiTx()),
             "drop_below": In(33), "duplicate_below": In(33), "hold_below": In(33),
-            "seed": In(32),
+            "seed": In(32), "octave": In(32),
             "table_addr": In(range(DELAY_TABLE)), "table_data": In(32), "table_en": In(1),
         })
 
@@ -80,13 +80,28 @@ class EchoModel(wiring.Component):
         ethertype_ok, version_ok = Signal(), Signal()
         draw = Signal(32)
         delay_draw = Signal(32)
+        # The draws follow the seed input until the first frame: the inputs are registered
+        # after reset, so the seed is not there yet on reset's first cycle.
         seeded = Signal()
         with m.If(~seeded):
-            m.d.sync += [draw.eq(self.seed | 1), delay_draw.eq(self.seed ^ 0x9E3779B9 | 1),
-                         seeded.eq(1)]
+            m.d.sync += [draw.eq(self.seed | 1), delay_draw.eq(self.seed ^ 0x9E3779B9 | 1)]
 
+        # The delay: table[index] + octaves × `octave`. With `octave` 0 the index is 10 random
+        # bits (any table). With an exponential table, `octave` = mean·ln 2: the draw U is
+        # 2^-(k+1)·(1 + f) with k its leading zeros, so −ln U = k·ln 2 + (ln 2 − ln(1 + f));
+        # the table holds the second term over f's top 10 bits, k supplies the tail.
+        index_bits = DELAY_TABLE.bit_length() - 1
+        octaves = Signal(range(33))
+        for k in range(32):             # leading zeros, priority from the top bit
+            with m.If(delay_draw[31 - k:] == 1):
+                m.d.comb += octaves.eq(k)
+        normalised = Signal(64)
+        m.d.comb += normalised.eq(delay_draw << (octaves + 1))    # f in bits 32..
         delay_read = delays.read_port(domain="comb")
-        m.d.comb += delay_read.addr.eq(delay_draw[:DELAY_TABLE.bit_length() - 1])
+        m.d.comb += delay_read.addr.eq(Mux(self.octave != 0, normalised[32 - index_bits:32],
+                                           delay_draw[:index_bits]))
+        delay = Signal(48)
+        m.d.comb += delay.eq(delay_read.data + octaves * self.octave)
 
         held, held_t_in, held_depart, holding = Signal(32), Signal(48), Signal(48), Signal()
         second, second_entry = Signal(), Signal(Entry)
@@ -98,7 +113,7 @@ class EchoModel(wiring.Component):
                      length_w.addr.eq(slot_in), udp_w.addr.eq(slot_in)]
         sfd_in = ~receiving & self.request.tx_en & (self.request.txd == 0xD5)
         with m.If(sfd_in):
-            depart = now + delay_read.data
+            depart = now + delay
             action = Signal(3)
             with m.If(holding):
                 m.d.comb += action.eq(PASS)     # the frame after a held one passes it
@@ -112,7 +127,7 @@ class EchoModel(wiring.Component):
                 m.d.comb += action.eq(HOLD)
             with m.Else():
                 m.d.comb += action.eq(PASS)
-            m.d.sync += [receiving.eq(1), index.eq(0), draw.eq(_xorshift(draw)),
+            m.d.sync += [receiving.eq(1), index.eq(0), draw.eq(_xorshift(draw)), seeded.eq(1),
                          delay_draw.eq(_xorshift(delay_draw)),
                          Print(Format("@I {} {} {}", arrivals, now, action))]
             m.d.comb += [length_w.data.eq(0), length_w.en.eq(1), udp_w.data.eq(0), udp_w.en.eq(1)]

@@ -13,7 +13,13 @@ URL query (all optional):
     wire_pcap=PATH            every frame on the wire, both ways, nanosecond pcapng
     truth=PATH                the echo model's lines (`models.py`)
     netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
+    link_loss=P, link_corrupt=P   control-link damage, both directions, seeded by seed=: each
+                              frame (or part of one, as the bytes arrive) is dropped with
+                              probability P, or has one byte changed; the `Device` must
+                              detect it and retry, so the counts stay exact
 """
+import math
+import random
 import subprocess
 import tempfile
 import threading
@@ -24,22 +30,36 @@ from pathlib import Path
 import numpy as np
 
 from .. import regmap
+from ..device import LinkError
 from ..units import parse_duration
 from .board import DUTS
-from .models import ACTIONS, DELAY_TABLE, MIN_DELAY_CYCLES
+from .models import ACTIONS, DELAY_TABLE, HOLD_LIMIT, MIN_DELAY_CYCLES
 from .pcapng import PcapNgWriter
 from .runner import BOARD, _build_root, build_core
 
-__all__ = ["SimTransport", "delay_table", "from_query"]
+__all__ = ["SimTransport", "delay_table", "delay_model", "from_query"]
 
 CONTROL_BUFFER = 16 << 20       # bytes from the board not yet read; more are dropped (counted)
 
 
 def delay_table(spec):
-    """The echo model's delay table (cycles, `DELAY_TABLE` quantiles) for `spec`."""
+    """The echo model's delay table (cycles, `DELAY_TABLE` entries) for `spec`."""
+    return delay_model(spec)[0]
+
+
+def delay_model(spec):
+    """(table, octave, longest ns) of the echo model for `spec` (`models.EchoModel`).
+
+    A fixed delay fills the table; `uniform:` holds its quantiles. `exp:MEAN` is the floor
+    (`MIN_DELAY_CYCLES`) plus an exponential of the rest of the mean with a real tail: the
+    table holds ln 2 − ln(1 + f) over 10 bits of f and `octave` (the scale × ln 2, in cycles)
+    is added once per leading zero of the 32-bit draw. The longest delay it can give is
+    floor + 32·ln 2 × scale (22.2 times the scale: 432.8 µs for exp:20us), drawn once in 2³²
+    packets; a million packets reach about 13.8 times the scale, as a true exponential would."""
     ns_per_cycle = regmap.NS_PER_CYCLE
     kind, _, rest = spec.partition(":")
     quantiles = (np.arange(DELAY_TABLE) + 0.5) / DELAY_TABLE
+    octave = 0
     if not rest:
         ns = parse_duration(spec) * 10**9
         if ns % ns_per_cycle:
@@ -55,27 +75,38 @@ def delay_table(spec):
         floor = MIN_DELAY_CYCLES * ns_per_cycle
         if mean <= floor:
             raise ValueError(f"delay={spec}: the mean must exceed {floor} ns")
-        table = np.rint((floor - (mean - floor) * np.log1p(-quantiles)) / ns_per_cycle)
+        scale = (mean - floor) / ns_per_cycle
+        table = np.rint(floor / ns_per_cycle + scale * (math.log(2) - np.log1p(quantiles)))
+        octave = max(round(scale * math.log(2)), 1)
     else:
         raise ValueError(f"delay={spec}: use 3us, uniform:2us-5us or exp:20us")
     if table.min() < MIN_DELAY_CYCLES:
         raise ValueError(f"delay={spec}: the echo model needs at least "
                          f"{MIN_DELAY_CYCLES * ns_per_cycle} ns")
-    # The model indexes the table with 10 random bits: repeat a short table to fill it.
-    return np.resize(table.astype(np.int64), DELAY_TABLE).tolist()
+    # A short table is repeated to fill the model's.
+    table = np.resize(table.astype(np.int64), DELAY_TABLE).tolist()
+    longest = (max(table) + 31 * octave) * ns_per_cycle
+    return table, octave, longest
+
+
+def _probability(name, value):
+    try:
+        p = float(value)
+    except ValueError:
+        p = math.nan
+    if not 0 <= p <= 1:
+        raise ValueError(f"{name}={value}: a probability is between 0 and 1")
+    return p
 
 
 def _threshold(name, value):
-    p = float(value)
-    if not 0 <= p <= 1:
-        raise ValueError(f"{name}={value}: a probability is between 0 and 1")
-    return round(p * 2**32)
+    return round(_probability(name, value) * 2**32)
 
 
 def from_query(query):
     """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
     known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
-             "ip", "timeout", "retries"}
+             "ip", "timeout", "retries", "link_loss", "link_corrupt"}
     unknown = set(query) - known
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -84,12 +115,15 @@ def from_query(query):
                         loss=query.get("loss", 0), dup=query.get("dup", 0),
                         reorder=query.get("reorder", 0), seed=int(query.get("seed", 1)),
                         wire_pcap=query.get("wire_pcap"), truth=query.get("truth"),
-                        netns=query.get("netns"), ip=query.get("ip"))
+                        netns=query.get("netns"), ip=query.get("ip"),
+                        link_loss=query.get("link_loss", 0),
+                        link_corrupt=query.get("link_corrupt", 0))
 
 
 class SimTransport:
     def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
-                 wire_pcap=None, truth=None, netns=None, ip=None):
+                 wire_pcap=None, truth=None, netns=None, ip=None, link_loss=0,
+                 link_corrupt=0):
         if dut not in DUTS:
             raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
         drop = _threshold("loss", loss)
@@ -99,12 +133,27 @@ class SimTransport:
             raise ValueError("loss + dup + reorder must not exceed 1")
         params = {"dut": dut, "capture": bool(wire_pcap) or dut == "linux",
                   "drop_below": drop, "duplicate_below": duplicate, "hold_below": hold,
-                  "seed": seed % 2**32, "table": delay_table(delay) if dut == "echo" else []}
+                  "seed": seed % 2**32}
+        if dut == "echo":
+            params["table"], params["octave"], longest_ns = delay_model(delay)
+        else:
+            longest_ns = 0
+        # How long packets can stay in flight: the longest delay, and a frame held for
+        # reordering (HOLD_LIMIT), with room for the frames themselves. `run` waits this long
+        # on the unit's clock after the streams end; the kernel (dut=linux) answers in
+        # microseconds of wall time, which are far fewer of the simulated clock.
+        self.settle_s = (longest_ns + HOLD_LIMIT * regmap.NS_PER_CYCLE) * 1e-9 + 1e-4
         self._pcap = PcapNgWriter(wire_pcap) if wire_pcap else None
         self._truth_file = open(truth, "w") if truth else None  # noqa: SIM115 (closed in close)
         self.truth = Counter()          # the echo model's actions (models.ACTIONS), "not udp"
         self.delays = Counter()         # reply delay (ns) → count, as the model measured them
         self.control_dropped = 0
+        self.hint = ("the virtual board did not answer: it may be hung, or starved of CPU "
+                     "(try ?timeout=5)")
+        self._link = (_probability("link_loss", link_loss),
+                      _probability("link_corrupt", link_corrupt))
+        self._to_board, self._from_board = random.Random(seed), random.Random(~seed)
+        self.link_damage = Counter()    # control-link frames "lost" and "corrupted" on purpose
         self._control = bytearray()
         self._arrived = threading.Condition()
         self._frames = {0: None, 1: None}
@@ -125,7 +174,7 @@ class SimTransport:
 
     # The transport interface (`Device` uses these).
     def write(self, data):
-        self._send(b"C", data)
+        self._send(b"C", self._damage(data, self._to_board))
 
     def read(self, timeout):
         with self._arrived:
@@ -134,7 +183,7 @@ class SimTransport:
             data = bytes(self._control)
             self._control.clear()
         if not data and self._process.poll() is not None:
-            raise OSError(f"the virtual board has stopped:\n{self.log_tail()}")
+            raise LinkError(f"the virtual board has stopped{self._last_words()}")
         return data
 
     def close(self):
@@ -154,6 +203,10 @@ class SimTransport:
             self._truth_file.close()
         self._workdir.cleanup()
 
+    def _last_words(self):
+        lines = self.log_tail().strip().splitlines()
+        return f"; the last line of its log: {lines[-1]}" if lines else ""
+
     def log_tail(self, size=3000):
         log = Path(self._workdir.name) / "sim.log"
         return log.read_text(errors="replace")[-size:] if log.exists() else ""
@@ -167,7 +220,8 @@ class SimTransport:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 log = self.log_tail()
                 self.close()
-                raise OSError(f"the virtual board did not start:\n{log}")
+                raise LinkError("the virtual board did not start; the last line of its log: "
+                                + (log.strip().splitlines() or ["(empty)"])[-1])
 
     def _send(self, kind, payload):
         with self._write_lock:
@@ -175,7 +229,7 @@ class SimTransport:
                 self._process.stdin.write(kind + len(payload).to_bytes(4, "big") + payload)
                 self._process.stdin.flush()
             except BrokenPipeError:
-                raise OSError(f"the virtual board has stopped:\n{self.log_tail()}") from None
+                raise LinkError(f"the virtual board has stopped{self._last_words()}") from None
 
     def _send_frame(self, frame):
         self._send(b"F", frame)
@@ -196,7 +250,29 @@ class SimTransport:
         with self._arrived:
             self._arrived.notify_all()
 
+    def _damage(self, data, draws):
+        """`data` after the link's damage (`link_loss`, `link_corrupt`), frame by frame;
+        `draws` is the direction's own seeded generator, so a run repeats exactly."""
+        loss, corrupt = self._link
+        if not (loss or corrupt):
+            return data
+        out = bytearray()
+        pieces = data.split(b"\xc0")           # SLIP's END: the last piece has none
+        for i, piece in enumerate(pieces):
+            end = b"\xc0" if i < len(pieces) - 1 else b""
+            draw = draws.random() if piece else 1.0
+            if draw < loss:
+                self.link_damage["lost"] += 1
+                continue
+            if draw < loss + corrupt:
+                self.link_damage["corrupted"] += 1
+                piece = bytearray(piece)
+                piece[draws.randrange(len(piece))] ^= draws.randrange(1, 256)
+            out += piece + end
+        return bytes(out)
+
     def _control_bytes(self, data):
+        data = self._damage(data, self._from_board)
         with self._arrived:
             if len(self._control) + len(data) <= CONTROL_BUFFER:
                 self._control += data
@@ -246,6 +322,7 @@ def _launch(params, idle_cycles=None):
                "--drop", str(params.get("drop_below", 0)),
                "--dup", str(params.get("duplicate_below", 0)),
                "--hold", str(params.get("hold_below", 0)), "--seed", str(params.get("seed", 1)),
+               "--octave", str(params.get("octave", 0)),
                "--table", str(table)]
     if idle_cycles:
         command += ["--idle", str(idle_cycles)]
