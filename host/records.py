@@ -13,7 +13,7 @@ import numpy as np
 
 from . import regmap
 
-__all__ = ["RECORD_DTYPE", "decode_records", "SequenceExtender", "RecordWriter"]
+__all__ = ["RECORD_DTYPE", "decode_records", "SequenceExtender", "join_key", "RecordWriter"]
 
 _NUMPY = {8: "<u1", 16: "<u2", 32: "<u4", 64: "<u8"}
 RECORD_DTYPE = np.dtype([(name, _NUMPY[width]) for name, width in regmap.RECORD_FIELDS])
@@ -31,6 +31,14 @@ class SequenceExtender:
     def __init__(self):
         self._last = {}         # stream → extended seq of its newest record
 
+    def extend_one(self, stream, seq):
+        """The extended number of one record (for per-datagram loops)."""
+        last = self._last.get(stream)
+        if last is not None:
+            seq = last + (seq - last + self.HALF) % (1 << 32) - self.HALF
+        self._last[stream] = seq
+        return seq
+
     def extend(self, streams, seqs):
         """The extended sequence numbers (uint64) of records in arrival order."""
         streams = np.asarray(streams)
@@ -47,6 +55,11 @@ class SequenceExtender:
             out[where] = extended
             self._last[int(stream)] = int(extended[-1])
         return out.astype(np.uint64)
+
+
+def join_key(rows):
+    """One uint64 per row of (stream, extended seq), for joins of records with logs."""
+    return rows["stream"].astype(np.uint64) << np.uint64(56) | rows["seq"].astype(np.uint64)
 
 
 class RecordWriter:

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .records import SequenceExtender, join_key
 from .regmap import ID
 
 __all__ = ["REFLECTION_DTYPE", "Reflector", "read_log", "split_round_trip"]
@@ -23,7 +24,8 @@ SOF_TIMESTAMPING_SOFTWARE = 1 << 4
 MAGIC = ID.to_bytes(4, "big")
 CHUNK = 4096
 
-REFLECTION_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u4"), ("kernel_rx_ns", "<i8"),
+# `seq` extended across its 32-bit wrap (`records.SequenceExtender`), as in records.parquet.
+REFLECTION_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u8"), ("kernel_rx_ns", "<i8"),
                              ("app_rx_ns", "<i8"), ("app_tx_ns", "<i8")])
 
 
@@ -39,6 +41,8 @@ class Reflector:
         self._filled = 0
         self.reflected = 0
         self.foreign = 0
+        self.unanswered = 0         # datagrams whose echo could not be sent (e.g. ENETUNREACH)
+        self._sequences = SequenceExtender()
         self._stopping = False
 
     def stop(self):
@@ -64,7 +68,11 @@ class Reflector:
                         seconds_, nanoseconds = struct.unpack_from("qq", payload)
                         kernel_rx = seconds_ * 1_000_000_000 + nanoseconds
                 app_tx = time.clock_gettime_ns(time.CLOCK_REALTIME)   # the send starts
-                self.sock.sendto(data, peer)
+                try:
+                    self.sock.sendto(data, peer)
+                except OSError:         # no route back, buffer full…: count it, go on
+                    self.unanswered += 1
+                    continue
                 if len(data) >= 10 and data[:4] == MAGIC:
                     self._note(data[4], int.from_bytes(data[6:10], "big"),
                                kernel_rx, app_rx, app_tx)
@@ -74,7 +82,8 @@ class Reflector:
             self.close()
 
     def _note(self, stream, seq, kernel_rx, app_rx, app_tx):
-        self._rows[self._filled] = (stream, seq, kernel_rx, app_rx, app_tx)
+        self._rows[self._filled] = (stream, self._sequences.extend_one(stream, seq),
+                                    kernel_rx, app_rx, app_tx)
         self._filled += 1
         self.reflected += 1
         if self._filled == CHUNK:
@@ -98,14 +107,14 @@ def read_log(path):
 
 
 def split_round_trip(records, reflections):
-    """Join hardware records (device.RECORD_DTYPE) with reflections by (stream, seq); for each
+    """Join hardware records (records.parquet's rows, seq extended) with reflections by
+    (stream, seq); for each
     match: round trip, inbound stack (kernel → application), application, and the rest."""
-    key = lambda a: a["stream"].astype(np.uint64) << np.uint64(32) | a["seq"]  # noqa: E731
-    order = np.argsort(key(reflections))
-    sorted_keys = key(reflections)[order]
-    where = np.searchsorted(sorted_keys, key(records))
+    order = np.argsort(join_key(reflections))
+    sorted_keys = join_key(reflections)[order]
+    where = np.searchsorted(sorted_keys, join_key(records))
     where = np.minimum(where, len(sorted_keys) - 1)
-    found = sorted_keys[where] == key(records)
+    found = sorted_keys[where] == join_key(records)
     hw, host = records[found], reflections[order][where[found]]
     rtt = hw["rx_ns"].astype(np.int64) - hw["tx_ns"].astype(np.int64)
     inbound = host["app_rx_ns"] - host["kernel_rx_ns"]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..records import SequenceExtender, join_key
 from ..reflect import MAGIC, read_log
 
 __all__ = ["LinuxDut", "TAP_DTYPE", "split_stack_times", "unavailable"]
@@ -35,7 +36,7 @@ TUNSETIFF = 0x400454CA
 IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 UNIT_IP, DUT_IP, UNIT_MAC = "10.77.0.2", "10.77.0.1", "02:77:73:00:00:01"
 SIGNATURE_AT = 42               # Ethernet 14 + IPv4 20 + UDP 8: where the signature starts
-TAP_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u4"), ("to_kernel_ns", "<i8"),
+TAP_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u8"), ("to_kernel_ns", "<i8"),
                       ("from_kernel_ns", "<i8")])
 TAP_LOG_ROWS = 1 << 16          # the newest rows are kept; memory stays flat
 
@@ -68,6 +69,7 @@ class LinuxDut:
         self._workdir = tempfile.TemporaryDirectory(prefix="wirestamp-linux-")
         self._log_path = Path(self._workdir.name) / "reflections.bin"
         self._pending = {}          # (stream, seq) → row in tap_log, for the reply's time
+        self._sequences = SequenceExtender()    # tap_log's seq: extended, as the reflector's
         self.tap_log = np.zeros(TAP_LOG_ROWS, dtype=TAP_DTYPE)
         self._rows = 0
         self.reflections = None
@@ -120,7 +122,8 @@ class LinuxDut:
         key = self._key(frame)
         if key is not None:         # stamped first: the kernel takes the frame inside write()
             row = self._rows % TAP_LOG_ROWS
-            self.tap_log[row] = (key[0], key[1], time.clock_gettime_ns(time.CLOCK_REALTIME), 0)
+            self.tap_log[row] = (key[0], self._sequences.extend_one(*key),
+                                 time.clock_gettime_ns(time.CLOCK_REALTIME), 0)
             self._pending[key] = row
             self._rows += 1
             if len(self._pending) > TAP_LOG_ROWS:
@@ -178,8 +181,7 @@ def split_stack_times(reflections, taps):
     """Per packet, by (stream, seq): into the kernel (written to the TAP → kernel receive
     stamp), inbound stack (kernel stamp → application), application, and outbound stack
     (application send → reply read from the TAP), all ns."""
-    key = lambda a: a["stream"].astype(np.uint64) << np.uint64(32) | a["seq"]  # noqa: E731
-    both, in_taps, in_reflections = np.intersect1d(key(taps), key(reflections),
+    both, in_taps, in_reflections = np.intersect1d(join_key(taps), join_key(reflections),
                                                    return_indices=True)
     tap, host = taps[in_taps], reflections[in_reflections]
     answered = tap["from_kernel_ns"] != 0
