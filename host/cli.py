@@ -68,8 +68,13 @@ def cmd_info(args):
     import wirestamp
     with wirestamp.open(args.device) as dev:
         info = dev.identify()
-        print(json.dumps({"device": args.device, **info.__dict__,
-                          "counters": dev.counters()}, indent=2))
+        mac, ip = dev.address()
+        counters = dev.counters()
+        # The gateware has no PHY status register yet: what it can say of the link is whether
+        # frames have arrived since power-on.
+        link = "frames received" if counters["rx_frames"] else "no frames received yet"
+        print(json.dumps({"device": args.device, **info.__dict__, "mac": mac, "ip": ip,
+                          "link": link, "counters": counters}, indent=2))
     return 0
 
 
@@ -270,6 +275,9 @@ def main(argv=None):
     except LinkError as error:           # the unit did not answer: say so, with a hint
         print(f"wirestamp: {error}", file=sys.stderr)
         return 3
+    except BrokenPipeError:              # `wirestamp info | head`: the reader has gone
+        sys.stderr.close()
+        return 0
     except (KeyboardInterrupt, Interrupted) as error:
         print("wirestamp: interrupted", file=sys.stderr)
         return 128 + getattr(error, "signum", signal.SIGINT)

@@ -293,7 +293,14 @@ class Device:
         return {r.name.lower(): self.read_register(r.name) for r in regmap.REGISTERS
                 if r.name.startswith(("RX_", "ARP_", "ICMP_", "REPLY_", "TX_", "RECORD_O",
                                       "SCHED_"))
-                and r.access == "r" and r.count == 1}
+                and r.access == "r" and r.count == 1 and r.name != "ARP_RESULT"}
+
+    def address(self):
+        """The unit's own (MAC, IPv4) as strings, as ARP and ICMP answer for it."""
+        mac = f"{self.read_register('UNIT_MAC'):012x}"
+        ip = self.read_register("UNIT_IP")
+        return (":".join(mac[i:i + 2] for i in range(0, 12, 2)),
+                ".".join(str(ip >> s & 0xFF) for s in (24, 16, 8, 0)))
 
     def records(self, poll=0.05, alive_every=1.0):
         """Yields numpy arrays of RECORD_DTYPE as records stream in (an empty one after each

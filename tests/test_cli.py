@@ -1,0 +1,106 @@
+"""The `wirestamp` command as a newcomer meets it: bad input is one line and a non-zero exit
+before the device is touched, link trouble is one line with a hint, an interrupted run leaves
+valid files, and a second run does not overwrite the first."""
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from wirestamp.cli import main
+
+RUN = ["run", "--device", "sim://?dut=echo&delay=3us", "--dst-ip", "10.0.0.9",
+       "--dst-mac", "02:00:00:00:00:09", "--quiet"]
+
+
+def wirestamp(*args, **options):
+    return subprocess.run([sys.executable, "-m", "wirestamp.cli", *args], capture_output=True,
+                          text=True, timeout=300, **options)
+
+
+def test_version():
+    result = wirestamp("--version")
+    assert result.returncode == 0 and result.stdout.startswith("wirestamp 0.")
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--rate", "0pps", "--count", "5"], "rate"),
+    (["--count", "0"], "--count"),
+    (["--rate", "100pps"], "--count or --duration"),
+    (["--rate", "nanpps", "--count", "5"], "rate"),
+    (["--rate", "infpps", "--count", "5"], "rate"),
+    (["--count", "5", "--dst-mac", "02:0_:00:00:00:01"], "dst_mac"),
+    (["--count", "5", "--record-sample", "-1"], "--record-sample"),
+    (["--rate", "updown:9000pps/60s", "--duration", "5s"], "duration"),
+])
+def test_bad_run_arguments_are_one_line_and_touch_nothing(args, field, capsys):
+    # Opening this port would fail with exit 3: the device must never be reached.
+    assert main(["run", "--device", "serial:///dev/ttyNOSUCH0", "--dst-ip", "10.0.0.1",
+                 *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and field in err and "Traceback" not in err
+
+
+def test_a_profile_needs_no_count_or_duration(tmp_path):
+    result = wirestamp(*RUN, "--rate", "updown:100000pps/2ms", "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert 90 < summary["streams"][0]["tx_packets"] < 110        # 100 kpps × 2 ms / 2
+    assert summary["streams"][0]["lost"] == 0
+    assert summary["config"]["device"] == RUN[2] and "run" in summary["config"]["command_line"]
+    assert summary["unit"]["version"] == "1.0" and summary["host_version"]
+    again = wirestamp(*RUN, "--rate", "updown:100000pps/2ms", "--out", str(tmp_path / "r"))
+    assert again.returncode == 2 and "already holds" in again.stderr
+
+
+def test_a_missing_serial_port_is_one_line():
+    result = wirestamp("info", "--device", "serial:///dev/ttyNOSUCH0")
+    assert result.returncode == 3 and result.stderr.count("\n") == 1
+    assert "plugged in" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_silent_serial_port_says_what_to_check():
+    controller, peripheral = pty.openpty()         # a port where nothing answers
+    try:
+        result = wirestamp("info", "--device",
+                           f"serial://{os.ttyname(peripheral)}?timeout=0.1&retries=1")
+    finally:
+        os.close(controller)
+        os.close(peripheral)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "no valid reply after 2 attempts" in result.stderr and "baud" in result.stderr
+
+
+def test_a_dead_virtual_board_is_a_link_error():
+    import wirestamp as ws
+    with ws.open("sim://") as device:
+        device.transport._process.kill()
+        device.transport._process.wait()
+        with pytest.raises(ws.LinkError, match="virtual board has stopped"):
+            device.identify()
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interrupted_run_stops_and_leaves_valid_files(tmp_path, signum, status):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "wirestamp.cli", *RUN, "--rate",
+                                "20000pps", "--count", "10000000", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "records.parquet").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)                                 # records flowing
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status and "Traceback" not in err, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["interrupted_by"] == signum
+    stream = summary["streams"][0]
+    assert 0 < stream["tx_packets"] < 10_000_000        # STOP was sent
+    rows = pq.read_table(out / "records.parquet").num_rows
+    assert rows == summary["records"]["received"] > 0
