@@ -15,7 +15,9 @@ both CLOCK_REALTIME, joined by (stream, seq) in `split_stack_times`.
 import atexit
 import fcntl
 import os
+import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -56,17 +58,71 @@ def _ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+def _namespaces():
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers():
+    """What runs killed without cleaning up left behind (SIGKILL, a crash): namespaces
+    `wirestamp-PID` and folders `wirestamp-linux-PID-…` whose process is gone, with the
+    reflectors still running inside those namespaces. Returns the names removed."""
+    removed = []
+    for name in _namespaces():
+        match = re.fullmatch(r"wirestamp-(\d+)", name)
+        if match and not _alive(int(match[1])):
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            removed.append(name)
+    for folder in Path(tempfile.gettempdir()).glob("wirestamp-linux-*-*"):
+        match = re.fullmatch(r"wirestamp-linux-(\d+)-.*", folder.name)
+        if match and not _alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
+def _exit_on_sigterm():
+    """SIGTERM's default ends the process without atexit: the namespace would stay. Where
+    nobody has set a handler, SIGTERM becomes SystemExit(143) instead, so cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 class LinuxDut:
     def __init__(self, inject, netns=None, ip=None, port=5001):
         reason = unavailable()
         if reason:
             raise RuntimeError(reason)
+        remove_leftovers()
+        if netns and netns in _namespaces():
+            raise RuntimeError(f"netns={netns}: that namespace exists already; wirestamp "
+                               f"makes its own and will not take over (or delete) another")
         self.netns = netns or f"wirestamp-{os.getpid()}"
+        self._made_netns = False
         self.ip, self.unit_ip, self.unit_mac, self.port = ip or DUT_IP, UNIT_IP, UNIT_MAC, port
         self._inject = inject
         self._tap = None
         self._reflector = None
-        self._workdir = tempfile.TemporaryDirectory(prefix="wirestamp-linux-")
+        self._workdir = tempfile.TemporaryDirectory(prefix=f"wirestamp-linux-{os.getpid()}-")
         self._log_path = Path(self._workdir.name) / "reflections.bin"
         self._pending = {}          # (stream, seq) → row in tap_log, for the reply's time
         self._sequences = SequenceExtender()    # tap_log's seq: extended, as the reflector's
@@ -75,6 +131,7 @@ class LinuxDut:
         self.reflections = None
         self._stop = threading.Event()
         atexit.register(self.close)     # the namespace goes even if nobody closes us
+        _exit_on_sigterm()
         try:
             self._setup()
         except Exception:
@@ -89,6 +146,7 @@ class LinuxDut:
         fcntl.ioctl(self._tap, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
         self.mac = Path(f"/sys/class/net/{name}/address").read_text().strip()
         _ip("netns", "add", self.netns)
+        self._made_netns = True
         _ip("link", "set", "dev", name, "netns", self.netns)
         _ip("-n", self.netns, "addr", "add", f"{self.ip}/24", "dev", name)
         _ip("-n", self.netns, "link", "set", "lo", "up")
@@ -164,7 +222,8 @@ class LinuxDut:
                 self._reflector.kill()
         if self._log_path.exists():
             self.reflections = read_log(self._log_path)
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+        if self._made_netns:
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
         if self._tap is not None:
             tap, self._tap = self._tap, None
             if getattr(self, "_reader", None):
