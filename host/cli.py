@@ -172,7 +172,8 @@ def cmd_reflect(args):
     finally:
         for stop, handler in zip(stops, previous):
             signal.signal(stop, handler)
-    print(f"{reflector.reflected} signature datagrams reflected, {reflector.foreign} others",
+    print(f"{reflector.reflected} signature datagrams reflected, {reflector.foreign} others, "
+          f"{reflector.unanswered} not answered (no route back)",
           file=sys.stderr)
     return 0
 

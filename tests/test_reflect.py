@@ -77,3 +77,39 @@ def test_reflect_command_flushes_on_a_signal_even_if_started_with_sigint_ignored
     finally:
         process.kill()
     assert list(read_log(log)["seq"]) == [0, 1, 2]
+
+
+def test_a_datagram_it_cannot_answer_is_counted_and_serving_goes_on(tmp_path):
+    import errno
+    reflector = Reflector(0, bind="127.0.0.1", log=tmp_path / "log.bin")
+    real_sendto, calls = reflector.sock.sendto, []
+
+    class Unreachable:                 # a socket whose first send finds no route back
+        def __getattr__(self, name):
+            return getattr(real_sock, name)
+
+        def sendto(self, data, peer):
+            calls.append(peer)
+            if len(calls) == 1:
+                raise OSError(errno.ENETUNREACH, "Network is unreachable")
+            return real_sendto(data, peer)
+    real_sock, reflector.sock = reflector.sock, Unreachable()
+    server = threading.Thread(target=reflector.serve, kwargs={"count": 3, "seconds": 20})
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(2)
+    client.sendto(signature(0, 0), ("127.0.0.1", reflector.port))   # unanswerable
+    for seq in (1, 2, 3):
+        client.sendto(signature(0, seq), ("127.0.0.1", reflector.port))
+        assert client.recvfrom(2048)[0] == signature(0, seq)
+    server.join()
+    assert reflector.unanswered == 1 and reflector.reflected == 3
+
+
+def test_the_log_extends_seq_across_the_wrap(tmp_path):
+    log = tmp_path / "log.bin"
+    reflector = Reflector(0, bind="127.0.0.1", log=log)
+    for seq in (2**32 - 1, 0, 1):
+        reflector._note(2, seq, 0, 0, 0)
+    reflector.close()
+    assert read_log(log)["seq"].tolist() == [2**32 - 1, 2**32, 2**32 + 1]
