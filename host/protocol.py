@@ -61,7 +61,7 @@ class ErrorCode:
 
 
 class ProtocolError(ValueError):
-    """A frame that must be dropped: bad COBS, bad CRC, or malformed."""
+    """A frame that must be dropped: bad SLIP, bad CRC, or malformed."""
 
 
 def crc16(data):

@@ -228,7 +228,7 @@ def progress_bar(enabled, total, label):
     if not enabled:
         return lambda done: None
     from rich.progress import Progress
-    progress = Progress(transient=True, console=None)
+    progress = Progress(transient=True)
     progress.start()
     task = progress.add_task(label, total=total)
 
