@@ -182,19 +182,22 @@ def test_loss_after_the_last_packet_is_counted(tmp_path, loss):
 
 
 def test_record_losses_are_counted_and_thinning_is_exact(tmp_path):
-    stream = Stream("10.0.0.9", dst_mac=ECHO_MAC, rate="line", count=20_000)
+    stream = Stream("10.0.0.9", dst_mac=ECHO_MAC, rate="line", count=20_004)
     with wirestamp.open("sim://?dut=echo&delay=3us") as device:
         full = run_measurement(device, [stream], tmp_path / "all", progress=False)
         thin = run_measurement(device, [stream], tmp_path / "thin", progress=False,
                                record_sample=7)
+        again = run_measurement(device, [stream], tmp_path / "again", progress=False,
+                                record_sample=7)      # 20,004 % 7 = 5 left over: START restarts it
     records = full["records"]
-    assert records["expected"] == 20_000 and records["lost"] > 0       # the FIFO overflowed
-    assert records["received"] + records["lost"] == 20_000
+    assert records["expected"] == 20_004 and records["lost"] > 0       # the FIFO overflowed
+    assert records["received"] + records["lost"] == 20_004
     assert records["fifo_overflow"] > 0 and any("records" in w for w in full["warnings"])
     assert records["received"] == pq.ParquetFile(tmp_path / "all" / "records.parquet") \
         .metadata.num_rows
-    assert thin["records"]["expected"] == 20_000 // 7 == thin["records"]["received"]
-    assert thin["records"]["lost"] == 0 and thin["streams"][0]["rx_packets"] == 20_000
+    assert thin["records"]["expected"] == 20_004 // 7 == thin["records"]["received"]
+    assert thin["records"]["lost"] == 0 and thin["streams"][0]["rx_packets"] == 20_004
+    assert again["records"]["received"] == 20_004 // 7 == again["records"]["expected"]
     saved = json.loads((tmp_path / "thin" / "summary.json").read_text())
     assert saved["config"]["record_sample"] == 7 and saved["interrupted"] is False
 
