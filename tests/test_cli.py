@@ -104,3 +104,26 @@ def test_an_interrupted_run_stops_and_leaves_valid_files(tmp_path, signum, statu
     assert 0 < stream["tx_packets"] < 10_000_000        # STOP was sent
     rows = pq.read_table(out / "records.parquet").num_rows
     assert rows == summary["records"]["received"] > 0
+
+
+def test_a_hung_virtual_board_ends_records_with_a_link_error():
+    import wirestamp as ws
+    with ws.open("sim://?timeout=0.2&retries=1") as device:
+        records = device.records(poll=0.05, alive_every=0.3)
+        assert len(next(records)) == 0                 # nothing yet: an empty chunk
+        device.transport._process.send_signal(signal.SIGSTOP)      # hung, not gone
+        try:
+            with pytest.raises(ws.LinkError, match="hung"):
+                for _ in range(1000):
+                    next(records)
+        finally:
+            device.transport._process.send_signal(signal.SIGCONT)
+
+
+def test_info_shows_the_units_address_and_not_arp_result():
+    result = wirestamp("info", "--device", "sim://")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["mac"] == "02:77:73:00:00:01" and info["ip"] == "192.168.0.2"
+    assert "link" in info and "arp_result" not in info["counters"]
+    assert info["counters"]["rx_frames"] == 0
