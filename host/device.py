@@ -311,15 +311,15 @@ class Device:
         try:
             quiet_since = time.monotonic()
             while True:
-                while self._records:
+                # Every frame at hand in one chunk: one decode, and one pass of the caller's
+                # numpy, per read rather than per frame.
+                bodies = list(self._records)
+                self._records.clear()
+                bodies += [f.body for f in self._deframer.feed(self._transport.read(poll))
+                           if f.tag == RECORD_TAG and f.op == Op.RECORDS]
+                if bodies:
                     quiet_since = time.monotonic()
-                    yield decode_records(self._records.popleft())
-                frames = [f for f in self._deframer.feed(self._transport.read(poll))
-                          if f.tag == RECORD_TAG and f.op == Op.RECORDS]
-                for frame in frames:
-                    yield decode_records(frame.body)
-                if frames:
-                    quiet_since = time.monotonic()
+                    yield decode_records(b"".join(bodies))
                     continue
                 if time.monotonic() - quiet_since > alive_every:
                     self.identify()                 # LinkError if nothing answers

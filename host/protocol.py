@@ -77,23 +77,26 @@ def slip_encode(data):
         bytes([END]), bytes([ESC, ESC_END]))
 
 
+_END, _ESC = bytes([END]), bytes([ESC])
+_ESCAPED_END, _ESCAPED_ESC = bytes([ESC, ESC_END]), bytes([ESC, ESC_ESC])
+
+
 def slip_decode(data):
-    out, escaped = bytearray(), False
-    for byte in data:
-        if escaped:
-            if byte not in (ESC_END, ESC_ESC):
-                raise ProtocolError("bad SLIP escape")
-            out.append(END if byte == ESC_END else ESC)
-            escaped = False
-        elif byte == ESC:
-            escaped = True
-        elif byte == END:
-            raise ProtocolError("END inside a frame")
-        else:
-            out.append(byte)
-    if escaped:
-        raise ProtocolError("frame ends in an escape")
-    return bytes(out)
+    """The bytes SLIP-escaped in `data` (without its END); ProtocolError if malformed.
+
+    No per-byte Python: in a valid frame every ESC starts a pair ESC ESC_END or ESC ESC_ESC.
+    A pair's second byte is never ESC, so the pairs cannot overlap: counting ESCs against
+    counted pairs checks the frame, and two replacements decode it."""
+    data = bytes(data)
+    if _END in data:
+        raise ProtocolError("END inside a frame")
+    escapes = data.count(_ESC)
+    if not escapes:
+        return data
+    if escapes != data.count(_ESCAPED_END) + data.count(_ESCAPED_ESC):
+        raise ProtocolError("frame ends in an escape" if data.endswith(_ESC)
+                            else "bad SLIP escape")
+    return data.replace(_ESCAPED_END, _END).replace(_ESCAPED_ESC, _ESC)
 
 
 @dataclass(frozen=True)
@@ -161,22 +164,29 @@ class Deframer:
         self.errors = 0
 
     def feed(self, data):
-        """Frames completed by `data`; damaged frames are counted in `errors` and skipped."""
+        """Frames completed by `data`; damaged frames are counted in `errors` and skipped.
+        The bytes are split at END by `bytes.split` and each piece decoded whole."""
         frames = []
-        for byte in data:
-            if byte != END:
-                if len(self._buffer) < self.LIMIT:
-                    self._buffer.append(byte)
-                else:
-                    self._overlong = True
-                continue
-            if self._buffer or self._overlong:
+        pieces = bytes(data).split(_END)
+        for i, piece in enumerate(pieces):
+            if i == len(pieces) - 1:                 # no END yet: keep it for the next call
+                room = self.LIMIT - len(self._buffer)
+                self._buffer += piece[:max(room, 0)]
+                self._overlong |= len(piece) > room
+                break
+            if self._buffer:
+                room = self.LIMIT - len(self._buffer)
+                self._overlong |= len(piece) > room
+                piece = bytes(self._buffer) + piece[:max(room, 0)]
+                self._buffer.clear()
+            elif len(piece) > self.LIMIT:
+                self._overlong = True
+            if piece or self._overlong:
                 try:
                     if self._overlong:
                         raise ProtocolError("frame too long")
-                    frames.append(decode(bytes(self._buffer)))
+                    frames.append(decode(piece))
                 except ProtocolError:
                     self.errors += 1
-            self._buffer.clear()
             self._overlong = False
         return frames

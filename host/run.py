@@ -25,7 +25,7 @@ import numpy as np
 from . import regmap
 from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
 
-__all__ = ["run_measurement", "summarise", "percentile", "progress_bar", "Interrupted",
+__all__ = ["run_measurement", "ingest", "summarise", "percentile", "progress_bar", "Interrupted",
            "RFC2544_SETTLE_S"]
 
 RFC2544_SETTLE_S = 2.0      # RFC 2544 §23: wait two seconds for residual frames
@@ -84,6 +84,25 @@ def summarise(stats, histogram):
     return entry
 
 
+def ingest(chunk, streams, extender, writer, histograms):
+    """Records in `chunk` (RECORD_DTYPE) of streams 0..`streams`-1 into `writer` and
+    `histograms`, seq extended by `extender`; returns (records kept, records of other
+    streams). Vectorised: numpy per chunk, nothing per record."""
+    mine = chunk["stream"] < streams
+    other = int(len(chunk) - np.count_nonzero(mine))
+    if other:
+        chunk = chunk[mine]
+    if not len(chunk):
+        return 0, other
+    latency = chunk["rx_ns"].astype(np.int64) - chunk["tx_ns"].astype(np.int64)
+    columns = {name: chunk[name] for name in RECORD_DTYPE.names}
+    columns["seq"] = extender.extend(chunk["stream"], chunk["seq"])
+    columns["latency_ns"] = latency
+    writer.write(columns)
+    np.add.at(histograms, (chunk["stream"].astype(np.int64), buckets(latency)), 1)
+    return len(chunk), other
+
+
 def _settings(streams, settings):
     def plain(stream):
         fields = asdict(stream)
@@ -135,17 +154,8 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                     skip = min(before, len(chunk))
                     chunk, before = chunk[skip:], before - skip
                 if len(chunk):
-                    mine = chunk["stream"] < len(streams)
-                    foreign += int(len(chunk) - mine.sum())
-                    chunk = chunk[mine]
-                if len(chunk):
-                    latency = chunk["rx_ns"].astype(np.int64) - chunk["tx_ns"].astype(np.int64)
-                    columns = {name: chunk[name] for name in RECORD_DTYPE.names}
-                    columns["seq"] = extender.extend(chunk["stream"], chunk["seq"])
-                    columns["latency_ns"] = latency
-                    writer.write(columns)
-                    np.add.at(histograms, (chunk["stream"].astype(np.int64), buckets(latency)), 1)
-                    received += len(chunk)
+                    kept, other = ingest(chunk, len(streams), extender, writer, histograms)
+                    received, foreign = received + kept, foreign + other
                     bar(received)
                     continue
                 if device.running():

@@ -88,3 +88,36 @@ def test_the_deframer_is_bounded():
     assert len(deframer._buffer) <= Deframer.LIMIT
     assert deframer.feed(bytes([END])) == [] and deframer.errors == 1
     assert deframer.feed(encode(Frame.read(3, 0x10))) == [Frame.read(3, 0x10)]
+
+
+def test_slip_decoding_agrees_with_a_byte_by_byte_reference():
+    """The decoder works on whole frames (counts and replacements); this reference reads one
+    byte at a time, as RFC 1055 describes. Both must agree on every input, valid or not."""
+    import random
+    from wirestamp.protocol import slip_decode, slip_encode
+
+    def reference(data):
+        out, escaped = bytearray(), False
+        for byte in data:
+            if escaped:
+                if byte not in (0xDC, 0xDD):
+                    return None
+                out.append(0xC0 if byte == 0xDC else 0xDB)
+                escaped = False
+            elif byte == 0xDB:
+                escaped = True
+            elif byte == 0xC0:
+                return None
+            else:
+                out.append(byte)
+        return None if escaped else bytes(out)
+
+    draw = random.Random(3)
+    for _ in range(20_000):
+        data = bytes(draw.choice([0xC0, 0xDB, 0xDC, 0xDD, 0x01]) for _ in range(draw.randrange(9)))
+        assert slip_decode(slip_encode(data)) == data
+        try:
+            got = slip_decode(data)
+        except ProtocolError:
+            got = None
+        assert got == reference(data), data

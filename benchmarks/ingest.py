@@ -1,0 +1,59 @@
+"""Host ingest, end to end: from the bytes a transport hands over to records.parquet and the
+latency histograms, as `wirestamp run` does it (`run.ingest`).
+
+The bytes are RECORDS frames of 10 records each, SLIP-framed and CRC'd exactly as the
+gateware sends them, fed in 64 KiB reads. Prints records/s (goal, issue 17: 1,000,000 for SLIP
+frames on serial; it was 240,000 with the per-byte loop). Time limit: SECONDS (default 60).
+
+    python benchmarks/ingest.py [RECORDS] [SECONDS]
+"""
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from wirestamp import regmap
+from wirestamp.protocol import RECORD_BYTES, RECORD_TAG, Deframer, Frame, Op, encode
+from wirestamp.records import RECORD_DTYPE, RecordWriter, SequenceExtender, decode_records
+from wirestamp.run import ingest
+
+
+def wire_bytes(n):
+    rng = np.random.default_rng(1)
+    records = np.zeros(n, dtype=RECORD_DTYPE)
+    records["stream"] = rng.integers(0, 4, n)
+    records["seq"] = np.arange(n)
+    records["tx_ns"] = np.arange(n) * 672
+    records["rx_ns"] = records["tx_ns"] + rng.exponential(20_000, n).astype(np.uint64) + 512
+    body = records.tobytes()
+    per_frame = 10 * RECORD_BYTES
+    return b"".join(encode(Frame(RECORD_TAG, Op.RECORDS, body[i:i + per_frame]))
+                    for i in range(0, len(body), per_frame))
+
+
+def main(n=2_000_000, seconds=60.0):
+    data = wire_bytes(n)
+    histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
+    deframer, extender = Deframer(), SequenceExtender()
+    received, began = 0, time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        with RecordWriter(Path(folder) / "records.parquet") as writer:
+            for at in range(0, len(data), 65536):
+                if time.perf_counter() - began > seconds:
+                    print(f"time limit: {received:,} of {n:,} records ingested")
+                    break
+                frames = deframer.feed(data[at:at + 65536])
+                body = b"".join(f.body for f in frames if f.tag == RECORD_TAG)
+                received += ingest(decode_records(body), 4, extender, writer, histograms)[0]
+    spent = time.perf_counter() - began
+    assert deframer.errors == 0
+    print(f"SLIP RECORDS frames → records.parquet + histograms: {received:,} records in "
+          f"{spent:.2f} s, {received / spent:,.0f} records/s "
+          f"({len(data) / spent / 1e6:.1f} MB/s of wire bytes)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000,
+         float(sys.argv[2]) if len(sys.argv) > 2 else 60.0)
