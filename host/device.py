@@ -25,6 +25,9 @@ __all__ = ["open", "Device", "LinkError", "DeviceInfo", "StreamStats", "RECORD_D
 
 
 
+CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
+
+
 class LinkError(IOError):
     """The device did not answer correctly after every retry (or is gone)."""
 
@@ -303,8 +306,9 @@ class Device:
                 ".".join(str(ip >> s & 0xFF) for s in (24, 16, 8, 0)))
 
     def records(self, poll=0.05, alive_every=1.0):
-        """Yields numpy arrays of RECORD_DTYPE as records stream in (an empty one after each
-        `poll` seconds without any), until the caller stops; memory stays bounded. After
+        """Yields numpy arrays of RECORD_DTYPE as records stream in: all that one read of the
+        transport brought, in chunks of at most CHUNK_RECORDS (an empty one after each `poll`
+        seconds without any), until the caller stops; memory stays bounded. After
         `alive_every` seconds without records the unit is asked for its ID, so a unit that
         is gone or hung raises `LinkError` instead of yielding empty arrays forever."""
         self._request(lambda tag: Frame(tag, Op.RECORDS_START), Op.WRITE_REPLY)
@@ -319,7 +323,9 @@ class Device:
                            if f.tag == RECORD_TAG and f.op == Op.RECORDS]
                 if bodies:
                     quiet_since = time.monotonic()
-                    yield decode_records(b"".join(bodies))
+                    records = decode_records(b"".join(bodies))
+                    for at in range(0, len(records), CHUNK_RECORDS):
+                        yield records[at:at + CHUNK_RECORDS]
                     continue
                 if time.monotonic() - quiet_since > alive_every:
                     self.identify()                 # LinkError if nothing answers

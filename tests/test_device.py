@@ -10,7 +10,7 @@ import pytest
 import numpy as np
 
 import wirestamp
-from wirestamp.device import RECORD_DTYPE
+from wirestamp.device import CHUNK_RECORDS, RECORD_DTYPE
 from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
 
@@ -94,7 +94,7 @@ def test_records_stream_in_bounded_numpy_chunks(device):
             if sum(len(c) for c in seen) >= earlier + 40:
                 break
     records = np.concatenate(seen)[earlier:]
-    assert records.dtype == RECORD_DTYPE and max(len(c) for c in seen) <= 8
+    assert records.dtype == RECORD_DTYPE and max(len(c) for c in seen) <= CHUNK_RECORDS
     assert list(records["seq"]) == list(range(40))
     assert set(records["rx_ns"] - records["tx_ns"]) == {8}     # the 1-cycle cable
     stats = device.stream_stats(0)
