@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from . import regmap
-from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, encode)
+from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Usb, encode)
 from .records import RECORD_DTYPE, decode_records
 from .streams import compile_streams, parse_ipv4, parse_mac
 
@@ -67,8 +67,10 @@ class SerialTransport:
 
 
 def open(url, **options):   # noqa: A001 (the library's entry point, like io.open)
-    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`), or the
-    virtual board `sim://?dut=echo&delay=3us` (`wirestamp.sim.virtual` lists its options). The
+    """A `Device` for `url`: `serial://PORT?baud=N` (also `serial:///dev/ttyUSB1`),
+    `usb://[VID:PID][?serial=S]` (`wirestamp.usb_link`), or the virtual board
+    `sim://?dut=echo&delay=3us` (`wirestamp.sim.virtual` lists its options; `link=usb` puts
+    it behind the usb:// transport's code through pyusb). The
     query may also set the reply `timeout` in seconds (default 0.5) and `retries` (default 4)."""
     parts = urlparse(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -82,10 +84,25 @@ def open(url, **options):   # noqa: A001 (the library's entry point, like io.ope
             raise ValueError(f"{url!r}: no serial port given")
         baud = int(query.get("baud", 3_000_000))
         return Device(SerialTransport(port, baud), **options)
+    if parts.scheme == "usb":
+        from .usb_link import UsbTransport
+        vid, pid = Usb.VID, Usb.PID
+        if parts.netloc:
+            try:
+                vid, pid = (int(x, 16) for x in parts.netloc.split(":"))
+            except ValueError:
+                raise ValueError(f"{url!r}: give usb://VID:PID in hex, e.g. "
+                                 f"usb://{Usb.VID:04x}:{Usb.PID:04x}") from None
+        return Device(UsbTransport(vid, pid, serial=query.get("serial")), **options)
     if parts.scheme == "sim":
         from .sim.virtual import from_query   # needs the [hdl,sim] extras
-        return Device(from_query(query), **options)
-    raise ValueError(f"{url!r}: unknown transport (use serial://PORT?baud=N or sim://?dut=echo)")
+        transport = from_query(query)
+        if query.get("link") == "usb":        # the usb:// transport's own code, via pyusb
+            from .sim.usb_backend import usb_transport
+            transport = usb_transport(transport)
+        return Device(transport, **options)
+    raise ValueError(f"{url!r}: unknown transport (use serial://PORT?baud=N, usb:// or "
+                     f"sim://?dut=echo)")
 
 
 @dataclass(frozen=True)
@@ -311,6 +328,7 @@ class Device:
         seconds without any), until the caller stops; memory stays bounded. After
         `alive_every` seconds without records the unit is asked for its ID, so a unit that
         is gone or hung raises `LinkError` instead of yielding empty arrays forever."""
+        raw = getattr(self._transport, "read_records", None)
         self._request(lambda tag: Frame(tag, Op.RECORDS_START), Op.WRITE_REPLY)
         try:
             quiet_since = time.monotonic()
@@ -319,8 +337,12 @@ class Device:
                 # numpy, per read rather than per frame.
                 bodies = list(self._records)
                 self._records.clear()
-                bodies += [f.body for f in self._deframer.feed(self._transport.read(poll))
-                           if f.tag == RECORD_TAG and f.op == Op.RECORDS]
+                if raw is not None:         # USB: records have an endpoint of their own
+                    bodies.append(raw(poll))
+                else:
+                    bodies += [f.body for f in self._deframer.feed(self._transport.read(poll))
+                               if f.tag == RECORD_TAG and f.op == Op.RECORDS]
+                bodies = [b for b in bodies if b]
                 if bodies:
                     quiet_since = time.monotonic()
                     records = decode_records(b"".join(bodies))

@@ -26,6 +26,13 @@ Bodies (addresses and data are little-endian, like the register map's word order
     device, unsolicited: RECORDS with tag RECORD_TAG, body = whole records (24 bytes each)
     device: ERROR  code (1)
 A READ or WRITE of `count` words covers `count` consecutive word addresses (a burst).
+
+Over USB (USB 2.0 chapter 9 descriptors, 5.8 bulk transfers; class `Usb` below): a vendor-
+specific interface with bulk OUT 1 and bulk IN 1 carrying these same SLIP frames, and bulk
+IN 2 carrying records raw, RECORD_BYTES each, back to back with no framing (USB's CRC-16 per
+packet protects them): a record may straddle two packets. RECORDS_START and RECORDS_STOP,
+sent on EP1, start and stop EP2. A short packet ends a transfer when records stop coming
+(idle flush), so a trickle still arrives promptly.
 """
 import binascii
 import struct
@@ -35,12 +42,26 @@ from .regmap import RECORD_FIELDS
 
 __all__ = ["Op", "ErrorCode", "Frame", "ProtocolError", "encode", "decode", "slip_encode",
            "slip_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG",
-           "RECORD_BYTES", "END"]
+           "RECORD_BYTES", "END", "Usb"]
 
 MAX_BURST = 64                          # words in one READ or WRITE
 MAX_BODY = 3 + 4 * MAX_BURST
 RECORD_TAG = 0xFF                       # the tag of unsolicited RECORDS frames
 RECORD_BYTES = sum(w for _, w in RECORD_FIELDS) // 8
+
+
+class Usb:
+    """The USB device the gateware presents and the host looks for (docs/usb.md)."""
+    VID = 0x1209            # pid.codes
+    PID = 0x0001            # pid.codes' test PID, until wirestamp's own is granted
+    MANUFACTURER = "wirestamp"
+    PRODUCT = "wirestamp network tester"
+    INTERFACE = 0
+    CONTROL_OUT = 0x01      # bulk OUT 1: control frames to the unit
+    CONTROL_IN = 0x81       # bulk IN 1: replies (and nothing else)
+    RECORDS_IN = 0x82       # bulk IN 2: raw records
+    MAX_PACKET = 512        # High Speed bulk
+    VENDOR_CLASS = 0xFF
 
 
 class Op:

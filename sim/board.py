@@ -15,7 +15,7 @@ line per call so lines never interleave):
     @E<d> k <32 hex>      its last k bytes (the final k of the 16) — FCS included
 and the echo model's lines (`models.py`).
 """
-from amaranth import Cat, ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth import Cat, ClockDomain, ClockSignal, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import DomainRenamer
 from amaranth.hdl import Format, Print
 from amaranth.lib import stream, wiring
@@ -45,6 +45,8 @@ class VirtualBoard(wiring.Component):
     inject: In(stream.Signature(FrameByte))
     dut: In(2)
     capture: In(1)             # print the wire's frames
+    usb_records: In(1)         # records raw on "@D" lines (a USB link's EP2), not in RECORDS
+                               # frames on the control link
     drop_below: In(33)
     duplicate_below: In(33)
     hold_below: In(33)
@@ -62,7 +64,14 @@ class VirtualBoard(wiring.Component):
         m.submodules.ctl_fifo = fifo = AsyncFIFO(width=8, depth=4096, w_domain="sync",
                                                  r_domain="ctl")
         connect(m, bridge.bus, core.bus)
-        connect(m, core.records, bridge.records)
+        usb_records = Signal()
+        m.d.ctl += usb_records.eq(self.usb_records)
+        m.d.comb += [bridge.records.payload.eq(core.records.payload),
+                     bridge.records.valid.eq(core.records.valid & ~usb_records),
+                     core.records.ready.eq(Mux(usb_records, bridge.streaming,
+                                               bridge.records.ready))]
+        with m.If(usb_records & bridge.streaming & core.records.valid):
+            m.d.ctl += Print(Format("@D {:048x}", core.records.payload.as_value()))
         m.d.sync += [fifo.w_data.eq(self.ctl.payload), fifo.w_en.eq(self.ctl.valid)]
         m.d.comb += [self.ctl.ready.eq(fifo.w_rdy),
                      bridge.rx.payload.eq(fifo.r_data), bridge.rx.valid.eq(fifo.r_rdy),

@@ -13,6 +13,9 @@ URL query (all optional):
     wire_pcap=PATH            every frame on the wire, both ways, nanosecond pcapng
     truth=PATH                the echo model's lines (`models.py`)
     netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
+    link=serial|usb           how the host reaches the board: its control link's frames
+                              (default), or the usb:// transport's own code through pyusb
+                              (`usb_backend.py`), with records raw on EP2
     link_loss=P, link_corrupt=P   control-link damage, both directions, seeded by seed=: each
                               frame (or part of one, as the bytes arrive) is dropped with
                               probability P, or has one byte changed; the `Device` must
@@ -103,10 +106,17 @@ def _threshold(name, value):
     return round(_probability(name, value) * 2**32)
 
 
+def _link(value):
+    if value not in ("serial", "usb"):
+        raise ValueError(f"link={value}: use serial (the control link's frames, the default) "
+                         f"or usb (the usb:// transport through pyusb)")
+    return value
+
+
 def from_query(query):
     """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
     known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
-             "ip", "timeout", "retries", "link_loss", "link_corrupt"}
+             "ip", "timeout", "retries", "link_loss", "link_corrupt", "link"}
     unknown = set(query) - known
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -117,13 +127,14 @@ def from_query(query):
                         wire_pcap=query.get("wire_pcap"), truth=query.get("truth"),
                         netns=query.get("netns"), ip=query.get("ip"),
                         link_loss=query.get("link_loss", 0),
-                        link_corrupt=query.get("link_corrupt", 0))
+                        link_corrupt=query.get("link_corrupt", 0),
+                        usb_records=_link(query.get("link", "serial")) == "usb")
 
 
 class SimTransport:
     def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
                  wire_pcap=None, truth=None, netns=None, ip=None, link_loss=0,
-                 link_corrupt=0):
+                 link_corrupt=0, usb_records=False):
         if dut not in DUTS:
             raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
         drop = _threshold("loss", loss)
@@ -131,7 +142,7 @@ class SimTransport:
         hold = duplicate + _threshold("reorder", reorder)
         if hold > 2**32:
             raise ValueError("loss + dup + reorder must not exceed 1")
-        params = {"dut": dut, "capture": bool(wire_pcap) or dut == "linux",
+        params = {"dut": dut, "capture": bool(wire_pcap) or dut == "linux", "usb": usb_records,
                   "drop_below": drop, "duplicate_below": duplicate, "hold_below": hold,
                   "seed": seed % 2**32}
         if dut == "echo":
@@ -148,6 +159,8 @@ class SimTransport:
         self.truth = Counter()          # the echo model's actions (models.ACTIONS), "not udp"
         self.delays = Counter()         # reply delay (ns) → count, as the model measured them
         self.control_dropped = 0
+        self._record_bytes = bytearray()    # "@D" lines (usb_records): EP2's byte stream
+        self.record_bytes_dropped = 0
         self.hint = ("the virtual board did not answer: it may be hung, or starved of CPU "
                      "(try ?timeout=5)")
         self._link = (_probability("link_loss", link_loss),
@@ -243,11 +256,33 @@ class SimTransport:
                 self._control_bytes(bytes.fromhex(rest[1])[-int(rest[0]):])
             elif kind in b"WBE" and direction in b"01":
                 self._wire(kind, int(direction), rest)
+            elif kind == b"D":
+                self._record_line(bytes.fromhex(rest[0])[::-1])     # little-endian, as on EP2
             elif kind == b"R":
                 self._ready.set()
             elif kind in b"IOS":
                 self._model(kind, [int(x) for x in rest])
         with self._arrived:
+            self._arrived.notify_all()
+
+    def take_records(self, size, timeout):
+        """Up to `size` bytes of the raw record stream (`usb_records`), waiting up to
+        `timeout` seconds for some: what the board's EP2 would send."""
+        with self._arrived:
+            if not self._record_bytes:
+                self._arrived.wait(timeout)
+            data = bytes(self._record_bytes[:size])
+            del self._record_bytes[:size]
+        if not data and self._process.poll() is not None:
+            raise LinkError(f"the virtual board has stopped{self._last_words()}")
+        return data
+
+    def _record_line(self, record):
+        with self._arrived:
+            if len(self._record_bytes) + len(record) <= CONTROL_BUFFER:
+                self._record_bytes += record
+            else:
+                self.record_bytes_dropped += len(record)
             self._arrived.notify_all()
 
     def _damage(self, data, draws):
@@ -322,7 +357,7 @@ def _launch(params, idle_cycles=None):
                "--drop", str(params.get("drop_below", 0)),
                "--dup", str(params.get("duplicate_below", 0)),
                "--hold", str(params.get("hold_below", 0)), "--seed", str(params.get("seed", 1)),
-               "--octave", str(params.get("octave", 0)),
+               "--octave", str(params.get("octave", 0)), "--usb", str(int(params.get("usb", 0))),
                "--table", str(table)]
     if idle_cycles:
         command += ["--idle", str(idle_cycles)]

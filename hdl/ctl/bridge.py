@@ -92,6 +92,8 @@ class Bridge(wiring.Component):
     bus: Out(RegisterBus())
     records: In(stream.Signature(Record))
     errors: Out(32)                 # requests refused: CRC, malformed, unknown op
+    streaming: Out(1)               # between RECORDS_START and RECORDS_STOP (a USB link's
+                                    # record endpoint follows it; `records` is then idle)
 
     def elaborate(self, platform):
         m = Module()
@@ -121,6 +123,7 @@ class Bridge(wiring.Component):
         streaming = Signal()
         last_write_tag = Signal(8)
         wrote_before = Signal()
+        m.d.comb += self.streaming.eq(streaming)
         records_left = Signal(range(RECORDS_PER_FRAME + 1))
         record = Signal(Record)
         record_byte = Signal(range(RECORD_BYTES))
