@@ -248,7 +248,6 @@ class Core(wiring.Component):
             record_fifo.record_valid.eq(record_valid & ~tracker.busy),
             record_fifo.record.eq(record),
             record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
-            record_fifo.start.eq(start),
             bank.record_level.eq(record_fifo.level),
             bank.record_overflow.eq(record_fifo.overflow),
             record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),

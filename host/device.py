@@ -246,10 +246,10 @@ class Device:
                 run.append((addr, value))
 
     def set_record_sample(self, one_in):
-        """Per-packet records: 1 every packet (default), N one packet in N (counted from
-        START, so a run of R measured packets gives R // N records), 0 none. Thinning is for
-        links slower than the packet rate: the statistics and histograms still see every
-        packet."""
+        """Per-packet records: 1 every packet (default), N one packet in N, 0 none. The unit's
+        1-in-N count runs on across runs, so R measured packets give R // N records or one
+        more. Thinning is for links slower than the packet rate: the statistics and
+        histograms still see every packet."""
         if not isinstance(one_in, int) or isinstance(one_in, bool) or not 0 <= one_in < 2**32:
             raise ValueError(f"record_sample: {one_in!r} is not an integer in 0..{2**32 - 1}")
         self.write_register("RECORD_SAMPLE", one_in)

@@ -2,7 +2,7 @@
 
 Each measured datagram yields a record {stream, flags, length, seq, tx_ns, rx_ns} (192 bits).
 With RECORD_SAMPLE = N, one record in N enters the FIFO (0: none), for links slower than the
-packet rate; the count restarts at START, so R measured packets give R // N records. A record that finds the FIFO full is counted in `overflow`, never lost silently.
+packet rate. A record that finds the FIFO full is counted in `overflow`, never lost silently.
 """
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -24,7 +24,6 @@ class RecordFifo(wiring.Component):
     level: Out(range(DEPTH + 1))
     overflow: Out(64)
     clear: In(1)
-    start: In(1)
 
     def elaborate(self, platform):
         m = Module()
@@ -35,9 +34,7 @@ class RecordFifo(wiring.Component):
         due, write = Signal(), Signal()
         m.d.sync += due.eq((self.sample != 0) & (skipped + 1 >= self.sample))
         keep = self.record_valid & due
-        with m.If(self.start):
-            m.d.sync += skipped.eq(0)
-        with m.Elif(self.record_valid & (self.sample != 0)):
+        with m.If(self.record_valid & (self.sample != 0)):
             m.d.sync += skipped.eq(Mux(keep, 0, skipped + 1))
         m.d.sync += write.eq(keep)
         m.d.comb += [fifo.w_data.eq(self.record), fifo.w_en.eq(write)]
