@@ -20,7 +20,7 @@ from amaranth.lib import io
 
 from ..hdl.fanout import KEEP_COPIES
 from ..hdl.core import CONTROL_HZ
-from ..hdl.unit import Unit
+from ..hdl.unit import Unit, UsbUnit
 from .rgmii import RgmiiPhy
 
 __all__ = ["BOARDS", "Top", "build", "Fmax", "SYNTH_OPTS", "find_tool"]
@@ -40,6 +40,8 @@ class Board:
     programmer: str         # openFPGALoader cable/board option
     rx_delay_ns: float      # RGMII receive data delayed in the FPGA (DELAYG), after the pad
     router: str             # nextpnr's router for this image (`nextpnr_options`)
+    usb: bool = False       # a ULPI USB 2.0 PHY (`ulpi` 0) carries the control link and
+                            # the records; the UART stays as a fallback (`UsbUnit`)
 
 
 BOARDS = {
@@ -53,7 +55,13 @@ BOARDS = {
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
                         router="router2"),
+    # LambdaConcept ECPIX-5, LFE5UM5G-85F-8: one RGMII port, a USB3300 ULPI PHY on the USB-C
+    # connector, the UART through the FT2232H's second channel. Its PHY's RGMII delays are
+    # to be checked on a board (docs/bring-up.md); none is added in the FPGA.
+    "ecpix5": Board("ecpix5:ECPIX585Platform", 100, 4, leds=False, programmer="-b ecpix5",
+                    rx_delay_ns=0.0, router="router2", usb=True),
 }
+ULPI_HZ = 60e6
 
 
 def platform_for(name):
@@ -111,7 +119,13 @@ class Top(Elaboratable):
         tx_phy, rx_phy = phys[self._port], phys[self._rx_port]
         m.domains.rx = ClockDomain("rx")
         m.d.comb += [ClockSignal("rx").eq(rx_phy.rx_clk), ResetSignal("rx").eq(~locked)]
-        m.submodules.unit = unit = Unit(self._baud)
+        if board.usb:
+            ulpi = platform.request("ulpi", 0)
+            platform.add_clock_constraint(ulpi.clk.i, ULPI_HZ)
+            m.domains.usb = ClockDomain("usb")     # LUNA drives its clock from ulpi.clk
+            m.submodules.unit = unit = UsbUnit(ulpi, self._baud)
+        else:
+            m.submodules.unit = unit = Unit(self._baud)
         m.d.comb += [tx_phy.gmii_tx.txd.eq(unit.gmii_tx.txd),
                      tx_phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
                      tx_phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),

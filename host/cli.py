@@ -11,6 +11,9 @@ from . import regmap
 
 __all__ = ["main"]
 
+# firmware.boards.BOARDS' names (that module needs amaranth; a test keeps the two equal).
+BOARDS = ["colorlight_5a75b", "versa_ecp5", "ecpix5"]
+
 
 def cmd_regs(args):
     text = regmap.markdown()
@@ -243,7 +246,7 @@ def main(argv=None):
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)
 
-    boards = ["colorlight_5a75b", "versa_ecp5"]
+    boards = BOARDS
     build = sub.add_parser("build", help="build a board's bitstream with the YoWASP tools; "
                                          "fails when a clock misses its frequency")
     build.add_argument("--board", choices=boards, required=True)

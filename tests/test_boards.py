@@ -25,7 +25,7 @@ def test_top_level_elaborates(board):
     assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
 
 
-@pytest.mark.parametrize("board", sorted(BOARDS))
+@pytest.mark.parametrize("board", ["colorlight_5a75b", "versa_ecp5"])      # two RGMII ports
 def test_one_port_transmits_and_the_other_receives(board):
     plan = platform_for(board).prepare(Top(board, port=0, rx_port=1), name="wirestamp")
     rtlil, constraints = plan.files["wirestamp.il"], plan.files["wirestamp.lpf"]
@@ -85,3 +85,20 @@ def test_build_routes_with_the_boards_router_unless_told(board, asked, expected,
     with pytest.raises(Stop) as stopped:
         boards.build(board, out=str(tmp_path), router=asked)
     assert f"--router {expected} " in str(stopped.value)
+
+
+def test_the_ecpix5_top_has_the_usb_device_and_the_uart():
+    plan = platform_for("ecpix5").prepare(Top("ecpix5"), name="wirestamp")
+    rtlil, constraints = plan.files["wirestamp.il"], plan.files["wirestamp.lpf"]
+    clocks = dict(re.findall(r"FREQUENCY (?:PORT|NET) \S*?(ulpi_0__clk|clk100|rgmii_0__rx_clk)"
+                             r"\S* ([\d.]+) HZ", constraints))
+    assert clocks == {"ulpi_0__clk": "60000000.0", "clk100": "100000000.0",
+                      "rgmii_0__rx_clk": "125000000.0"}
+    assert "usb_bridge" in rtlil and "arbiter" in rtlil and "uart" in rtlil
+    for pin in ("ulpi_0__stp", "ulpi_0__data", "uart_0__tx"):
+        assert pin in constraints, pin
+
+
+def test_the_cli_offers_every_board():
+    from wirestamp.cli import BOARDS as offered
+    assert sorted(offered) == sorted(BOARDS)

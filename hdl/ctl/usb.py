@@ -6,9 +6,11 @@ A vendor-class interface with three bulk endpoints (`protocol.Usb`):
 - IN 2 ← the records, raw (RECORD_BYTES each, little-endian, back to back), from the core's
   record stream through an asynchronous FIFO into the 60 MHz `usb` domain, while the bridge
   says `streaming` (RECORDS_START..RECORDS_STOP). The FIFO is deep enough to ride out the
-  host's scheduling gaps (`RECORD_FIFO_BYTES`, block RAM); a record that finds it full is
-  counted in `overflow`. When no record has come for `IDLE_FLUSH_CYCLES`, what is buffered
-  goes out as a short packet, so a trickle arrives promptly.
+  host's scheduling gaps (`RECORD_FIFO_BYTES`, block RAM); when it is full it holds the
+  record stream back, so the core's record FIFO fills and counts what it cannot keep in
+  RECORD_OVERFLOW, the one place the host reads record losses from. When no record has come
+  for `IDLE_FLUSH_CYCLES`, what is buffered goes out as a short packet, so a trickle arrives
+  promptly.
 
 `descriptors()` builds the descriptors from the contract; the virtual board's pyusb backend
 (`wirestamp.sim.usb_backend`) presents the same bytes.
@@ -73,7 +75,6 @@ class UsbLink(wiring.Component):
     tx: In(stream.Signature(8))             # from the bridge (IN 1)
     records: In(stream.Signature(RECORD_BITS))
     streaming: In(1)
-    overflow: Out(32)                       # records dropped: the FIFO towards EP2 was full
 
     def __init__(self, bus, serial="0", handle_clocking=True):
         self._bus, self._serial, self._clocking = bus, serial, handle_clocking
@@ -114,15 +115,13 @@ class UsbLink(wiring.Component):
             control_in.flush.eq(~from_bridge.r_rdy),     # a reply goes out as soon as it ends
         ]
 
-        # Records: whole records into the FIFO (or counted), bytes out of it towards EP2.
+        # Records: whole records into the FIFO, bytes out of it towards EP2.
         depth = RECORD_FIFO_BYTES // RECORD_BYTES
         m.submodules.record_fifo = fifo = AsyncFIFOBuffered(
             width=RECORD_BITS, depth=depth, w_domain="ctl", r_domain="usb")
         m.d.comb += [fifo.w_data.eq(self.records.payload),
                      fifo.w_en.eq(self.records.valid & self.streaming),
-                     self.records.ready.eq(1)]
-        with m.If(self.records.valid & self.streaming & ~fifo.w_rdy):
-            m.d.ctl += self.overflow.eq(self.overflow + 1)
+                     self.records.ready.eq(fifo.w_rdy)]
         record = Signal(RECORD_BITS)
         byte = Signal(range(RECORD_BYTES))
         holding = Signal()
