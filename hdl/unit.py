@@ -56,7 +56,7 @@ class UsbUnit(wiring.Component):
         m.submodules.core = core = Core()
         m.submodules.uart = uart = DomainRenamer("ctl")(ControlLink(self._baud, CONTROL_HZ))
         m.submodules.usb = usb = UsbLink(self._ulpi, serial=self._serial)
-        m.submodules.usb_bridge = bridge = DomainRenamer("ctl")(Bridge())
+        m.submodules.usb_bridge = bridge = DomainRenamer("ctl")(Bridge(streaming_port=True))
         m.submodules.arbiter = arbiter = DomainRenamer("ctl")(BusArbiter())
         connect(m, usb.rx, bridge.rx)
         connect(m, bridge.tx, usb.tx)

@@ -60,7 +60,7 @@ class VirtualBoard(wiring.Component):
         m = Module()
         _clock_and_reset(m, self.clk, self.ctl_clk)
         m.submodules.core = core = Core()
-        m.submodules.bridge = bridge = DomainRenamer("ctl")(Bridge())
+        m.submodules.bridge = bridge = DomainRenamer("ctl")(Bridge(streaming_port=True))
         m.submodules.ctl_fifo = fifo = AsyncFIFO(width=8, depth=4096, w_domain="sync",
                                                  r_domain="ctl")
         connect(m, bridge.bus, core.bus)

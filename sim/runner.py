@@ -191,6 +191,9 @@ def _build_board(build_dir, verilog, build_args):
     with open(build_dir / "build.log", "w") as log:
         for command in (verilate, make):
             if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
+                # The next try exports again: a process that imported the gateware before an
+                # edit exports the old design under the new sources' key.
+                verilog.unlink(missing_ok=True)
                 raise RuntimeError(f"building the virtual board failed; see {log.name}")
 
 

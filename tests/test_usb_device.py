@@ -158,7 +158,7 @@ def unit(utmi):
     """UsbLink and the real bridge; the bridge's register bus answers word `a` with 3·a."""
     m = Module()
     m.submodules.link = link = UsbLink(utmi, handle_clocking=False)
-    m.submodules.bridge = bridge = DomainRenamer("ctl")(Bridge())
+    m.submodules.bridge = bridge = DomainRenamer("ctl")(Bridge(streaming_port=True))
     m.d.comb += [bridge.rx.payload.eq(link.rx.payload), bridge.rx.valid.eq(link.rx.valid),
                  link.rx.ready.eq(bridge.rx.ready),
                  link.tx.payload.eq(bridge.tx.payload), link.tx.valid.eq(bridge.tx.valid),

@@ -87,13 +87,18 @@ class FrameTx(wiring.Component):
 
 
 class Bridge(wiring.Component):
-    rx: In(stream.Signature(8))
-    tx: Out(stream.Signature(8))
-    bus: Out(RegisterBus())
-    records: In(stream.Signature(Record))
-    errors: Out(32)                 # requests refused: CRC, malformed, unknown op
-    streaming: Out(1)               # between RECORDS_START and RECORDS_STOP (a USB link's
-                                    # record endpoint follows it; `records` is then idle)
+    """With `streaming_port`, `streaming` says when RECORDS_START..RECORDS_STOP is on (a USB
+    link's record endpoint follows it, and `records` stays idle). Only the USB unit asks for
+    it: without it the UART unit's netlist stays the one whose timing docs/boards.md gives
+    (adding the unused port moved the 25F's core clock from 127.5 to 123.9 MHz)."""
+
+    def __init__(self, streaming_port=False):
+        ports = {"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
+                 "bus": Out(RegisterBus()), "records": In(stream.Signature(Record)),
+                 "errors": Out(32)}         # errors: requests refused (CRC, malformed, op)
+        if streaming_port:
+            ports["streaming"] = Out(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -123,7 +128,8 @@ class Bridge(wiring.Component):
         streaming = Signal()
         last_write_tag = Signal(8)
         wrote_before = Signal()
-        m.d.comb += self.streaming.eq(streaming)
+        if "streaming" in self.signature.members:
+            m.d.comb += self.streaming.eq(streaming)
         records_left = Signal(range(RECORDS_PER_FRAME + 1))
         record = Signal(Record)
         record_byte = Signal(range(RECORD_BYTES))
