@@ -41,7 +41,7 @@ def cmd_demo(args):
     except ImportError as error:
         return _missing_extra("demo", "simulation", "sim", error)
     run_demo(dut=args.dut, peak=args.peak, seconds=args.seconds, trials=args.trials,
-             out=Path(args.out), progress=not args.quiet)
+             out=Path(args.out), progress=not args.quiet, link=args.link)
     return 0
 
 
@@ -242,6 +242,9 @@ def main(argv=None):
     demo.add_argument("--seconds", type=float, default=0.04,
                       help="simulated duration of one trial")
     demo.add_argument("--trials", type=int, default=10)
+    demo.add_argument("--link", choices=["serial", "usb"], default="serial",
+                      help="how the host reaches the virtual board: its control link's "
+                           "frames, or the usb:// transport through pyusb")
     demo.add_argument("--out", default="out/demo", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=cmd_demo)

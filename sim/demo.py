@@ -34,13 +34,15 @@ def _trial_table(trials):
 
 
 def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/demo"),
-             echo=DEFAULT_ECHO, progress=True):
+             echo=DEFAULT_ECHO, progress=True, link="serial"):
     import pyarrow.parquet as pq
 
     import wirestamp
     profile = UpDown(peak, seconds)
     out.mkdir(parents=True, exist_ok=True)
     url = f"sim://?dut={dut}&{echo}" if dut == "echo" else f"sim://?dut={dut}"
+    if link != "serial":
+        url += f"&link={link}"
     print(f"wirestamp demo: {trials} trials of {profile!r} (64-byte frames) through {url}\n"
           "(the first run builds the virtual board: about a minute)")
     rows, latencies, last, windows = [], [], None, []
