@@ -21,9 +21,7 @@ from .records import RECORD_DTYPE, decode_records
 from .streams import compile_streams, parse_ipv4, parse_mac
 
 __all__ = ["open", "Device", "LinkError", "DeviceInfo", "StreamStats", "RECORD_DTYPE",
-           "SerialTransport"]
-
-
+           "SerialTransport", "CHUNK_RECORDS"]
 
 CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
 
