@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.build import Resource, Subsignal
@@ -120,10 +121,16 @@ class Top(Elaboratable):
         m.domains.rx = ClockDomain("rx")
         m.d.comb += [ClockSignal("rx").eq(rx_phy.rx_clk), ResetSignal("rx").eq(~locked)]
         if board.usb:
-            ulpi = platform.request("ulpi", 0)
-            platform.add_clock_constraint(ulpi.clk.i, ULPI_HZ)
-            m.domains.usb = ClockDomain("usb")     # LUNA drives its clock from ulpi.clk
-            m.submodules.unit = unit = UsbUnit(ulpi, self._baud)
+            # The ULPI clock's pin is buffered here, so its constraint is on the port (a
+            # constraint on the buffered net did not survive synthesis); LUNA gets the rest
+            # of the resource as requested, and drives the `usb` clock from `clk.i`.
+            ulpi = platform.request("ulpi", 0, dir={"clk": "-"})
+            platform.add_clock_constraint(ulpi.clk.io, ULPI_HZ)
+            m.submodules.ulpi_clk = ulpi_clk = io.Buffer("i", ulpi.clk)
+            bus = SimpleNamespace(clk=ulpi_clk, data=ulpi.data, dir=ulpi.dir, nxt=ulpi.nxt,
+                                  stp=ulpi.stp, rst=ulpi.rst)
+            m.domains.usb = ClockDomain("usb")
+            m.submodules.unit = unit = UsbUnit(bus, self._baud)
         else:
             m.submodules.unit = unit = Unit(self._baud)
         m.d.comb += [tx_phy.gmii_tx.txd.eq(unit.gmii_tx.txd),
