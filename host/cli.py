@@ -11,6 +11,9 @@ from . import regmap
 
 __all__ = ["main"]
 
+DEVICE_HELP = ("serial:///dev/ttyUSB1?baud=3000000, usb:// (ECPIX-5), or the virtual board "
+               "sim://?dut=echo&delay=3us")
+
 # firmware.boards.BOARDS' names (that module needs amaranth; a test keeps the two equal).
 BOARDS = ["colorlight_5a75b", "versa_ecp5", "ecpix5"]
 
@@ -196,16 +199,18 @@ def main(argv=None):
     regs.set_defaults(func=cmd_regs)
 
     info = sub.add_parser("info", help="identify a unit and show its counters")
-    info.add_argument("--device", required=True, help="serial:///dev/ttyUSB1?baud=3000000")
+    info.add_argument("--device", required=True, help=DEVICE_HELP)
     info.set_defaults(func=cmd_info)
 
     run = sub.add_parser("run", help="send one stream, measure it, write summary.json and "
                                      "records.parquet")
-    run.add_argument("--device", required=True)
-    run.add_argument("--dst-ip", required=True)
-    run.add_argument("--dst-port", type=int, default=5001)
-    run.add_argument("--dst-mac", default="ff:ff:ff:ff:ff:ff")
-    run.add_argument("--frame-size", type=int, default=64)
+    run.add_argument("--device", required=True, help=DEVICE_HELP)
+    run.add_argument("--dst-ip", required=True, help="the DUT's IPv4 address")
+    run.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
+    run.add_argument("--dst-mac", default="ff:ff:ff:ff:ff:ff",
+                     help="the DUT's MAC (default broadcast, which a host's stack drops)")
+    run.add_argument("--frame-size", type=int, default=64,
+                     help="bytes on the wire with FCS, 64-1518 (default 64)")
     run.add_argument("--rate", default="1000pps",
                      help="line, 1000pps, 100mbps, ramp:0-9000pps/60s or updown:9000pps/60s")
     limit = run.add_mutually_exclusive_group()
