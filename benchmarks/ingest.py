@@ -1,9 +1,12 @@
 """Host ingest, end to end: from the bytes a transport hands over to records.parquet and the
-latency histograms, as `wirestamp run` does it (`run.ingest`).
+latency histograms, as `wirestamp run` does it (`run.ingest`), for both record streams:
 
-The bytes are RECORDS frames of 10 records each, SLIP-framed and CRC'd exactly as the
-gateware sends them, fed in 64 KiB reads. Prints records/s (goal, issue 17: 1,000,000 for SLIP
-frames on serial; it was 240,000 with the per-byte loop). Time limit: SECONDS (default 60).
+1. serial: RECORDS frames of 10 records each, SLIP-framed and CRC'd as the gateware sends
+   them, through the `Deframer` (goal, issue 17: 1,000,000 records/s; it was 240,000 with the
+   per-byte loop);
+2. USB: raw records as EP2 sends them (goal: 3,000,000 records/s, twice 64-byte line rate).
+
+Both are fed in 64 KiB reads. Time limit: SECONDS (default 60) each.
 
     python benchmarks/ingest.py [RECORDS] [SECONDS]
 """
@@ -20,7 +23,7 @@ from wirestamp.records import RECORD_DTYPE, RecordWriter, SequenceExtender, deco
 from wirestamp.run import ingest
 
 
-def wire_bytes(n):
+def wire_bytes(n, framed=True):
     rng = np.random.default_rng(1)
     records = np.zeros(n, dtype=RECORD_DTYPE)
     records["stream"] = rng.integers(0, 4, n)
@@ -28,12 +31,37 @@ def wire_bytes(n):
     records["tx_ns"] = np.arange(n) * 672
     records["rx_ns"] = records["tx_ns"] + rng.exponential(20_000, n).astype(np.uint64) + 512
     body = records.tobytes()
+    if not framed:
+        return body
     per_frame = 10 * RECORD_BYTES
     return b"".join(encode(Frame(RECORD_TAG, Op.RECORDS, body[i:i + per_frame]))
                     for i in range(0, len(body), per_frame))
 
 
+def raw_rate(n, seconds):
+    """Raw records (EP2's stream) in 64 KiB reads, a record split across reads kept."""
+    data = wire_bytes(n, framed=False)
+    histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
+    extender, held, received = SequenceExtender(), b"", 0
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        with RecordWriter(Path(folder) / "records.parquet") as writer:
+            for at in range(0, len(data), 65536):
+                if time.perf_counter() - began > seconds:
+                    print(f"time limit: {received:,} of {n:,} records ingested")
+                    break
+                chunk = held + data[at:at + 65536]
+                whole = len(chunk) - len(chunk) % RECORD_BYTES
+                held = chunk[whole:]
+                received += ingest(decode_records(chunk[:whole]), 4, extender, writer,
+                                   histograms)[0]
+    spent = time.perf_counter() - began
+    print(f"raw records (USB EP2) → records.parquet + histograms: {received:,} records in "
+          f"{spent:.2f} s, {received / spent:,.0f} records/s")
+
+
 def main(n=2_000_000, seconds=60.0):
+    raw_rate(n, seconds)
     data = wire_bytes(n)
     histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
     deframer, extender = Deframer(), SequenceExtender()

@@ -75,7 +75,10 @@ class RecordWriter:
         fields = [(name, pa.from_numpy_dtype(RECORD_DTYPE[name])) for name in RECORD_DTYPE.names]
         fields[[n for n, _ in fields].index("seq")] = ("seq", pa.uint64())    # extended
         self.schema = pa.schema(fields + [("latency_ns", pa.int64())])
-        self._writer = pq.ParquetWriter(path, self.schema)
+        # Dictionaries only for the columns of few values: stamps and sequence numbers hardly
+        # repeat, and building their dictionaries took most of the write time.
+        self._writer = pq.ParquetWriter(path, self.schema,
+                                        use_dictionary=["stream", "flags", "length"])
         self._rows, self._seconds = rows, seconds
         self._pending, self._count, self._since = [], 0, time.monotonic()
         self.rows_written = 0

@@ -99,7 +99,8 @@ def ingest(chunk, streams, extender, writer, histograms):
     columns["seq"] = extender.extend(chunk["stream"], chunk["seq"])
     columns["latency_ns"] = latency
     writer.write(columns)
-    np.add.at(histograms, (chunk["stream"].astype(np.int64), buckets(latency)), 1)
+    cells = chunk["stream"].astype(np.int64) * histograms.shape[1] + buckets(latency)
+    histograms += np.bincount(cells, minlength=histograms.size).reshape(histograms.shape)
     return len(chunk), other
 
 
