@@ -139,7 +139,8 @@ def cmd_run(args):
     settle = float(parse_duration(args.settle)) if args.settle else None
     stream = Stream(args.dst_ip, dst_port=args.dst_port, frame_size=args.frame_size,
                     rate=rate, count=args.count or 0, duration=duration,
-                    dst_mac=args.dst_mac)
+                    dst_mac=args.dst_mac or "ff:ff:ff:ff:ff:ff", src_ip=args.src_ip,
+                    src_mac=args.src_mac)
     stream.validate()           # refuse bad input before the device is touched
     if args.record_sample < 0:
         raise ValueError(f"--record-sample: {args.record_sample}; 0 (none), 1 (every "
@@ -147,7 +148,16 @@ def cmd_run(args):
     folder = _run_folder(args.out, args.overwrite)
     settings = {"device": args.device, "command_line": sys.argv}
     with wirestamp.open(args.device) as dev:
+        from .device import ResolveError
         from .run import Interrupted
+        dev.set_address(args.src_mac, args.src_ip)
+        if args.dst_mac is None:            # as TRex does: ARP, unless the MAC is given
+            try:
+                stream.dst_mac = dev.resolve(args.dst_ip)
+            except ResolveError as error:
+                print(f"wirestamp: {error}", file=sys.stderr)
+                return 1
+            settings["resolved"] = {args.dst_ip: stream.dst_mac}
         try:
             summary = run_measurement(dev, [stream], folder, progress=not args.quiet,
                                       settle=settle, record_sample=args.record_sample,
@@ -207,8 +217,13 @@ def main(argv=None):
     run.add_argument("--device", required=True, help=DEVICE_HELP)
     run.add_argument("--dst-ip", required=True, help="the DUT's IPv4 address")
     run.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
-    run.add_argument("--dst-mac", default="ff:ff:ff:ff:ff:ff",
-                     help="the DUT's MAC (default broadcast, which a host's stack drops)")
+    run.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
+    run.add_argument("--src-ip", default="192.168.0.2",
+                     help="the unit's own IPv4 address, on the DUT's subnet (default "
+                          "192.168.0.2)")
+    run.add_argument("--src-mac", default="02:77:73:00:00:01",
+                     help="the unit's own MAC (default 02:77:73:00:00:01, locally "
+                          "administered)")
     run.add_argument("--frame-size", type=int, default=64,
                      help="bytes on the wire with FCS, 64-1518 (default 64)")
     run.add_argument("--rate", default="1000pps",

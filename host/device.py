@@ -20,7 +20,8 @@ from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Us
 from .records import RECORD_DTYPE, decode_records
 from .streams import compile_streams, parse_ipv4, parse_mac
 
-__all__ = ["open", "Device", "LinkError", "DeviceInfo", "StreamStats", "RECORD_DTYPE",
+__all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "StreamStats",
+           "RECORD_DTYPE",
            "SerialTransport", "CHUNK_RECORDS"]
 
 CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
@@ -28,6 +29,10 @@ CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
 
 class LinkError(IOError):
     """The device did not answer correctly after every retry (or is gone)."""
+
+
+class ResolveError(LookupError):
+    """ARP got no answer for an address (RFC 826)."""
 
 
 class SerialTransport:
@@ -231,6 +236,28 @@ class Device:
         mac_value, ip_value = parse_mac(mac, "mac"), parse_ipv4(ip, "ip")   # checked first
         self.write_register("UNIT_MAC", mac_value)
         self.write_register("UNIT_IP", ip_value)
+
+    def resolve(self, ip, timeout=1.0, attempts=3):
+        """The MAC address (a string) that answers ARP for `ip` (RFC 826), asked by the unit
+        from its own address (`set_address`); `ResolveError` after `attempts` requests of
+        `timeout` seconds each without an answer."""
+        target = parse_ipv4(ip, "dst_ip")               # checked before the device is touched
+        self.write_register("ARP_TARGET", target)
+        for _ in range(attempts):
+            self.write_register("ARP_CONTROL", 1)       # a request; clears ARP_RESULT's bit 48
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                result = self.read_register("ARP_RESULT")
+                if result >> 48 & 1:
+                    mac = f"{result & (1 << 48) - 1:012x}"
+                    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+                time.sleep(0.01)
+        unit_mac, unit_ip = self.address()
+        raise ResolveError(
+            f"ARP: no answer for {ip} after {attempts} requests from the unit ({unit_ip}, "
+            f"{unit_mac}): check that {ip} is on the unit's subnet (give the unit an address "
+            f"there: --src-ip), the cable and the link, and that the host answers ARP; or "
+            f"give its MAC (--dst-mac)")
 
     def configure(self, streams):
         """Program `streams` (wirestamp.streams.Stream); ValueError before any write."""

@@ -3,7 +3,9 @@ everything they do per cycle stays in the simulator, so the board runs at Verila
 
 `EchoModel` echoes UDP/IPv4 frames (IEEE 802.3 clause 3 framing, RFC 791, RFC 768) with the
 addresses and ports swapped, after a delay drawn from a table, and can drop, duplicate or
-reorder them. The delay runs from the request's SFD entering the model to the reply's SFD
+reorder them. It answers ARP requests (RFC 826) for any address with its own MAC
+(`MODEL_MAC`), as a host that owns every address would, so `Device.resolve` works against
+it; the requests take their draws and delays like any frame. The delay runs from the request's SFD entering the model to the reply's SFD
 leaving it (RFC 1242 first-in first-out latency). Swapping addresses and ports leaves both
 checksums valid (one's-complement sums do not depend on the order of their terms), so only
 the FCS is recomputed, by a MAC of our own. The model cuts through: it starts a reply before
@@ -15,7 +17,7 @@ It prints what it did, one line per event, so the truth is known to the host:
     @S n                  frame n was not UDP/IPv4 and was not echoed
 `Injector` sends the frames the simulator's loop puts into its FIFO (the Linux DUT's).
 """
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.hdl import Format, Print
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -28,6 +30,8 @@ from ..hdl.mac.tx import MacTx
 __all__ = ["EchoModel", "Injector", "ACTIONS", "MIN_DELAY_CYCLES", "DELAY_TABLE"]
 
 ACTIONS = ("pass", "drop", "duplicate", "hold", "full")
+KIND_UDP, KIND_ARP = 1, 2   # what a stored frame is: echoed, answered (ARP request), or neither
+MODEL_MAC = 0x02_00_00_00_00_09     # the model's own MAC, in its ARP replies
 PASS, DROP, DUPLICATE, HOLD, FULL = range(len(ACTIONS))
 MIN_DELAY_CYCLES = 64      # cut-through needs the request's bytes 0..24 before the reply starts
 DELAY_TABLE = 1024         # delays are drawn from a table this long (a quantile function)
@@ -64,7 +68,7 @@ class EchoModel(wiring.Component):
 
         m.submodules.frames = frames = Memory(shape=8, depth=slots * SLOT_BYTES, init=[])
         m.submodules.lengths = lengths = Memory(shape=12, depth=slots, init=[])
-        m.submodules.udp = udp = Memory(shape=1, depth=slots, init=[])
+        m.submodules.udp = udp = Memory(shape=2, depth=slots, init=[])     # KIND_*
         m.submodules.delays = delays = Memory(shape=32, depth=DELAY_TABLE, init=[])
         table = delays.write_port()
         m.d.comb += [table.addr.eq(self.table_addr), table.data.eq(self.table_data),
@@ -78,6 +82,7 @@ class EchoModel(wiring.Component):
         index = Signal(12)
         slot_in = arrivals[:slots.bit_length() - 1]
         ethertype_ok, version_ok = Signal(), Signal()
+        is_arp, arp_op = Signal(), Signal()
         draw = Signal(32)
         delay_draw = Signal(32)
         # The draws follow the seed input until the first frame: the inputs are registered
@@ -154,14 +159,22 @@ class EchoModel(wiring.Component):
                 m.d.sync += index.eq(index + 1)
                 with m.Switch(index):
                     with m.Case(12):
-                        m.d.sync += ethertype_ok.eq(self.request.txd == 0x08)
+                        m.d.sync += [ethertype_ok.eq(self.request.txd == 0x08),
+                                     is_arp.eq(self.request.txd == 0x08)]
                     with m.Case(13):
-                        m.d.sync += ethertype_ok.eq(ethertype_ok & (self.request.txd == 0x00))
+                        m.d.sync += [ethertype_ok.eq(ethertype_ok & (self.request.txd == 0x00)),
+                                     is_arp.eq(is_arp & (self.request.txd == 0x06))]
                     with m.Case(14):
                         m.d.sync += version_ok.eq(self.request.txd == 0x45)   # IPv4, no options
+                    with m.Case(20):
+                        m.d.sync += arp_op.eq(self.request.txd == 0x00)
+                    with m.Case(21):
+                        m.d.sync += arp_op.eq(arp_op & (self.request.txd == 0x01))  # a request
                     with m.Case(23):
-                        m.d.comb += [udp_w.data.eq(ethertype_ok & version_ok
-                                                   & (self.request.txd == 17)), udp_w.en.eq(1)]
+                        udp_frame = ethertype_ok & version_ok & (self.request.txd == 17)
+                        m.d.comb += [udp_w.data.eq(Mux(udp_frame, KIND_UDP,
+                                                       Mux(is_arp & arp_op, KIND_ARP, 0))),
+                                     udp_w.en.eq(1)]
             with m.Else():
                 m.d.comb += [length_w.data.eq(index), length_w.en.eq(1)]
                 m.d.sync += [receiving.eq(0), arrivals.eq(arrivals + 1)]
@@ -174,7 +187,9 @@ class EchoModel(wiring.Component):
         frame_r = frames.read_port(domain="comb")
         length_r = lengths.read_port(domain="comb")
         udp_r = udp.read_port(domain="comb")
-        m.d.comb += [frame_r.addr.eq(Cat(_swapped_index(i_out)[:11], slot_out)),
+        arp_out = udp_r.data == KIND_ARP
+        m.d.comb += [frame_r.addr.eq(Cat(Mux(arp_out, _arp_index(i_out),
+                                             _swapped_index(i_out))[:11], slot_out)),
                      length_r.addr.eq(Mux(queue.r_rdy & ~mac.frames.valid, head.n, n_out)[
                          :slots.bit_length() - 1]),
                      udp_r.addr.eq(length_r.addr)]
@@ -189,7 +204,9 @@ class EchoModel(wiring.Component):
                         m.d.sync += Print(Format("@S {}", head.n))
             with m.State("SEND"):
                 last = (length_r.data != 0) & (i_out + 5 == length_r.data)
-                m.d.comb += [mac.frames.valid.eq(1), mac.frames.p.data.eq(frame_r.data),
+                constant, value = _arp_constant(i_out)
+                m.d.comb += [mac.frames.valid.eq(1),
+                             mac.frames.p.data.eq(Mux(arp_out & constant, value, frame_r.data)),
                              mac.frames.p.last.eq(last)]
                 with m.If(mac.frames.ready):
                     m.d.sync += i_out.eq(i_out + 1)
@@ -199,6 +216,26 @@ class EchoModel(wiring.Component):
             m.d.sync += Print(Format("@O {} {} {}", n_out, t_in_out, now))
         wiring.connect(m, mac.gmii, wiring.flipped(self.reply))
         return m
+
+
+def _arp_index(i):
+    """The request byte that goes out as byte `i` of an ARP reply (RFC 826): the sender's MAC
+    and IP become the target's, the target IP the sender's; `_arp_constant` gives the rest."""
+    return Mux(i < 6, i + 6, Mux((i >= 28) & (i < 32), i + 10,
+           Mux((i >= 32) & (i < 38), i - 10, Mux((i >= 38) & (i < 42), i - 10, i)))).as_unsigned()
+
+
+def _arp_constant(i):
+    """(is a constant, its value) for ARP reply byte `i`: the model's MAC as Ethernet source
+    and ARP sender, and the opcode 2 (reply)."""
+    mac = MODEL_MAC.to_bytes(6, "big")
+    positions = ([(6 + k, byte) for k, byte in enumerate(mac)]
+                 + [(22 + k, byte) for k, byte in enumerate(mac)] + [(20, 0x00), (21, 0x02)])
+    constant, value = Const(0, 1), Const(0, 8)
+    for position, byte in positions:
+        constant = Mux(i == position, 1, constant)
+        value = Mux(i == position, byte, value)
+    return constant, value
 
 
 def _xorshift(state):

@@ -13,6 +13,7 @@ URL query (all optional):
     wire_pcap=PATH            every frame on the wire, both ways, nanosecond pcapng
     truth=PATH                the echo model's lines (`models.py`)
     netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
+    port=N                    the UDP port its reflector listens on (default 5001)
     link=serial|usb           how the host reaches the board: its control link's frames
                               (default), or the usb:// transport's own code through pyusb
                               (`usb_backend.py`), with records raw on EP2
@@ -106,6 +107,12 @@ def _threshold(name, value):
     return round(_probability(name, value) * 2**32)
 
 
+def _port(value):
+    if not value.isdigit() or not 1 <= int(value) <= 0xFFFF:
+        raise ValueError(f"port={value}: a UDP port is 1..65535")
+    return int(value)
+
+
 def _link(value):
     if value not in ("serial", "usb"):
         raise ValueError(f"link={value}: use serial (the control link's frames, the default) "
@@ -116,7 +123,7 @@ def _link(value):
 def from_query(query):
     """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
     known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
-             "ip", "timeout", "retries", "link_loss", "link_corrupt", "link"}
+             "ip", "port", "timeout", "retries", "link_loss", "link_corrupt", "link"}
     unknown = set(query) - known
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -126,6 +133,7 @@ def from_query(query):
                         reorder=query.get("reorder", 0), seed=int(query.get("seed", 1)),
                         wire_pcap=query.get("wire_pcap"), truth=query.get("truth"),
                         netns=query.get("netns"), ip=query.get("ip"),
+                        port=_port(query.get("port", "5001")),
                         link_loss=query.get("link_loss", 0),
                         link_corrupt=query.get("link_corrupt", 0),
                         usb_records=_link(query.get("link", "serial")) == "usb")
@@ -134,7 +142,7 @@ def from_query(query):
 class SimTransport:
     def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
                  wire_pcap=None, truth=None, netns=None, ip=None, link_loss=0,
-                 link_corrupt=0, usb_records=False):
+                 link_corrupt=0, usb_records=False, port=5001):
         if dut not in DUTS:
             raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
         drop = _threshold("loss", loss)
@@ -180,7 +188,7 @@ class SimTransport:
         if dut == "linux":
             from .linux import LinuxDut
             try:
-                self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip)
+                self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip, port=port)
             except Exception:
                 self.close()
                 raise

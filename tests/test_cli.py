@@ -127,3 +127,41 @@ def test_info_shows_the_units_address_and_not_arp_result():
     assert info["mac"] == "02:77:73:00:00:01" and info["ip"] == "192.168.0.2"
     assert "link" in info and "arp_result" not in info["counters"]
     assert info["counters"]["rx_frames"] == 0
+
+
+def test_resolve_asks_arp_and_says_what_to_check():
+    import wirestamp as ws
+    from wirestamp.device import ResolveError
+    from wirestamp.sim.models import MODEL_MAC
+    with ws.open("sim://?dut=echo&delay=3us") as device:
+        device.set_address("02:77:73:00:00:01", "10.0.0.2")
+        assert device.resolve("10.0.0.1") == ":".join(f"{b:02x}" for b in
+                                                     MODEL_MAC.to_bytes(6, "big"))
+    with ws.open("sim://?dut=loopback") as device:       # nobody answers
+        with pytest.raises(ResolveError, match="no answer for 10.0.0.1.*--src-ip.*--dst-mac"):
+            device.resolve("10.0.0.1", timeout=0.05, attempts=2)
+
+
+def test_run_resolves_the_destination_or_says_why_not(tmp_path):
+    ok = wirestamp("run", "--device", "sim://?dut=echo&delay=3us", "--dst-ip", "10.0.0.1",
+                   "--count", "20", "--quiet", "--out", str(tmp_path / "echo"))
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads((tmp_path / "echo" / "summary.json").read_text())
+    assert summary["config"]["resolved"] == {"10.0.0.1": "02:00:00:00:00:09"}
+    assert summary["streams"][0]["rx_packets"] == 20
+    refused = wirestamp("run", "--device", "sim://?dut=loopback", "--dst-ip", "10.0.0.1",
+                        "--count", "20", "--quiet", "--out", str(tmp_path / "none"))
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "ARP: no answer" in refused.stderr and not (tmp_path / "none").exists()
+
+
+def test_the_linux_kernel_answers_wirestamp_run(tmp_path):
+    from wirestamp.sim.linux import DUT_IP, UNIT_IP, unavailable
+    if unavailable():
+        pytest.skip(unavailable())
+    result = wirestamp("run", "--device", "sim://?dut=linux&port=6001", "--dst-ip", DUT_IP,
+                       "--dst-port", "6001", "--src-ip", UNIT_IP, "--count", "300",
+                       "--rate", "10kpps", "--quiet", "--out", str(tmp_path / "linux"))
+    assert result.returncode == 0, result.stderr
+    stream = json.loads((tmp_path / "linux" / "summary.json").read_text())["streams"][0]
+    assert stream["tx_packets"] == stream["rx_packets"] == 300 and stream["lost"] == 0
