@@ -117,8 +117,10 @@ def test_cli_run_writes_summary_and_parquet(served, tmp_path):
     import pyarrow.parquet as pq
 
     from wirestamp.cli import main
+    # A cable back to the unit itself: nobody answers ARP, so the MAC is given.
     assert main(["run", "--device", served, "--dst-ip", "10.0.0.1", "--rate", "250kpps",
-                 "--count", "30", "--out", str(tmp_path), "--quiet"]) == 0
+                 "--dst-mac", "ff:ff:ff:ff:ff:ff", "--count", "30", "--out", str(tmp_path),
+                 "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     (stream,) = summary["streams"]
     assert stream["tx_packets"] == stream["rx_packets"] == 30 and stream["lost"] == 0
