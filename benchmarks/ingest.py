@@ -38,11 +38,11 @@ def wire_bytes(n, framed=True):
                     for i in range(0, len(body), per_frame))
 
 
-def raw_rate(n, seconds):
-    """Raw records (EP2's stream) in 64 KiB reads, a record split across reads kept."""
-    data = wire_bytes(n, framed=False)
+def timed_ingest(label, data, n, seconds, to_records):
+    """Feed `data` in 64 KiB reads through `to_records` (read → record bytes) into
+    records.parquet and the histograms; print records/s, or what arrived by the time limit."""
     histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
-    extender, held, received = SequenceExtender(), b"", 0
+    extender, received = SequenceExtender(), 0
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         with RecordWriter(Path(folder) / "records.parquet") as writer:
@@ -50,36 +50,31 @@ def raw_rate(n, seconds):
                 if time.perf_counter() - began > seconds:
                     print(f"time limit: {received:,} of {n:,} records ingested")
                     break
-                chunk = held + data[at:at + 65536]
-                whole = len(chunk) - len(chunk) % RECORD_BYTES
-                held = chunk[whole:]
-                received += ingest(decode_records(chunk[:whole]), 4, extender, writer,
-                                   histograms)[0]
+                records = decode_records(to_records(data[at:at + 65536]))
+                received += ingest(records, 4, extender, writer, histograms)[0]
     spent = time.perf_counter() - began
-    print(f"raw records (USB EP2) → records.parquet + histograms: {received:,} records in "
-          f"{spent:.2f} s, {received / spent:,.0f} records/s")
+    print(f"{label} → records.parquet + histograms: {received:,} records in {spent:.2f} s, "
+          f"{received / spent:,.0f} records/s ({len(data) / spent / 1e6:.1f} MB/s of wire bytes)")
 
 
 def main(n=2_000_000, seconds=60.0):
-    raw_rate(n, seconds)
-    data = wire_bytes(n)
-    histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
-    deframer, extender = Deframer(), SequenceExtender()
-    received, began = 0, time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        with RecordWriter(Path(folder) / "records.parquet") as writer:
-            for at in range(0, len(data), 65536):
-                if time.perf_counter() - began > seconds:
-                    print(f"time limit: {received:,} of {n:,} records ingested")
-                    break
-                frames = deframer.feed(data[at:at + 65536])
-                body = b"".join(f.body for f in frames if f.tag == RECORD_TAG)
-                received += ingest(decode_records(body), 4, extender, writer, histograms)[0]
-    spent = time.perf_counter() - began
+    held = b""
+
+    def whole_records(read):            # EP2: a record split across reads waits for its rest
+        nonlocal held
+        chunk = held + read
+        whole = len(chunk) - len(chunk) % RECORD_BYTES
+        held = chunk[whole:]
+        return chunk[:whole]
+    timed_ingest("raw records (USB EP2)", wire_bytes(n, framed=False), n, seconds,
+                 whole_records)
+
+    deframer = Deframer()
+
+    def framed_records(read):
+        return b"".join(f.body for f in deframer.feed(read) if f.tag == RECORD_TAG)
+    timed_ingest("SLIP RECORDS frames", wire_bytes(n), n, seconds, framed_records)
     assert deframer.errors == 0
-    print(f"SLIP RECORDS frames → records.parquet + histograms: {received:,} records in "
-          f"{spent:.2f} s, {received / spent:,.0f} records/s "
-          f"({len(data) / spent / 1e6:.1f} MB/s of wire bytes)")
 
 
 if __name__ == "__main__":
