@@ -7,6 +7,7 @@ with the same tag: reads are idempotent, and the device executes a WRITE whose t
 last one executed only once, so a retried START starts the streams once. After `retries`
 failed attempts a `LinkError` says what happened; a value is never returned wrong.
 """
+import ipaddress
 import math
 import time
 from collections import deque
@@ -18,7 +19,7 @@ import numpy as np
 from . import regmap
 from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Usb, encode)
 from .records import RECORD_DTYPE, decode_records
-from .streams import compile_streams, parse_ipv4, parse_mac
+from .streams import compile_streams, format_mac, parse_ipv4, parse_mac
 
 __all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "StreamStats",
            "RECORD_DTYPE",
@@ -249,8 +250,7 @@ class Device:
             while time.monotonic() < deadline:
                 result = self.read_register("ARP_RESULT")
                 if result >> 48 & 1:
-                    mac = f"{result & (1 << 48) - 1:012x}"
-                    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+                    return format_mac(result & (1 << 48) - 1)
                 time.sleep(0.01)
         unit_mac, unit_ip = self.address()
         raise ResolveError(
@@ -342,10 +342,8 @@ class Device:
 
     def address(self):
         """The unit's own (MAC, IPv4) as strings, as ARP and ICMP answer for it."""
-        mac = f"{self.read_register('UNIT_MAC'):012x}"
-        ip = self.read_register("UNIT_IP")
-        return (":".join(mac[i:i + 2] for i in range(0, 12, 2)),
-                ".".join(str(ip >> s & 0xFF) for s in (24, 16, 8, 0)))
+        return (format_mac(self.read_register("UNIT_MAC")),
+                str(ipaddress.IPv4Address(self.read_register("UNIT_IP"))))
 
     def records(self, poll=0.05, alive_every=1.0):
         """Yields numpy arrays of RECORD_DTYPE as records stream in: all that one read of the

@@ -12,7 +12,8 @@ from fractions import Fraction
 from . import regmap
 from .rates import LINE, Constant, Profile, compile_profile
 
-__all__ = ["Stream", "compile_streams", "parse_mac", "parse_ipv4", "line_rate_pps"]
+__all__ = ["Stream", "compile_streams", "parse_mac", "format_mac", "parse_ipv4",
+           "line_rate_pps"]
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
@@ -24,6 +25,12 @@ def parse_mac(text, field_name="mac"):
     if not isinstance(text, str) or not _MAC.fullmatch(text):
         raise ValueError(f"{field_name}: {text!r} is not a MAC address like 02:00:00:00:00:01")
     return int(text[0:2] + text[3:5] + text[6:8] + text[9:11] + text[12:14] + text[15:17], 16)
+
+
+def format_mac(value):
+    """A 48-bit MAC as IEEE 802 notation, 02:77:73:00:00:01 (`parse_mac`'s inverse)."""
+    digits = f"{value:012x}"
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
 
 def parse_ipv4(text, field_name="ip"):

@@ -286,12 +286,17 @@ class SimTransport:
         return data
 
     def _record_line(self, record):
+        self.record_bytes_dropped += self._keep(self._record_bytes, record)
+
+    def _keep(self, buffer, data):
+        """`data` onto `buffer` for the host, unless that would pass CONTROL_BUFFER: then it
+        is dropped whole (a record line stays aligned) and its size returned, for counting."""
         with self._arrived:
-            if len(self._record_bytes) + len(record) <= CONTROL_BUFFER:
-                self._record_bytes += record
-            else:
-                self.record_bytes_dropped += len(record)
+            kept = len(buffer) + len(data) <= CONTROL_BUFFER
+            if kept:
+                buffer += data
             self._arrived.notify_all()
+        return 0 if kept else len(data)
 
     def _damage(self, data, draws):
         """`data` after the link's damage (`link_loss`, `link_corrupt`), frame by frame;
@@ -315,13 +320,7 @@ class SimTransport:
         return bytes(out)
 
     def _control_bytes(self, data):
-        data = self._damage(data, self._from_board)
-        with self._arrived:
-            if len(self._control) + len(data) <= CONTROL_BUFFER:
-                self._control += data
-            else:
-                self.control_dropped += len(data)
-            self._arrived.notify_all()
+        self.control_dropped += self._keep(self._control, self._damage(data, self._from_board))
 
     def _wire(self, kind, direction, fields):
         if kind == b"W":
