@@ -113,6 +113,8 @@ def _print_run(summary, folder):
                      f" stddev {lat['stddev']:.1f}")
             if p[0] is not None:
                 line += f" p50 {p[0]} p99 {p[1]} p99.9 {p[2]}"
+                if not summary["records"]["percentiles_complete"]:
+                    line += " (percentiles from the records received only)"
         print(line)
     r = summary["records"]
     print(f"records: expected {r['expected']}, received {r['received']}, lost {r['lost']} "

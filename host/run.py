@@ -218,7 +218,8 @@ def _record_account(device, stats, received, foreign, record_sample, overflow, w
             "fifo_overflow": overflow, "left_in_fifo": device.read_register("RECORD_LEVEL"),
             "other_streams": foreign, "sample_one_in": record_sample,
             "rows_written": writer.rows_written, "row_groups": writer.row_groups,
-            "percentiles_complete": lost == 0}
+            # A thinned run's percentiles are a sample's, not every packet's: say so.
+            "percentiles_complete": lost == 0 and record_sample == 1}
 
 
 def _warnings(summary):

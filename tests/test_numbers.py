@@ -199,6 +199,8 @@ def test_record_losses_are_counted_and_thinning_is_exact(tmp_path):
     assert thin["records"]["lost"] == 0 and thin["streams"][0]["rx_packets"] == 20_004
     assert again["records"]["received"] == 20_004 // 7 + 1 == again["records"]["expected"]
     assert again["records"]["lost"] == 0
+    assert full["records"]["percentiles_complete"] is False         # records were lost
+    assert thin["records"]["percentiles_complete"] is False         # 1 in 7 is a sample
     saved = json.loads((tmp_path / "thin" / "summary.json").read_text())
     assert saved["config"]["record_sample"] == 7 and saved["interrupted"] is False
 
