@@ -4,7 +4,7 @@ amaranth-boards platforms, and the bitstream build with the pip-installed YoWASP
     board clock ─ PLL (EHXPLLL) ─┬─ 125 MHz `sync` (GMII TX, the core's datapath)
                                  └─ 62.5 MHz `ctl` (register bank, statistics, UART)
     eth_rgmii N ─ RgmiiPhy ─ GMII ─ Unit ─ UART (uart 0)
-                  rx_clk ─ `rx`
+                  rx_clk ─ `rx`      └─ MDC/MDIO of the receiving port (PHY link state)
 
 `docs/boards.md` says which connector is which port, where the UART is, and what the LEDs show.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
-from amaranth.build import Resource, Subsignal
+from amaranth.build import Attrs, Resource, Subsignal
 from amaranth.lib import io
 
 from ..hdl.fanout import KEEP_COPIES
@@ -139,6 +139,13 @@ class Top(Elaboratable):
                      unit.gmii_rx.rxd.eq(rx_phy.gmii_rx.rxd),
                      unit.gmii_rx.rx_dv.eq(rx_phy.gmii_rx.rx_dv),
                      unit.gmii_rx.rx_er.eq(rx_phy.gmii_rx.rx_er)]
+        # PHY management on the receiving port's MDC/MDIO (the Colorlight's two PHYs share one
+        # pair); MDIO pulled up, as clause 22.2.2.12 asks of the station's end.
+        mdio_pins = _mdio_pins(platform, self._rx_port)
+        m.submodules.mdc = mdc = io.Buffer("o", mdio_pins.mdc)
+        m.submodules.mdio = mdio = io.Buffer("io", mdio_pins.mdio)
+        m.d.comb += [mdc.o.eq(unit.mdio.mdc), mdio.o.eq(unit.mdio.o), mdio.oe.eq(unit.mdio.oe),
+                     unit.mdio.i.eq(mdio.i)]
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
@@ -155,7 +162,8 @@ class Top(Elaboratable):
 def _rgmii_pins(platform, port, resets):
     """RGMII `port`'s pins, with the PHY reset unless its pin is in `resets` (the pins taken so
     far; the Colorlight's two PHYs share one). amaranth-boards spells the Versa's second port
-    `tx_ctrl`/`rx_ctrl`: the names here are always `tx_ctl`/`rx_ctl`. MDC/MDIO stay unused."""
+    `tx_ctrl`/`rx_ctrl`: the names here are always `tx_ctl`/`rx_ctl`. MDC and MDIO are
+    `_mdio_pins`'."""
     board_pins = platform.resources[("eth_rgmii", port)]
     ios = []
     for subsignal in board_pins.ios:
@@ -169,6 +177,16 @@ def _rgmii_pins(platform, port, resets):
             ios.append(Subsignal(name, *subsignal.ios, subsignal.attrs))
     platform.add_resources([Resource("rgmii", port, *ios, board_pins.attrs)])
     return platform.request("rgmii", port, dir="-")
+
+
+def _mdio_pins(platform, port):
+    """RGMII `port`'s MDC and MDIO, as a resource of their own."""
+    board_pins = platform.resources[("eth_rgmii", port)]
+    ios = [Subsignal(sub.name, *sub.ios, sub.attrs) for sub in board_pins.ios
+           if sub.name in ("mdc", "mdio")]
+    platform.add_resources([Resource("mdio", port, *ios, Attrs(PULLMODE="UP"),
+                                     board_pins.attrs)])
+    return platform.request("mdio", port, dir="-")
 
 
 def _stretch(m, pulse, cycles=1 << 22):

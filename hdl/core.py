@@ -6,6 +6,7 @@
                                           ├─ record FIFO
                                           └─ responder (ARP, ICMP echo)
     timebase: TX stamps at the SFD on txd, RX stamps at the SFD on rxd
+    bank ─ MDIO master ─ MDC/MDIO (the PHYs' management registers: link state)
 
 Three clock domains:
 - `sync`, the 125 MHz GMII transmit clock, one byte per cycle: the datapath from the
@@ -27,6 +28,7 @@ from .. import regmap
 from .buffer import CrossingFifo, buffered
 from .ctl.bank import RegisterBank, RegisterBus
 from .ctl.crossing import ControlCrossing
+from .ctl.mdio import MdioMaster, MdioPins
 from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
@@ -65,6 +67,7 @@ class Core(wiring.Component):
     gmii_rx: In(GmiiRx())
     now: Out(64)
     records: Out(stream.Signature(Record))     # towards the control link, `ctl`
+    mdio: Out(MdioPins())                      # `ctl`
 
     def elaborate(self, platform):
         m = Module()
@@ -80,6 +83,11 @@ class Core(wiring.Component):
         m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
         m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
+        m.submodules.mdio = mdio = DomainRenamer("ctl")(MdioMaster())
+        connect(m, mdio.pins, wiring.flipped(self.mdio))
+        m.d.comb += [mdio.command.payload.eq(bank.mdio_command),
+                     mdio.command.valid.eq(bank.mdio_command_strobe),
+                     bank.mdio_result.eq(mdio.result)]
         # The bank registers the `sync` side counts, and where from; carried over by the
         # crossing's snapshot, with `running` (for STATUS) and ARP_RESULT (made below).
         counters = {

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from .core import CONTROL_HZ, Core
 from .ctl.link import ControlLink
+from .ctl.mdio import MdioPins
 from .mac.gmii import GmiiRx, GmiiTx
 
 __all__ = ["Unit", "UsbUnit"]
@@ -17,6 +18,7 @@ class Unit(wiring.Component):
     gmii_rx: In(GmiiRx())
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
+    mdio: Out(MdioPins())              # the PHYs' management pins (`ctl`)
 
     def __init__(self, baud=3_000_000):
         self._baud = baud
@@ -30,6 +32,7 @@ class Unit(wiring.Component):
         connect(m, core.records, link.records)
         connect(m, core.gmii_tx, wiring.flipped(self.gmii_tx))
         connect(m, wiring.flipped(self.gmii_rx), core.gmii_rx)
+        connect(m, core.mdio, wiring.flipped(self.mdio))
         m.d.comb += [link.uart_rx.eq(self.uart_rx), self.uart_tx.eq(link.uart_tx)]
         return m
 
@@ -43,6 +46,7 @@ class UsbUnit(wiring.Component):
     gmii_rx: In(GmiiRx())
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
+    mdio: Out(MdioPins())              # the PHYs' management pins (`ctl`)
 
     def __init__(self, ulpi, baud=3_000_000, serial="0"):
         self._ulpi, self._baud, self._serial = ulpi, baud, serial
@@ -75,5 +79,6 @@ class UsbUnit(wiring.Component):
         ]
         connect(m, core.gmii_tx, wiring.flipped(self.gmii_tx))
         connect(m, wiring.flipped(self.gmii_rx), core.gmii_rx)
+        connect(m, core.mdio, wiring.flipped(self.mdio))
         m.d.comb += [uart.uart_rx.eq(self.uart_rx), self.uart_tx.eq(uart.uart_tx)]
         return m

@@ -76,11 +76,10 @@ def cmd_info(args):
         info = dev.identify()
         mac, ip = dev.address()
         counters = dev.counters()
-        # The gateware has no PHY status register yet: what it can say of the link is whether
-        # frames have arrived since power-on.
-        link = "frames received" if counters["rx_frames"] else "no frames received yet"
+        phys = [phy.as_dict() for phy in dev.phys()]
         print(json.dumps({"device": args.device, **info.__dict__, "mac": mac, "ip": ip,
-                          "link": link, "counters": counters}, indent=2))
+                          "link": phys or "no PHY answers on MDIO (docs/bring-up.md)",
+                          "counters": counters}, indent=2))
     return 0
 
 

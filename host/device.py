@@ -21,7 +21,8 @@ from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Us
 from .records import RECORD_DTYPE, decode_records
 from .streams import compile_streams, format_mac, parse_ipv4, parse_mac
 
-__all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "StreamStats",
+__all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "PhyStatus",
+           "StreamStats",
            "RECORD_DTYPE",
            "SerialTransport", "CHUNK_RECORDS"]
 
@@ -119,6 +120,40 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
+class PhyStatus:
+    """What a PHY's clause 22 registers say (IEEE 802.3 22.2.4): its MDIO address, its
+    identifier (PHYID1 << 16 | PHYID2), the link (BMSR bit 2), and the speed and duplex it
+    negotiated, resolved from what both ends advertise (28B.3), or forced (BMCR). The unit's
+    MAC works at 1000 Mb/s full duplex only."""
+    address: int
+    id: int
+    link: bool
+    speed: str | None           # "1000 Mb/s full duplex", ...; None while the link is down
+
+    def as_dict(self):
+        return {"phy": self.address, "id": f"{self.id:#010x}",
+                "link": "up" if self.link else "down", "speed": self.speed}
+
+
+def _resolve_speed(regs):
+    """Speed and duplex from clause 22 registers {number: value} (28B.3's priority)."""
+    bmcr = regs[0]
+    if not bmcr & 1 << 12:                        # auto-negotiation off: forced
+        speed = {0: 10, 1: 100, 2: 1000}.get((bmcr >> 13 & 1) | (bmcr >> 5 & 2), 1000)
+        return f"{speed} Mb/s {'full' if bmcr & 1 << 8 else 'half'} duplex (forced)"
+    if regs[9] & 1 << 9 and regs[10] & 1 << 11:
+        return "1000 Mb/s full duplex"
+    if regs[9] & 1 << 8 and regs[10] & 1 << 10:
+        return "1000 Mb/s half duplex"
+    common = regs[4] & regs[5]
+    for bit, name in ((8, "100 Mb/s full"), (7, "100 Mb/s half"), (6, "10 Mb/s full"),
+                      (5, "10 Mb/s half")):
+        if common & 1 << bit:
+            return name + " duplex"
+    return "not negotiated"
+
+
+@dataclass(frozen=True)
 class StreamStats:
     """One stream's receive statistics at one instant (docs/receive.md). `lost` while the
     stream runs is what the hardware has seen skipped; read with `ended=True` after the run
@@ -149,6 +184,7 @@ class Device:
         self._records = deque(maxlen=record_buffer)
         self.records_dropped = 0
         self.retried = 0            # requests sent again (a damaged, lost or late reply)
+        self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
 
     def __enter__(self):
         return self
@@ -258,6 +294,49 @@ class Device:
             f"{unit_mac}): check that {ip} is on the unit's subnet (give the unit an address "
             f"there: --src-ip), the cable and the link, and that the host answers ARP; or "
             f"give its MAC (--dst-mac)")
+
+    def mdio_read(self, phy, reg):
+        """PHY `phy`'s clause 22 register `reg` over MDIO (0xFFFF where no PHY answers)."""
+        self._mdio(phy=phy, reg=reg)
+        return self._mdio_result()
+
+    def mdio_write(self, phy, reg, value):
+        self._mdio(phy=phy, reg=reg, data=value, write=1)
+        self._mdio_result()
+
+    def _mdio(self, **fields):
+        for name in ("phy", "reg", "data"):
+            value = fields.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"mdio: {name}={value!r} is not an integer")
+        self.write_register("MDIO_COMMAND", regmap.pack_fields(regmap.MDIO_COMMAND_FIELDS,
+                                                               fields, "mdio"))
+
+    def _mdio_result(self):
+        # A frame takes MDIO_CYCLES (33 us): it has ended by the time a read comes back, but
+        # a slow transport (the virtual board) may need a few.
+        for _ in range(100):
+            result = regmap.unpack_words(regmap.MDIO_RESULT_FIELDS,
+                                         [self.read_register("MDIO_RESULT")])
+            if not result["busy"]:
+                return result["data"]
+        raise LinkError("MDIO: the unit's management frame never ended")
+
+    def phys(self):
+        """Every PHY that answers on the unit's MDIO bus, as `PhyStatus`. The bus is scanned
+        once per Device (32 addresses; a PHY's identifier is neither 0 nor 0xFFFF); BMSR is
+        read twice, since its link bit latches low after a drop."""
+        if self._phy_addresses is None:
+            self._phy_addresses = [a for a in range(32)
+                                   if self.mdio_read(a, 2) not in (0, 0xFFFF)]
+        found = []
+        for address in self._phy_addresses:
+            regs = {n: self.mdio_read(address, n) for n in (0, 2, 3, 4, 5, 9, 10)}
+            self.mdio_read(address, 1)
+            link = bool(self.mdio_read(address, 1) & 1 << 2)
+            found.append(PhyStatus(address, regs[2] << 16 | regs[3], link,
+                                   _resolve_speed(regs) if link else None))
+        return found
 
     def configure(self, streams):
         """Program `streams` (wirestamp.streams.Stream); ValueError before any write."""

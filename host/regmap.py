@@ -6,7 +6,7 @@ here and both sides follow; `docs/registers.md` is generated from it (`wirestamp
 """
 from dataclasses import dataclass
 
-VERSION = 0x0001_0000                   # gateware/contract version: major.minor, 16 bits each
+VERSION = 0x0001_0001                   # gateware/contract version: major.minor, 16 bits each
 ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payload magic
 
 # 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.
@@ -60,6 +60,22 @@ def unpack_words(fields, words, signed=()):
     return out
 
 
+def pack_fields(fields, values, what="fields"):
+    """`values` {name: int} packed into `fields` [(name, width)] from bit 0 (missing ones are
+    0); each must fit its field."""
+    unknown = set(values) - {n for n, _ in fields}
+    if unknown:
+        raise KeyError(f"{what} has no field {sorted(unknown)}")
+    packed, shift = 0, 0
+    for name, width in fields:
+        value = values.get(name, 0)
+        if not 0 <= value < (1 << width):
+            raise ValueError(f"{what}.{name} = {value} does not fit in {width} bits")
+        packed |= value << shift
+        shift += width
+    return packed
+
+
 def hist_bucket(latency_ns):
     """The histogram bucket of a latency: 8 ns wide below 256 ns, then 16 per octave."""
     v = max(latency_ns, 0) >> 3
@@ -89,6 +105,12 @@ STATS_SIGNED = {"lost"}                 # goes down when a late packet turns up
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
+# PHY management (IEEE 802.3 clause 22): MDIO_COMMAND starts one MDIO frame, MDIO_RESULT
+# holds the last read's data and whether a frame is under way.
+MDIO_COMMAND_FIELDS = [("data", 16), ("reg", 5), ("phy", 5), ("write", 1)]
+MDIO_RESULT_FIELDS = [("data", 16), ("busy", 1)]
+MDIO_CYCLES = 64 * 32                   # one frame: 64 MDC periods of 32 control-clock cycles
+
 SIGNATURE_FIELDS = [("magic", 32), ("stream", 8), ("flags", 8), ("seq", 32), ("tx_ns", 64)]
 SIGNATURE_BYTES = sum(w for _, w in SIGNATURE_FIELDS) // 8
 HEADER_BYTES = 14 + 20 + 8              # Ethernet + IPv4 (no options) + UDP
@@ -132,16 +154,7 @@ class Table:
 
     def pack(self, **values):
         """Row words for `values` (missing fields are 0); each value must fit its field."""
-        unknown = set(values) - {n for n, _ in self.fields}
-        if unknown:
-            raise KeyError(f"{self.name} has no field {sorted(unknown)}")
-        row, shift = 0, 0
-        for name, width in self.fields:
-            value = values.get(name, 0)
-            if not 0 <= value < (1 << width):
-                raise ValueError(f"{self.name}.{name} = {value} does not fit in {width} bits")
-            row |= value << shift
-            shift += width
+        row = pack_fields(self.fields, values, self.name)
         return [(row >> (32 * i)) & 0xFFFF_FFFF for i in range(self.row_words)]
 
     def unpack(self, words):
@@ -210,6 +223,12 @@ REGISTERS = [
     Register("ARP_CONTROL", 0x234, 32, "w", 0, "Bit 0: send an ARP request for ARP_TARGET."),
     Register("ARP_RESULT", 0x236, 64, "r", 0,
              "Bit 48: ARP_TARGET answered since the last request; bits 0-47: its MAC."),
+    Register("MDIO_COMMAND", 0x238, 32, "w", 0,
+             "Starts an MDIO frame to the PHYs (MDIO_COMMAND_FIELDS): a write of `data`, or a read "
+             "into MDIO_RESULT. Ignored while one is under way."),
+    Register("MDIO_RESULT", 0x239, 32, "r", 0,
+             f"MDIO_RESULT_FIELDS: the last read's data; `busy` for the {MDIO_CYCLES} "
+             "control-clock cycles of a frame."),
     Register("RECORD_SAMPLE", 0x240, 32, "rw", 1,
              "Per-packet records: 0 none, 1 every packet, N one packet in N."),
     Register("RECORD_LEVEL", 0x241, 32, "r", 0, "Records waiting in the FIFO."),

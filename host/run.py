@@ -182,6 +182,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                                          device.read_register("RECORD_OVERFLOW")
                                          - overflow_before, writer)
     summary["counters"] = device.counters()
+    summary["phys"] = [phy.as_dict() for phy in device.phys()]
     summary["link"] = {"retried_requests": device.retried,
                        "damaged_frames": device.damaged_frames,
                        "record_frames_dropped_by_host": device.records_dropped}
@@ -231,6 +232,10 @@ def _warnings(summary):
                 f"{config['dst_ip']} ({config['dst_mac']}) and received none: check that the "
                 f"DUT reflects UDP port {config['dst_port']} back to the unit, the cabling, "
                 f"and the destination MAC (broadcast frames are dropped by most hosts)")
+    down = [phy["phy"] for phy in summary["phys"] if phy["link"] != "up"]
+    if down and any(e["tx_packets"] and not e["rx_packets"] for e in summary["streams"]):
+        warnings.append(f"the PHY at MDIO address {', '.join(map(str, down))} reports "
+                        f"link down: check the cable and the link partner")
     records = summary["records"]
     if records["lost"]:
         warnings.append(

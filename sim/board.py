@@ -28,6 +28,7 @@ from ..hdl.ctl.bridge import Bridge
 from ..hdl.mac.gmii import FrameByte
 from ..protocol import END
 from .models import DELAY_TABLE, EchoModel, Injector
+from .phy import PhyModel
 
 __all__ = ["VirtualBoard", "DUTS"]
 
@@ -47,6 +48,7 @@ class VirtualBoard(wiring.Component):
     capture: In(1)             # print the wire's frames
     usb_records: In(1)         # records raw on "@D" lines (a USB link's EP2), not in RECORDS
                                # frames on the control link
+    unplugged: In(1)           # no cable: the PHY reports link down, and no frame passes
     drop_below: In(33)
     duplicate_below: In(33)
     hold_below: In(33)
@@ -89,23 +91,33 @@ class VirtualBoard(wiring.Component):
         m.d.sync += [injector.frames.payload.eq(self.inject.payload),
                      injector.frames.valid.eq(self.inject.valid)]
         m.d.comb += self.inject.ready.eq(injector.frames.ready)
-        dut, capture = Signal.like(self.dut), Signal()
-        m.d.sync += [dut.eq(self.dut), capture.eq(self.capture)]
+        dut, capture, plugged = Signal.like(self.dut), Signal(), Signal()
+        m.d.sync += [dut.eq(self.dut), capture.eq(self.capture), plugged.eq(~self.unplugged)]
+
+        # The PHY's management interface, on the core's MDIO pins (pulled up).
+        m.submodules.phy = phy = DomainRenamer("ctl")(PhyModel())
+        mdio = core.mdio
+        line = (~mdio.oe | mdio.o) & (~phy.oe | phy.o)
+        m.d.comb += [mdio.i.eq(line), phy.mdio.eq(line), phy.mdc.eq(mdio.mdc),
+                     phy.link.eq(plugged)]
+
         tx = core.gmii_tx
-        m.d.comb += [echo.request.txd.eq(tx.txd), echo.request.tx_en.eq(tx.tx_en & (dut == ECHO)),
+        sent = tx.tx_en & plugged
+        m.d.comb += [echo.request.txd.eq(tx.txd), echo.request.tx_en.eq(sent & (dut == ECHO)),
                      echo.request.tx_er.eq(tx.tx_er)]
         cable = Signal.like(tx.txd), Signal(), Signal()
-        m.d.sync += Cat(*cable).eq(Cat(tx.txd, tx.tx_en, tx.tx_er))
+        m.d.sync += Cat(*cable).eq(Cat(tx.txd, sent, tx.tx_er))
         towards_unit = {LOOPBACK: cable, ECHO: (echo.reply.txd, echo.reply.tx_en, echo.reply.tx_er),
                         LINUX: (injector.gmii.txd, injector.gmii.tx_en, injector.gmii.tx_er)}
         rx = core.gmii_rx
         with m.Switch(dut):
             for dut, (data, enable, error) in towards_unit.items():
                 with m.Case(dut):
-                    m.d.comb += [rx.rxd.eq(data), rx.rx_dv.eq(enable), rx.rx_er.eq(error)]
+                    m.d.comb += [rx.rxd.eq(data), rx.rx_dv.eq(enable & plugged),
+                                 rx.rx_er.eq(error & plugged)]
 
         with m.If(capture):
-            _tap(m, 0, tx.txd, tx.tx_en, now)
+            _tap(m, 0, tx.txd, sent, now)
             _tap(m, 1, rx.rxd, rx.rx_dv, now)
         return m
 

@@ -2,7 +2,7 @@
 // (board.py), started by wirestamp.sim.virtual. No Python and no VPI run here, so a cycle
 // costs only the model's own evaluation.
 //
-// Arguments: --dut N --capture 0|1 --drop T --dup T --hold T --seed S --octave C --usb 0|1 --table FILE
+// Arguments: --dut N --capture 0|1 --drop T --dup T --hold T --seed S --octave C --usb 0|1 --unplugged 0|1 --table FILE
 // (the echo model's delay table, one number of cycles per line), or --idle CYCLES (run that
 // many cycles with nothing to do and print "@T seconds": the speed benchmark).
 //
@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     top->dut = arg(argc, argv, "--dut", 0);
     top->capture = arg(argc, argv, "--capture", 0);
     top->usb_records = arg(argc, argv, "--usb", 0);
+    top->unplugged = arg(argc, argv, "--unplugged", 0);
     top->drop_below = arg(argc, argv, "--drop", 0);
     top->duplicate_below = arg(argc, argv, "--dup", 0);
     top->hold_below = arg(argc, argv, "--hold", 0);

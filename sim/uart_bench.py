@@ -13,13 +13,15 @@ CONTROL_PS = 10**12 // CONTROL_HZ   # exactly: the UART's bit times are counted 
 
 
 async def _start(dut, baud):
-    """Clocks, an idle GMII receive side, the UART models, and a reset."""
+    """Clocks, an idle GMII receive side, MDIO pulled up with no PHY on it, the UART models,
+    and a reset."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     cocotb.start_soon(Clock(dut.rx_clk, CLOCK_NS, unit="ns").start())
     cocotb.start_soon(Clock(dut.ctl_clk, CONTROL_PS, unit="ps").start())
     dut.gmii_rx__rxd.value = 0
     dut.gmii_rx__rx_dv.value = 0
     dut.gmii_rx__rx_er.value = 0
+    dut.mdio__i.value = 1
     source = UartSource(dut.uart_rx, baud=baud)
     sink = UartSink(dut.uart_tx, baud=baud)
     dut.rst.value = dut.rx_rst.value = dut.ctl_rst.value = 1

@@ -17,6 +17,8 @@ URL query (all optional):
     link=serial|usb           how the host reaches the board: its control link's frames
                               (default), or the usb:// transport's own code through pyusb
                               (`usb_backend.py`), with records raw on EP2
+    cable=plugged|unplugged   unplugged: the PHY reports link down (`wirestamp info`), and
+                              no frame passes either way
     link_loss=P, link_corrupt=P   control-link damage, both directions, seeded by seed=: each
                               frame (or part of one, as the bytes arrive) is dropped with
                               probability P, or has one byte changed; the `Device` must
@@ -120,10 +122,16 @@ def _link(value):
     return value
 
 
+def _cable(value):
+    if value not in ("plugged", "unplugged"):
+        raise ValueError(f"cable={value}: use plugged (the default) or unplugged")
+    return value == "unplugged"
+
+
 def from_query(query):
     """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
     known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
-             "ip", "port", "timeout", "retries", "link_loss", "link_corrupt", "link"}
+             "ip", "port", "timeout", "retries", "link_loss", "link_corrupt", "link", "cable"}
     unknown = set(query) - known
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -136,13 +144,14 @@ def from_query(query):
                         port=_port(query.get("port", "5001")),
                         link_loss=query.get("link_loss", 0),
                         link_corrupt=query.get("link_corrupt", 0),
-                        usb_records=_link(query.get("link", "serial")) == "usb")
+                        usb_records=_link(query.get("link", "serial")) == "usb",
+                        unplugged=_cable(query.get("cable", "plugged")))
 
 
 class SimTransport:
     def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
                  wire_pcap=None, truth=None, netns=None, ip=None, link_loss=0,
-                 link_corrupt=0, usb_records=False, port=5001):
+                 link_corrupt=0, usb_records=False, port=5001, unplugged=False):
         if dut not in DUTS:
             raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
         drop = _threshold("loss", loss)
@@ -151,6 +160,7 @@ class SimTransport:
         if hold > 2**32:
             raise ValueError("loss + dup + reorder must not exceed 1")
         params = {"dut": dut, "capture": bool(wire_pcap) or dut == "linux", "usb": usb_records,
+                  "unplugged": unplugged,
                   "drop_below": drop, "duplicate_below": duplicate, "hold_below": hold,
                   "seed": seed % 2**32}
         if dut == "echo":
@@ -365,6 +375,7 @@ def _launch(params, idle_cycles=None):
                "--dup", str(params.get("duplicate_below", 0)),
                "--hold", str(params.get("hold_below", 0)), "--seed", str(params.get("seed", 1)),
                "--octave", str(params.get("octave", 0)), "--usb", str(int(params.get("usb", 0))),
+               "--unplugged", str(int(params.get("unplugged", 0))),
                "--table", str(table)]
     if idle_cycles:
         command += ["--idle", str(idle_cycles)]

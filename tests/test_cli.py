@@ -13,6 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from wirestamp.cli import main
+from wirestamp.regmap import VERSION
+
+CONTRACT = f"{VERSION >> 16}.{VERSION & 0xFFFF}"
 
 RUN = ["run", "--device", "sim://?dut=echo&delay=3us", "--dst-ip", "10.0.0.9",
        "--dst-mac", "02:00:00:00:00:09", "--quiet"]
@@ -53,7 +56,7 @@ def test_a_profile_needs_no_count_or_duration(tmp_path):
     assert 90 < summary["streams"][0]["tx_packets"] < 110        # 100 kpps × 2 ms / 2
     assert summary["streams"][0]["lost"] == 0
     assert summary["config"]["device"] == RUN[2] and "run" in summary["config"]["command_line"]
-    assert summary["unit"]["version"] == "1.0" and summary["host_version"]
+    assert summary["unit"]["version"] == CONTRACT and summary["host_version"]
     again = wirestamp(*RUN, "--rate", "updown:100000pps/2ms", "--out", str(tmp_path / "r"))
     assert again.returncode == 2 and "already holds" in again.stderr
 
@@ -125,8 +128,24 @@ def test_info_shows_the_units_address_and_not_arp_result():
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["mac"] == "02:77:73:00:00:01" and info["ip"] == "192.168.0.2"
-    assert "link" in info and "arp_result" not in info["counters"]
+    assert "arp_result" not in info["counters"]
     assert info["counters"]["rx_frames"] == 0
+    # The link as the virtual board's PHY reports it over MDIO (sim/phy.py).
+    assert info["link"] == [{"phy": 1, "id": "0x57535401", "link": "up",
+                             "speed": "1000 Mb/s full duplex"}]
+
+
+def test_an_unplugged_cable_shows_in_info_and_in_a_run(tmp_path):
+    device = "sim://?dut=echo&delay=3us&cable=unplugged"
+    info = json.loads(wirestamp("info", "--device", device).stdout)
+    assert info["link"][0]["link"] == "down" and info["link"][0]["speed"] is None
+    result = wirestamp("run", "--device", device, "--dst-ip", "10.0.0.9", "--dst-mac",
+                       "02:00:00:00:00:09", "--quiet", "--count", "20", "--rate", "10000pps",
+                       "--out", str(tmp_path / "r"))
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["streams"][0]["tx_packets"] == 20 and summary["streams"][0]["rx_packets"] == 0
+    assert summary["phys"][0]["link"] == "down"
+    assert "MDIO address 1 reports link down" in result.stderr
 
 
 def test_resolve_asks_arp_and_says_what_to_check():

@@ -13,6 +13,9 @@ import wirestamp
 from wirestamp.device import CHUNK_RECORDS, RECORD_DTYPE
 from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
+from wirestamp.regmap import VERSION
+
+CONTRACT = f"{VERSION >> 16}.{VERSION & 0xFFFF}"
 
 
 def serve(tmp_path_factory, **options):
@@ -60,7 +63,7 @@ def noisy_device(tmp_path_factory):
 
 def test_identify(device):
     info = device.identify()
-    assert info.version == "1.0" and info.clock_hz == 125_000_000 and info.streams == 16
+    assert info.version == CONTRACT and info.clock_hz == 125_000_000 and info.streams == 16
 
 
 def test_registers_round_trip_and_bad_input_is_refused_first(device):
