@@ -19,7 +19,8 @@ import numpy as np
 
 from wirestamp import regmap
 from wirestamp.protocol import RECORD_BYTES, RECORD_TAG, Deframer, Frame, Op, encode
-from wirestamp.records import RECORD_DTYPE, RecordWriter, SequenceExtender, decode_records
+from wirestamp.records import (RECORD_DTYPE, RecordDecoder, RecordWriter, SequenceExtender,
+                               encode_records)
 from wirestamp.run import ingest
 
 
@@ -30,7 +31,7 @@ def wire_bytes(n, framed=True):
     records["seq"] = np.arange(n)
     records["tx_ns"] = np.arange(n) * 672
     records["rx_ns"] = records["tx_ns"] + rng.exponential(20_000, n).astype(np.uint64) + 512
-    body = records.tobytes()
+    body = encode_records(records)        # 16 bytes each, epoch marks every 4.3 s of RX stamps
     if not framed:
         return body
     per_frame = 10 * RECORD_BYTES
@@ -42,7 +43,7 @@ def timed_ingest(label, data, n, seconds, to_records):
     """Feed `data` in 64 KiB reads through `to_records` (read → record bytes) into
     records.parquet and the histograms; print records/s, or what arrived by the time limit."""
     histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
-    extender, received = SequenceExtender(), 0
+    extender, decoder, received = SequenceExtender(), RecordDecoder(), 0
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         with RecordWriter(Path(folder) / "records.parquet") as writer:
@@ -50,7 +51,7 @@ def timed_ingest(label, data, n, seconds, to_records):
                 if time.perf_counter() - began > seconds:
                     print(f"time limit: {received:,} of {n:,} records ingested")
                     break
-                records = decode_records(to_records(data[at:at + 65536]))
+                records = decoder.decode(to_records(data[at:at + 65536]))
                 received += ingest(records, 4, extender, writer, histograms)[0]
     spent = time.perf_counter() - began
     print(f"{label} → records.parquet + histograms: {received:,} records in {spent:.2f} s, "

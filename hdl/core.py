@@ -36,8 +36,8 @@ from .gen.scheduler import Scheduler
 from .mac.gmii import GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
-from .rx.parser import Parser, Record
-from .rx.records import RecordFifo
+from .rx.parser import Packet, Parser
+from .rx.records import Record, RecordFifo
 from .rx.responder import Responder, TxMux
 from .rx.tracker import Tracker
 from .time import Timebase
@@ -239,10 +239,10 @@ class Core(wiring.Component):
         """Records cross to `ctl` in a small asynchronous FIFO: they come at most one per
         minimal frame (84 `sync` cycles) and leave in at most 14 `ctl` cycles, so it never
         fills. Each is held in a register for the tracker and the record FIFO."""
-        m.submodules.record_crossing = fifo = CrossingFifo(width=Record.size, depth=4,
+        m.submodules.record_crossing = fifo = CrossingFifo(width=Packet.size, depth=4,
                                                            w_domain="sync", r_domain="ctl")
         m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
-        record, record_valid = Signal(Record), Signal()
+        record, record_valid = Signal(Packet), Signal()
         take = fifo.r_rdy & tracker.ready & ~record_valid
         m.d.comb += fifo.r_en.eq(take)
         m.d.ctl += record_valid.eq(take)
@@ -256,6 +256,7 @@ class Core(wiring.Component):
             record_fifo.record_valid.eq(record_valid & ~tracker.busy),
             record_fifo.record.eq(record),
             record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
+            record_fifo.resync.eq(start),
             bank.record_level.eq(record_fifo.level),
             bank.record_overflow.eq(record_fifo.overflow),
             record_fifo.records.ready.eq(bank.record_strobe | self.records.ready),

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import regmap
 from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Usb, encode)
-from .records import RECORD_DTYPE, decode_records
+from .records import RECORD_DTYPE, RecordDecoder
 from .streams import compile_streams, format_mac, parse_ipv4, parse_mac
 
 __all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "PhyStatus",
@@ -185,6 +185,7 @@ class Device:
         self.records_dropped = 0
         self.retried = 0            # requests sent again (a damaged, lost or late reply)
         self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
+        self._decoder = RecordDecoder()     # the epoch, kept across `records` calls
 
     def __enter__(self):
         return self
@@ -359,6 +360,12 @@ class Device:
         self.write_register("RECORD_SAMPLE", one_in)
 
     @property
+    def records_undecodable(self):
+        """Records read before any epoch mark: left in the unit's FIFO from before this
+        Device, they cannot be dated (`records.RecordDecoder`) and are not yielded."""
+        return self._decoder.undecodable
+
+    @property
     def damaged_frames(self):
         """Frames from the unit that failed their CRC or framing (each was asked again)."""
         return self._deframer.errors
@@ -447,14 +454,14 @@ class Device:
                 bodies = [b for b in bodies if b]
                 if bodies:
                     quiet_since = time.monotonic()
-                    records = decode_records(b"".join(bodies))
+                    records = self._decoder.decode(b"".join(bodies))
                     for at in range(0, len(records), CHUNK_RECORDS):
                         yield records[at:at + CHUNK_RECORDS]
                     continue
                 if time.monotonic() - quiet_since > alive_every:
                     self.identify()                 # LinkError if nothing answers
                     quiet_since = time.monotonic()
-                yield decode_records(b"")
+                yield np.empty(0, dtype=RECORD_DTYPE)
         finally:
             self._request(lambda tag: Frame(tag, Op.RECORDS_STOP), Op.WRITE_REPLY)
 

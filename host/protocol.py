@@ -23,7 +23,7 @@ Bodies (addresses and data are little-endian, like the register map's word order
     READ    addr (2) count (1)          -> READ_REPLY  data (4 × count)
     WRITE   addr (2) data (4 × count)   -> WRITE_REPLY (empty body)
     RECORDS_START / RECORDS_STOP        -> WRITE_REPLY
-    device, unsolicited: RECORDS with tag RECORD_TAG, body = whole records (24 bytes each)
+    device, unsolicited: RECORDS with tag RECORD_TAG, body = whole records (RECORD_BYTES each)
     device: ERROR  code (1)
 A READ or WRITE of `count` words covers `count` consecutive word addresses (a burst).
 

@@ -1,6 +1,11 @@
-"""Per-packet records on the host: their numpy dtype (derived from `regmap.RECORD_FIELDS`, the
-one declaration), decoding, sequence numbers extended across their 32-bit wrap, and the
-Parquet file a run writes.
+"""Per-packet records on the host: their numpy dtypes (derived from `regmap`, the one
+declaration), decoding, sequence numbers extended across their 32-bit wrap, and the Parquet
+file a run writes.
+
+On the links a record is 16 bytes (`regmap.RECORD_FIELDS`: the RX stamp's low 32 bits and the
+latency), and epoch marks carry the RX stamp's high bits. `RecordDecoder` unrolls them into
+RECORD_DTYPE (`regmap.PACKET_FIELDS`): both stamps whole, in ns, as the Parquet file keeps
+them. A clipped record's (RECORD_CLIPPED: latency outside 0..4.29 s) `tx_ns` is 0, unknown.
 
 A record's `seq` is the datagram's 32-bit sequence number: at 1.49 Mpps it wraps every
 48 minutes. `SequenceExtender` keeps, per stream, the extended number of the newest record and
@@ -13,15 +18,73 @@ import numpy as np
 
 from . import regmap
 
-__all__ = ["RECORD_DTYPE", "decode_records", "SequenceExtender", "join_key", "RecordWriter"]
+__all__ = ["RECORD_DTYPE", "WIRE_DTYPE", "RecordDecoder", "encode_records", "SequenceExtender",
+           "join_key", "RecordWriter"]
 
 _NUMPY = {8: "<u1", 16: "<u2", 32: "<u4", 64: "<u8"}
-RECORD_DTYPE = np.dtype([(name, _NUMPY[width]) for name, width in regmap.RECORD_FIELDS])
+WIRE_DTYPE = np.dtype([(name, _NUMPY[width]) for name, width in regmap.RECORD_FIELDS])
+RECORD_DTYPE = np.dtype([(name, _NUMPY[width]) for name, width in regmap.PACKET_FIELDS])
+_SAME = [name for name in WIRE_DTYPE.names if name in RECORD_DTYPE.names and name != "rx_ns"]
 
 
-def decode_records(body):
-    """Records from a RECORDS frame body (or a bulk read): one np.frombuffer, no Python loop."""
-    return np.frombuffer(body, dtype=RECORD_DTYPE)
+class RecordDecoder:
+    """Records as the links carry them (a RECORDS frame body, or bulk reads) → RECORD_DTYPE,
+    with one np.frombuffer and numpy per read, no Python per record. It keeps the latest
+    epoch across reads; records that come before any epoch mark (left in the unit's FIFO from
+    before this reader: the unit puts a mark before each run's first record) cannot be dated
+    and are counted in `undecodable`, not returned."""
+
+    def __init__(self):
+        self.epoch = None           # RX stamps' high 32 bits, from the latest mark
+        self.undecodable = 0
+
+    def decode(self, body):
+        wire = np.frombuffer(body, dtype=WIRE_DTYPE)
+        marks = (wire["flags"] & regmap.RECORD_EPOCH) != 0
+        latest = np.maximum.accumulate(np.where(marks, np.arange(len(wire)), -1))
+        high = wire["seq"][np.maximum(latest, 0)].astype(np.uint64)
+        dated = latest >= 0
+        if self.epoch is not None:
+            high[~dated] = self.epoch
+            dated[:] = True
+        if marks.any():
+            self.epoch = int(wire["seq"][np.flatnonzero(marks)[-1]])
+        keep = ~marks & dated
+        self.undecodable += int(np.count_nonzero(~marks & ~dated))
+        wire, high = wire[keep], high[keep]
+        out = np.empty(len(wire), dtype=RECORD_DTYPE)
+        for name in _SAME:
+            out[name] = wire[name]
+        rx = high << np.uint64(32) | wire["rx_ns"].astype(np.uint64)
+        out["rx_ns"] = rx
+        clipped = (wire["flags"] & regmap.RECORD_CLIPPED) != 0
+        out["tx_ns"] = np.where(clipped, np.uint64(0), rx - wire["latency_ns"].astype(np.uint64))
+        return out
+
+
+def encode_records(rows, epoch=None):
+    """RECORD_DTYPE rows (RX stamps in increasing order) as the unit sends them, with an epoch
+    mark before the first and wherever the RX stamp's high bits change (unless `epoch`, the
+    high bits of a mark already sent, says none is due): the reference for tests and
+    benchmarks of `RecordDecoder`."""
+    rows = np.asarray(rows, dtype=RECORD_DTYPE)
+    high = (rows["rx_ns"] >> np.uint64(32)).astype(np.int64)
+    previous = np.concatenate(([-1 if epoch is None else epoch], high[:-1]))
+    new_epoch = high != previous
+    out = np.zeros(len(rows) + int(np.count_nonzero(new_epoch)), dtype=WIRE_DTYPE)
+    at = np.arange(len(rows)) + np.cumsum(new_epoch)        # each record after its marks
+    mark_at = at[new_epoch] - 1
+    out["flags"][mark_at] = regmap.RECORD_EPOCH
+    out["seq"][mark_at] = high[new_epoch]
+    latency = rows["rx_ns"].astype(np.int64) - rows["tx_ns"].astype(np.int64)
+    clipped = (latency < 0) | (latency >= 1 << 32)
+    for name in _SAME:
+        out[name][at] = rows[name]
+    out["flags"][at] = (rows["flags"] & regmap.RECORD_PACKET_FLAGS) | np.where(
+        clipped, regmap.RECORD_CLIPPED, 0)
+    out["rx_ns"][at] = rows["rx_ns"] & np.uint64(0xFFFF_FFFF)
+    out["latency_ns"][at] = np.where(clipped, 0xFFFF_FFFF, latency)
+    return out.tobytes()
 
 
 class SequenceExtender:

@@ -44,8 +44,21 @@ START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms (co
                                                 # cycles, 131 us), then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
 
-RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
+# A measured datagram as the receive path keeps it: both stamps whole.
+PACKET_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
                  ("tx_ns", 64), ("rx_ns", 64)]
+# ... and as a record on the links: 16 bytes, so a 64-byte stream at line rate needs 23.8 MB/s
+# (under half of USB 2.0's 53.2 MB/s bulk ceiling). `rx_ns` is the RX stamp's low 32 bits; its
+# high 32 bits are those of the latest epoch mark before it: a record with RECORD_EPOCH in
+# `flags` whose `seq` holds them, put in whenever they change (every 4.3 s) and before a
+# run's first record. `latency_ns` is rx − tx, the TX stamp's whole information; outside
+# 0..2**32 − 1 (over 4.3 s, or a foreign sender's stamp from the future) it reads 2**32 − 1
+# with RECORD_CLIPPED set, and the record's TX stamp is unknown.
+RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
+                 ("rx_ns", 32), ("latency_ns", 32)]
+RECORD_PACKET_FLAGS = 0x01              # the datagram's own flags a record keeps (its stream's last)
+RECORD_CLIPPED = 0x40
+RECORD_EPOCH = 0x80
 
 def unpack_words(fields, words, signed=()):
     """Split 32-bit words (low first) into `fields` [(name, width)], packed from bit 0."""
@@ -233,7 +246,7 @@ REGISTERS = [
              "Per-packet records: 0 none, 1 every packet, N one packet in N."),
     Register("RECORD_LEVEL", 0x241, 32, "r", 0, "Records waiting in the FIFO."),
     Register("RECORD_OVERFLOW", 0x242, 64, "r", 0, "Records lost because the FIFO was full."),
-    Register("RECORD", 0x248, 192, "r", 0,
+    Register("RECORD", 0x248, sum(w for _, w in RECORD_FIELDS), "r", 0,
              "The oldest record (RECORD_FIELDS); reading word 0 takes it out of the FIFO "
              "(all zero when empty).", pops=True),
     Register("STATS_SELECT", 0x250, 32, "rw", 0, "Stream whose STATS are read."),
@@ -291,6 +304,17 @@ def _check_map():
 _check_map()
 
 
+_FIELD_SETS = [
+    ("RECORD, and each record on the links (16 bytes, little-endian)", RECORD_FIELDS,
+     f"`rx_ns`: the RX stamp's low 32 bits. `latency_ns`: RX − TX stamp. `flags`: "
+     f"{RECORD_PACKET_FLAGS:#04x} the stream's last packet, {RECORD_CLIPPED:#04x} latency "
+     f"outside 0..2³² − 1 ns (`latency_ns` then reads 2³² − 1), {RECORD_EPOCH:#04x} an epoch "
+     f"mark: `seq` holds the RX stamps' high 32 bits for the records after it."),
+    ("MDIO_COMMAND", MDIO_COMMAND_FIELDS, "`write` 1: write `data`; 0: read into MDIO_RESULT."),
+    ("MDIO_RESULT", MDIO_RESULT_FIELDS, "IEEE 802.3 clause 22 register contents."),
+]
+
+
 def markdown():
     """docs/registers.md, generated from this module."""
     lines = ["# Register map", "",
@@ -309,6 +333,12 @@ def markdown():
                   "", t.doc, "", "| bits | field |", "|---|---|"]
         shift = 0
         for name, width in t.fields:
+            lines.append(f"| {shift}–{shift + width - 1} | {name} |")
+            shift += width
+    for title, fields, doc in _FIELD_SETS:
+        lines += ["", f"## {title}", "", doc, "", "| bits | field |", "|---|---|"]
+        shift = 0
+        for name, width in fields:
             lines.append(f"| {shift}–{shift + width - 1} | {name} |")
             shift += width
     lines += ["", "## Payload signature (big-endian, first bytes of the UDP payload)", "",

@@ -135,7 +135,11 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                           "record_sample": record_sample}, "started": _now()}
     device.configure(streams)
     device.set_record_sample(record_sample)
-    before = device.read_register("RECORD_LEVEL")      # stale records from an earlier run
+    # Records of packets received before START (left in the FIFO by an earlier run) are
+    # told by their RX stamps; those from before this Device's first epoch mark cannot be
+    # dated at all, and the decoder drops them (`Device.records_undecodable`).
+    started_ns = device.read_register("TIME")
+    undecodable_before = device.records_undecodable
     overflow_before = device.read_register("RECORD_OVERFLOW")
     histograms = np.zeros((len(streams), regmap.HIST_BUCKETS), dtype=np.int64)
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
@@ -151,9 +155,8 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
         with closing(device.records()) as stream:
             ended_ns = None
             for chunk in stream:
-                if before:
-                    skip = min(before, len(chunk))
-                    chunk, before = chunk[skip:], before - skip
+                if len(chunk) and chunk["rx_ns"][0] < started_ns:
+                    chunk = chunk[chunk["rx_ns"] >= started_ns]
                 if len(chunk):
                     kept, other = ingest(chunk, len(streams), extender, writer, histograms)
                     received, foreign = received + kept, foreign + other
@@ -185,7 +188,8 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     summary["phys"] = [phy.as_dict() for phy in device.phys()]
     summary["link"] = {"retried_requests": device.retried,
                        "damaged_frames": device.damaged_frames,
-                       "record_frames_dropped_by_host": device.records_dropped}
+                       "record_frames_dropped_by_host": device.records_dropped,
+                       "stale_records_undated": device.records_undecodable - undecodable_before}
     summary["warnings"] = _warnings(summary)
     summary.update(ended)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

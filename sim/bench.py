@@ -16,6 +16,7 @@ from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
 from .. import regmap
 from ..hdl.ctl.bank import RegisterBus
+from ..records import RECORD_DTYPE, RecordDecoder
 
 CLOCK_NS = regmap.NS_PER_CYCLE
 # The control clock: about half the core's, and deliberately not exactly (on a board both come
@@ -223,8 +224,14 @@ async def exchange(dut):
         await tb.write(regmap.register("HIST_SELECT").addr, stream << 9 | bucket)
         await tb.control_cycles(regmap.HIST_COUNT_CYCLES)
         result["hist"].append(await tb.read_register("HIST_COUNT"))
-    record = regmap.register("RECORD")
-    for _ in range(params.get("records", 0)):
+    # `records` records, read from RECORD one by one as the host's decoder takes them (an
+    # epoch mark is an entry of the FIFO too, and yields no record).
+    record, decoder = regmap.register("RECORD"), RecordDecoder()
+    for _ in range(2 * params.get("records", 0)):
+        if len(result["records"]) == params.get("records", 0):
+            break
         words = [await tb.read(record.addr + i) for i in range(record.words)]
-        result["records"].append(regmap.unpack_words(regmap.RECORD_FIELDS, words))
+        rows = decoder.decode(b"".join(w.to_bytes(4, "little") for w in words))
+        result["records"] += [{name: int(row[name]) for name in RECORD_DTYPE.names}
+                              for row in rows]
     _result(result)

@@ -26,7 +26,7 @@ from .. import regmap
 from ..hdl.core import Core
 from ..hdl.ctl.bridge import Bridge
 from ..hdl.mac.gmii import FrameByte
-from ..protocol import END
+from ..protocol import END, RECORD_BYTES
 from .models import DELAY_TABLE, EchoModel, Injector
 from .phy import PhyModel
 
@@ -73,7 +73,8 @@ class VirtualBoard(wiring.Component):
                      core.records.ready.eq(Mux(usb_records, bridge.streaming,
                                                bridge.records.ready))]
         with m.If(usb_records & bridge.streaming & core.records.valid):
-            m.d.ctl += Print(Format("@D {:048x}", core.records.payload.as_value()))
+            m.d.ctl += Print(Format(f"@D {{:0{2 * RECORD_BYTES}x}}",
+                                    core.records.payload.as_value()))
         m.d.sync += [fifo.w_data.eq(self.ctl.payload), fifo.w_en.eq(self.ctl.valid)]
         m.d.comb += [self.ctl.ready.eq(fifo.w_rdy),
                      bridge.rx.payload.eq(fifo.r_data), bridge.rx.valid.eq(fifo.r_rdy),

@@ -121,8 +121,8 @@ def test_damaged_and_malformed_frames_change_nothing():
 
 
 def test_records_stream_between_replies():
-    records = [{"stream": i % 3, "flags": 0, "length": 64, "seq": i, "tx_ns": 1000 * i,
-                "rx_ns": 1000 * i + 777} for i in range(20)]
+    records = [{"stream": i % 3, "flags": 0, "length": 64, "seq": i, "rx_ns": 1000 * i + 777,
+                "latency_ns": 777} for i in range(20)]
     replies, errors, _, _ = run([encode(Frame(1, Op.RECORDS_START))], records=records,
                                 cycles=12000)
     assert errors == 0 and replies[0] == Frame(1, Op.WRITE_REPLY)

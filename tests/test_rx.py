@@ -236,10 +236,12 @@ def test_record_sampling_and_overflow_are_counted():
     frames = [spec(signed_frame(s)) for s in range(30)]
     result = exchange(writes=[[sample, 3]], frames=frames, start=True, run_us=25, records=11,
                       registers=["RECORD_LEVEL", "RECORD_OVERFLOW", "RX_SIGNED"])
-    assert result["registers"]["RECORD_LEVEL"] == 10 and result["registers"]["RX_SIGNED"] == 30
+    # 10 records, and the epoch mark before the run's first (hdl/rx/records.py).
+    assert result["registers"]["RECORD_LEVEL"] == 11 and result["registers"]["RX_SIGNED"] == 30
     assert [r["seq"] for r in result["records"]] == list(range(2, 30, 3)) + [0]
-    # Nobody reads: the FIFO (512) fills and the rest is counted, not lost silently.
+    # Nobody reads: the FIFO (512: the mark and 511 records) fills and the rest is counted,
+    # not lost silently.
     frames = [spec(signed_frame(s)) for s in range(520)]
     result = exchange(frames=frames, start=True, run_us=360,
                       registers=["RECORD_LEVEL", "RECORD_OVERFLOW"])
-    assert result["registers"] == {"RECORD_LEVEL": 512, "RECORD_OVERFLOW": 8}
+    assert result["registers"] == {"RECORD_LEVEL": 512, "RECORD_OVERFLOW": 9}

@@ -16,8 +16,8 @@ from amaranth import Module                                              # noqa:
 from amaranth.hdl import DomainRenamer                                   # noqa: E402
 from amaranth.sim import Simulator                                       # noqa: E402
 
-from wirestamp.protocol import Deframer, Frame, Op, Usb, encode          # noqa: E402
-from wirestamp.records import RECORD_DTYPE                               # noqa: E402
+from wirestamp.protocol import RECORD_BYTES, Deframer, Frame, Op, Usb, encode  # noqa: E402
+from wirestamp.records import WIRE_DTYPE                                 # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -174,10 +174,9 @@ def test_enumeration_control_frames_and_records():
     sim.add_clock(1 / 60e6, domain="usb")
     sim.add_clock(1 / 62.5e6, domain="ctl")
     collection = descriptors("0")
-    records = np.zeros(100, dtype=RECORD_DTYPE)
+    records = np.zeros(100, dtype=WIRE_DTYPE)          # as the core hands them over
     records["stream"], records["seq"] = 3, np.arange(100)
-    records["tx_ns"] = np.arange(100) * 672
-    records["rx_ns"] = records["tx_ns"] + 3000
+    records["rx_ns"], records["latency_ns"] = np.arange(100) * 672, 3000
     pushed, finished = [], []
 
     async def host(ctx):
@@ -245,7 +244,8 @@ def test_enumeration_control_frames_and_records():
             await ctx.tick("ctl")
         raw = records.tobytes()
         for i in range(len(records)):
-            ctx.set(link.records.payload, int.from_bytes(raw[24 * i:24 * i + 24], "little"))
+            one = raw[RECORD_BYTES * i:RECORD_BYTES * (i + 1)]
+            ctx.set(link.records.payload, int.from_bytes(one, "little"))
             ctx.set(link.records.valid, 1)
             await ctx.tick("ctl").until(link.records.ready)      # taken: the FIFO had room
             ctx.set(link.records.valid, 0)

@@ -59,7 +59,7 @@ class ChunkTransport:
 
     def write(self, data):
         tag = data[0]
-        record = np.zeros(1, dtype=wirestamp.device.RECORD_DTYPE)
+        record = np.zeros(1, dtype=wirestamp.records.WIRE_DTYPE)
         frames = [Frame(RECORD_TAG, Op.RECORDS, record.tobytes()),
                   Frame(tag, Op.READ_REPLY, (7).to_bytes(4, "little")),
                   Frame(RECORD_TAG, Op.RECORDS, record.tobytes())]

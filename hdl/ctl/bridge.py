@@ -288,9 +288,9 @@ class Bridge(wiring.Component):
                     m.d.sync += self.errors.eq(self.errors + 1)
                     m.next = "RECEIVE"
 
-            # RECORDS: up to RECORDS_PER_FRAME whole records, 24 bytes each, little-endian.
+            # RECORDS: up to RECORDS_PER_FRAME whole records (RECORD_BYTES each), little-endian.
             # The record goes out of a shift register, loaded and shifted in quarters under
-            # copies of the flags that steer it (192 flip-flops).
+            # copies of the flags that steer it.
             taking = copies(1, 4, "record_take")        # in RECORD_TAKE
             sending = copies(1, 4, "record_send")       # in RECORD_SEND
             reply_header("RECORDS", RECORD_TAG, Op.RECORDS, "RECORD_TAKE", then_set=taking)

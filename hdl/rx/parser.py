@@ -13,16 +13,16 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import ID, MAX_FRAME, RECORD_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
+from ...regmap import ID, MAX_FRAME, PACKET_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
 from ..fanout import copies
 from ..net.checksum import OnesComplementSum
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REQUEST, IP_PROTO_ICMP, IP_PROTO_UDP, ArpFrame,
                            IcmpFrameHead, UDPFrameHead, from_be)
 
-__all__ = ["Parser", "Record"]
+__all__ = ["Parser", "Packet"]
 
-Record = data.StructLayout(dict(RECORD_FIELDS))
+Packet = data.StructLayout(dict(PACKET_FIELDS))     # a measured datagram
 HEAD_BYTES = UDPFrameHead.size // 8
 IP_START, IP_END = 14, 34
 COUNTED = ["other", "ip_errors", "ip_other", "foreign_udp", "signed", "arp_rx", "icmp_rx"]
@@ -43,7 +43,7 @@ class Parser(wiring.Component):
     arp_target: In(32)
 
     record_valid: Out(1)
-    record: Out(Record)
+    record: Out(Packet)
     arp_request: Out(1)         # an ARP request for the unit's IP: `head` holds it
     arp_answer: Out(1)          # ARP_TARGET answered: `answer_mac`
     answer_mac: Out(48)

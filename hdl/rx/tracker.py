@@ -30,7 +30,7 @@ from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, SEQ_WINDOW, STATS_FIELDS, 
 from ..blockram import BlockMemory
 from ..fanout import copies
 from .histogram import LATENCY_BITS, HistogramBucket
-from .parser import Record
+from .parser import Packet
 
 __all__ = ["Tracker", "Stats"]
 
@@ -45,7 +45,7 @@ Seen = data.StructLayout({"valid": 1, "tag": SEEN_TAG_BITS})
 class Tracker(wiring.Component):
     start: In(1)                    # clear every stream's statistics and histogram
     record_valid: In(1)
-    record: In(Record)
+    record: In(Packet)
     ready: Out(1)                   # a record may come next cycle (idle, or clearing)
     busy: Out(1)                    # clearing
     dropped: Out(32)                # records that came while clearing
@@ -75,7 +75,7 @@ class Tracker(wiring.Component):
         with m.If(host_read[2]):
             m.d.sync += self.hist_count.eq(hist_data)
 
-        record = Signal(Record)
+        record = Signal(Packet)
         latency = Signal(LATENCY_BITS)
         m.submodules.bucketing = bucketing = HistogramBucket()
         m.d.comb += bucketing.latency.eq(latency)
