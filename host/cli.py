@@ -124,11 +124,10 @@ def _print_run(summary, folder):
     print(f"{state}wrote {folder / 'summary.json'} and {folder / 'records.parquet'}")
 
 
-def cmd_run(args):
-    import wirestamp
+def _test_from_flags(args):
+    """The single stream of `wirestamp run`'s flags, as a TestFile."""
     from .rates import Profile
-    from .run import run_measurement
-    from .streams import Stream
+    from .streams import Stream, TestFile
     from .units import parse_duration, parse_rate
     rate = parse_rate(args.rate, args.frame_size)
     duration = float(parse_duration(args.duration)) if args.duration else None
@@ -137,7 +136,6 @@ def cmd_run(args):
     if not isinstance(rate, Profile) and args.count is None and duration is None:
         raise ValueError(f"--rate {args.rate}: a constant rate runs until stopped; "
                          f"give --count or --duration (a profile carries its own length)")
-    settle = float(parse_duration(args.settle)) if args.settle else None
     stream = Stream(args.dst_ip, dst_port=args.dst_port, frame_size=args.frame_size,
                     rate=rate, count=args.count or 0, duration=duration,
                     dst_mac=args.dst_mac or "ff:ff:ff:ff:ff:ff", src_ip=args.src_ip,
@@ -146,30 +144,67 @@ def cmd_run(args):
     if args.record_sample < 0:
         raise ValueError(f"--record-sample: {args.record_sample}; 0 (none), 1 (every "
                          f"packet) or N (one in N)")
-    folder = _run_folder(args.out, args.overwrite)
-    settings = {"device": args.device, "command_line": sys.argv}
+    settle = float(parse_duration(args.settle)) if args.settle else None
+    return TestFile([stream], unit_ip=args.src_ip, unit_mac=args.src_mac, out=args.out,
+                    record_sample=args.record_sample, settle=settle,
+                    resolve=() if args.dst_mac else (0,))
+
+
+def cmd_run(args):
+    import wirestamp
+    from .run import Interrupted, run_measurement
+    from .streams import load
+    flags = [f for f in ("dst_ip", "dst_mac", "count", "duration") if getattr(args, f)]
+    if args.config:
+        if flags:
+            raise ValueError(f"--config: give the streams in the file or as flags, not both "
+                             f"(--{flags[0].replace('_', '-')} given)")
+        test = load(args.config)
+        test.out = args.out or test.out
+        if args.settle:
+            from .units import parse_duration
+            test.settle = float(parse_duration(args.settle))
+    elif not args.dst_ip:
+        raise ValueError("--dst-ip: give the DUT's address, or a test file with --config")
+    else:
+        test = _test_from_flags(args)
+    folder = _run_folder(test.out, args.overwrite)
+    folders = [folder] if test.trials == 1 else \
+        [folder / f"trial-{n + 1}" for n in range(test.trials)]
+    settings = {"device": args.device, "command_line": sys.argv,
+                **({"config": str(args.config)} if args.config else {})}
+    status = 0
     with wirestamp.open(args.device) as dev:
         from .device import ResolveError
-        from .run import Interrupted
-        dev.set_address(args.src_mac, args.src_ip)
-        if args.dst_mac is None:            # as TRex does: ARP, unless the MAC is given
+        dev.set_address(test.unit_mac, test.unit_ip)
+        resolved = {}
+        for row in test.resolve:            # as TRex does: ARP, unless the MAC is given
+            stream = test.streams[row]
             try:
-                stream.dst_mac = dev.resolve(args.dst_ip)
+                if stream.dst_ip not in resolved:
+                    resolved[stream.dst_ip] = dev.resolve(stream.dst_ip)
             except ResolveError as error:
                 print(f"wirestamp: {error}", file=sys.stderr)
                 return 1
-            settings["resolved"] = {args.dst_ip: stream.dst_mac}
-        try:
-            summary = run_measurement(dev, [stream], folder, progress=not args.quiet,
-                                      settle=settle, record_sample=args.record_sample,
-                                      settings=settings)
-        except (KeyboardInterrupt, Interrupted) as error:
-            print(f"wirestamp: stopped the streams; the partial results are in {folder}",
-                  file=sys.stderr)
-            return 128 + getattr(error, "signum", signal.SIGINT)
-    _print_run(summary, folder)
-    incomplete = summary["records"]["lost"] or summary["warnings"]
-    return 1 if incomplete else 0
+            stream.dst_mac = resolved[stream.dst_ip]
+        if resolved:
+            settings["resolved"] = resolved
+        for n, out in enumerate(folders):
+            try:
+                summary = run_measurement(dev, test.streams, out, progress=not args.quiet,
+                                          settle=test.settle, record_sample=test.record_sample,
+                                          settings={**settings, "trial": n + 1,
+                                                    "trials": test.trials})
+            except (KeyboardInterrupt, Interrupted) as error:
+                print(f"wirestamp: stopped the streams; the partial results are in {out}",
+                      file=sys.stderr)
+                return 128 + getattr(error, "signum", signal.SIGINT)
+            if test.trials > 1:
+                print(f"trial {n + 1} of {test.trials}:")
+            _print_run(summary, out)
+            if summary["records"]["lost"] or summary["warnings"]:
+                status = 1
+    return status
 
 
 def cmd_reflect(args):
@@ -213,10 +248,13 @@ def main(argv=None):
     info.add_argument("--device", required=True, help=DEVICE_HELP)
     info.set_defaults(func=cmd_info)
 
-    run = sub.add_parser("run", help="send one stream, measure it, write summary.json and "
-                                     "records.parquet")
+    run = sub.add_parser("run", help="send streams (flags, or a test file), measure them, "
+                                     "write summary.json and records.parquet")
     run.add_argument("--device", required=True, help=DEVICE_HELP)
-    run.add_argument("--dst-ip", required=True, help="the DUT's IPv4 address")
+    run.add_argument("--config", metavar="FILE",
+                     help="a test file (TOML): the unit's address, [[streams]], trials, out "
+                          "(README: Tests in files); instead of the stream flags below")
+    run.add_argument("--dst-ip", help="the DUT's IPv4 address (one stream)")
     run.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
     run.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
     run.add_argument("--src-ip", default="192.168.0.2",

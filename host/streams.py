@@ -13,7 +13,7 @@ from . import regmap
 from .rates import LINE, Constant, Profile, compile_profile
 
 __all__ = ["Stream", "compile_streams", "parse_mac", "format_mac", "parse_ipv4",
-           "line_rate_pps"]
+           "line_rate_pps", "TestFile", "load", "parse"]
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
@@ -149,3 +149,107 @@ def compile_streams(streams):
         writes += [(regmap.STREAM_TABLE.addr(row, w), v)
                    for w, v in enumerate(regmap.STREAM_TABLE.pack())]
     return writes
+
+
+# Tests in files (TOML, read with tomllib): the unit's address, `[[streams]]` tables whose keys
+# are `Stream`'s own field names, the trials and the output folder. `load` refuses unknown keys
+# and bad values, naming the key's path, before anything touches a device.
+_TOP_KEYS = {"unit", "streams", "trials", "out", "record_sample", "settle"}
+_UNIT_KEYS = {"ip", "mac"}
+_STREAM_KEYS = {f for f in Stream.__dataclass_fields__}
+
+
+@dataclass
+class TestFile:
+    __test__ = False                # not a pytest class
+    streams: list                   # Stream, in row order
+    unit_ip: str = "192.168.0.2"
+    unit_mac: str = "02:77:73:00:00:01"
+    trials: int = 1
+    out: str | None = None
+    record_sample: int = 1
+    settle: float | None = None     # seconds; None: the run's default
+    resolve: tuple = ()             # rows whose dst_mac is asked by ARP (none was given)
+
+
+def load(path):
+    """The `TestFile` in TOML file `path`; ValueError naming the key for anything wrong."""
+    import tomllib
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise ValueError(f"--config: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    return parse(data)
+
+
+def parse(data):
+    """A `TestFile` from the dict a TOML file gives (see `load`)."""
+    from .units import parse_duration, parse_rate
+
+    def unknown(keys, allowed, where):
+        extra = sorted(set(keys) - allowed)
+        if extra:
+            raise ValueError(f"{where}{extra[0]}: unknown key (known: {', '.join(sorted(allowed))})")
+
+    unknown(data, _TOP_KEYS, "")
+    unit = data.get("unit", {})
+    if not isinstance(unit, dict):
+        raise ValueError("unit: a table with ip and mac")
+    unknown(unit, _UNIT_KEYS, "unit.")
+    test = TestFile(streams=[], unit_ip=unit.get("ip", TestFile.unit_ip),
+                    unit_mac=unit.get("mac", TestFile.unit_mac))
+    parse_ipv4(test.unit_ip, "unit.ip")
+    parse_mac(test.unit_mac, "unit.mac")
+    test.trials = _int_field("trials", data.get("trials", 1), 1, 10_000)
+    test.record_sample = _int_field("record_sample", data.get("record_sample", 1), 0, 2**32 - 1)
+    if "out" in data:
+        if not isinstance(data["out"], str) or not data["out"]:
+            raise ValueError(f"out: {data['out']!r} is not a folder name")
+        test.out = data["out"]
+    if "settle" in data:
+        test.settle = float(parse_duration(data["settle"]))
+    tables = data.get("streams")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ValueError("streams: give at least one [[streams]] table")
+    resolve = []
+    for i, table in enumerate(tables):
+        where = f"streams[{i}]."
+        unknown(table, _STREAM_KEYS, where)
+        try:
+            if "dst_ip" not in table:
+                raise ValueError("dst_ip: missing (the DUT's IPv4 address)")
+            fields = dict(table)
+            fields.setdefault("src_ip", test.unit_ip)
+            fields.setdefault("src_mac", test.unit_mac)
+            if "dst_mac" not in fields:
+                resolve.append(i)
+            size = fields.get("frame_size", 64)
+            mean = sum(size) / len(size) if isinstance(size, list) and size else size
+            if "rate" in fields:
+                rate = fields["rate"]
+                if isinstance(rate, bool) or not isinstance(rate, (str, int, float)):
+                    raise ValueError(f"rate: {rate!r} is not a rate like \"1000pps\"")
+                fields["rate"] = parse_rate(rate if isinstance(rate, str) else f"{rate}pps",
+                                            mean if isinstance(mean, (int, float)) else 64)
+            if "duration" in fields:
+                fields["duration"] = float(parse_duration(
+                    fields["duration"] if isinstance(fields["duration"], str)
+                    else f"{fields['duration']}s"))
+            stream = Stream(**fields)
+            stream.validate()
+            if not stream.count and stream.duration is None \
+                    and not isinstance(stream.rate, Profile):
+                raise ValueError("count: a constant rate runs until stopped; give count or "
+                                 "duration (a profile carries its own length)")
+        except ValueError as error:
+            raise ValueError(where + str(error)) from None
+        test.streams.append(stream)
+    try:
+        compile_streams(test.streams)           # the limits of them all together
+    except ValueError as error:
+        raise ValueError(f"streams: {error}") from None
+    test.resolve = tuple(resolve)
+    return test

@@ -15,10 +15,11 @@ PYTHON = re.findall(r"```python\n(.*?)```", README, re.S)
 COMMANDS = [line.split("#")[0].strip() for block in re.findall(r"```sh\n(.*?)```", README, re.S)
             for line in block.splitlines() if line.startswith("wirestamp ")]
 COMMANDS = [c for c in COMMANDS if c.split()[1] not in ("build", "flash", "demo")]
+TEST_FILES = re.findall(r"```toml\n(.*?)```", README, re.S)
 
 
 def test_the_readme_has_examples():
-    assert PYTHON and COMMANDS
+    assert PYTHON and COMMANDS and TEST_FILES
 
 
 @pytest.mark.parametrize("code", PYTHON)
@@ -37,3 +38,14 @@ def test_shell_example_runs(command, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "lost 0" in result.stdout
+
+
+@pytest.mark.parametrize("text", TEST_FILES)
+def test_test_file_example_runs(text, tmp_path):
+    (tmp_path / "test.toml").write_text(text)
+    result = subprocess.run([sys.executable, "-m", "wirestamp.cli", "run", "--device",
+                             "sim://?dut=echo&delay=3us", "--config", "test.toml", "--quiet"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    streams = [line for line in result.stdout.splitlines() if line.startswith("stream ")]
+    assert streams and all("  lost 0  " in line for line in streams), result.stdout

@@ -43,8 +43,11 @@ class MdioMaster(wiring.Component):
         line = Signal(init=1)
         m.submodules.sync_i = FFSynchronizer(self.pins.i, line, init=1)
 
-        shift = Signal(64)          # the frame, sent from bit 63
-        drive = Signal(64)          # 1 where the master drives the bit, in step with `shift`
+        # The preamble is not stored: 32 ones go out while more than 32 bits are left, then
+        # `shift` from its top bit. The master drives every bit of a write, and of a read
+        # all but the last 18 (turnaround and data).
+        shift = Signal(32)          # start, op, PHYAD, REGAD, turnaround, data
+        write = Signal()
         left = Signal(range(65))    # bits still to send
         phase = Signal(range(2 * HALF_PERIOD))
         sampled = Signal(16)
@@ -53,26 +56,23 @@ class MdioMaster(wiring.Component):
 
         cmd = self.command.payload
         with m.If(self.command.valid & self.command.ready):
-            write = cmd.write
-            op = Cat(write, ~write)                                 # write 01, read 10
-            ta = Cat(Const(0, 1), write)                            # write 10, read released
-            m.d.sync += [
-                shift.eq(Cat(cmd.data, ta, cmd.reg, cmd.phy, op, Const(0b01, 2),
-                             Const((1 << 32) - 1, 32))),
-                drive.eq(Cat(write.replicate(18), Const((1 << 46) - 1, 46))),
-                left.eq(64), phase.eq(0),
-            ]
+            op = Cat(cmd.write, ~cmd.write)                         # write 01, read 10
+            ta = Cat(Const(0, 1), cmd.write)                        # write 10, read released
+            m.d.sync += [shift.eq(Cat(cmd.data, ta, cmd.reg, cmd.phy, op, Const(0b01, 2))),
+                         write.eq(cmd.write), left.eq(64), phase.eq(0)]
         with m.Elif(left != 0):
             m.d.sync += phase.eq(phase + 1)
             with m.If(phase == 0):
-                m.d.sync += [self.pins.mdc.eq(0), self.pins.o.eq(shift[63]),
-                             self.pins.oe.eq(drive[63])]
+                m.d.sync += [self.pins.mdc.eq(0), self.pins.o.eq((left > 32) | shift[31]),
+                             self.pins.oe.eq(write | (left > 18))]
             with m.If(phase == HALF_PERIOD - 1):
                 m.d.sync += sampled.eq(Cat(line, sampled[:15]))
             with m.If(phase == HALF_PERIOD):
                 m.d.sync += self.pins.mdc.eq(1)
             with m.If(phase == 2 * HALF_PERIOD - 1):
-                m.d.sync += [shift.eq(shift << 1), drive.eq(drive << 1), left.eq(left - 1)]
+                m.d.sync += left.eq(left - 1)
+                with m.If(left <= 32):
+                    m.d.sync += shift.eq(shift << 1)
         with m.Else():
             m.d.sync += [self.pins.mdc.eq(0), self.pins.oe.eq(0)]
         return m

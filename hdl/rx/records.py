@@ -11,12 +11,13 @@ packet rate; epoch marks are never thinned. A record that finds the FIFO full is
 `overflow`, never lost silently; when its epoch mark is the one that does not fit, the record
 is dropped with it (counted), and the next kept record tries the mark again.
 
-    cycle 0  keep (RECORD_SAMPLE), the packet registered
+    cycle 0  `record_valid`: kept or not (RECORD_SAMPLE)
     cycle 1  latency = rx − tx, and whether the epoch changed, registered
     cycle 2  the epoch mark written (if due), else the record
     cycle 3  the record written (after a mark)
-Packets come at least 42 control-clock cycles apart (a minimal frame), so one is through
-before the next arrives.
+The core holds `record` until the next, and they come at least 13 cycles apart (the tracker
+takes that long over each), so one is through before the next arrives, and `record` needs no
+copy here.
 """
 from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -55,14 +56,14 @@ class RecordFifo(wiring.Component):
         with m.If(self.record_valid & (self.sample != 0)):
             m.d.sync += skipped.eq(Mux(keep, 0, skipped + 1))
 
-        packet, kept = Signal(Packet), Signal()                     # cycle 0
+        packet, kept = self.record, Signal()                        # cycle 0
         m.d.sync += kept.eq(keep)
-        with m.If(keep):
-            m.d.sync += packet.eq(self.record)
 
         latency = Signal(64)
-        entry, mark, with_mark, ready = Signal(Record), Signal(Record), Signal(), Signal()
-        epoch, epoch_known = Signal(32), Signal()
+        entry, with_mark, ready = Signal(Record), Signal(), Signal()
+        epoch, epoch_next, epoch_known = Signal(32), Signal(32), Signal()
+        mark = Signal(Record)
+        m.d.comb += [mark.flags.eq(regmap.RECORD_EPOCH), mark.seq.eq(epoch_next)]
         m.d.comb += latency.eq(packet.rx_ns - packet.tx_ns)
         m.d.sync += ready.eq(kept)                                   # cycle 1
         with m.If(kept):
@@ -74,7 +75,7 @@ class RecordFifo(wiring.Component):
                                | Mux(clipped, regmap.RECORD_CLIPPED, 0)),
                 entry.latency_ns.eq(Mux(clipped, (1 << 32) - 1, latency[:32])),
                 with_mark.eq(~epoch_known | (packet.rx_ns[32:] != epoch)),
-                mark.flags.eq(regmap.RECORD_EPOCH), mark.seq.eq(packet.rx_ns[32:]),
+                epoch_next.eq(packet.rx_ns[32:]),
             ]
 
         after_mark = Signal()                                        # cycles 2 and 3
@@ -82,7 +83,7 @@ class RecordFifo(wiring.Component):
         m.d.sync += after_mark.eq(0)
         m.d.comb += [fifo.w_data.eq(Mux(ready & with_mark, mark, entry)), fifo.w_en.eq(write)]
         with m.If(ready & with_mark & fifo.w_rdy):
-            m.d.sync += [epoch.eq(mark.seq), epoch_known.eq(1), after_mark.eq(1)]
+            m.d.sync += [epoch.eq(epoch_next), epoch_known.eq(1), after_mark.eq(1)]
         # A record is lost when it, or the mark before it, finds the FIFO full.
         with m.If(write & ~fifo.w_rdy):
             m.d.sync += self.overflow.eq(self.overflow + 1)
