@@ -1,7 +1,8 @@
-"""Host ingest, end to end: from the bytes a transport hands over to records.parquet and the
-latency histograms, as `wirestamp run` does it (`run.ingest`), for both record streams:
+"""Host ingest, end to end: from the bytes a transport hands over to records.parquet (epoch
+marks unrolled, sequence numbers extended), as `wirestamp run` does it (`run.ingest`), for both
+record streams:
 
-1. serial: RECORDS frames of 10 records each, SLIP-framed and CRC'd as the gateware sends
+1. serial: RECORDS frames of 8 records each (as the bridge sends them), SLIP-framed and CRC'd as the gateware sends
    them, through the `Deframer` (goal, issue 17: 1,000,000 records/s; it was 240,000 with the
    per-byte loop);
 2. USB: raw records as EP2 sends them (goal: 3,000,000 records/s, twice 64-byte line rate).
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from wirestamp import regmap
 from wirestamp.protocol import RECORD_BYTES, RECORD_TAG, Deframer, Frame, Op, encode
 from wirestamp.records import (RECORD_DTYPE, RecordDecoder, RecordWriter, SequenceExtender,
                                encode_records)
@@ -34,15 +34,14 @@ def wire_bytes(n, framed=True):
     body = encode_records(records)        # 16 bytes each, epoch marks every 4.3 s of RX stamps
     if not framed:
         return body
-    per_frame = 10 * RECORD_BYTES
+    per_frame = 8 * RECORD_BYTES
     return b"".join(encode(Frame(RECORD_TAG, Op.RECORDS, body[i:i + per_frame]))
                     for i in range(0, len(body), per_frame))
 
 
 def timed_ingest(label, data, n, seconds, to_records):
     """Feed `data` in 64 KiB reads through `to_records` (read → record bytes) into
-    records.parquet and the histograms; print records/s, or what arrived by the time limit."""
-    histograms = np.zeros((4, regmap.HIST_BUCKETS), dtype=np.int64)
+    records.parquet; print records/s, or what arrived by the time limit."""
     extender, decoder, received = SequenceExtender(), RecordDecoder(), 0
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -52,9 +51,9 @@ def timed_ingest(label, data, n, seconds, to_records):
                     print(f"time limit: {received:,} of {n:,} records ingested")
                     break
                 records = decoder.decode(to_records(data[at:at + 65536]))
-                received += ingest(records, 4, extender, writer, histograms)[0]
+                received += ingest(records, 4, extender, writer)[0]
     spent = time.perf_counter() - began
-    print(f"{label} → records.parquet + histograms: {received:,} records in {spent:.2f} s, "
+    print(f"{label} → records.parquet: {received:,} records in {spent:.2f} s, "
           f"{received / spent:,.0f} records/s ({len(data) / spent / 1e6:.1f} MB/s of wire bytes)")
 
 

@@ -107,13 +107,11 @@ def _print_run(summary, folder):
                 f"lost {entry['lost']}  reordered {entry['reordered']}  "
                 f"duplicates {entry['duplicates']}")
         if lat["min"] is not None:
-            p = [lat[k] for k in ("p50", "p99", "p999")]
+            p = [lat[k] for k in ("p50", "p90", "p99", "p999")]
             line += (f"  latency ns min {lat['min']} mean {lat['mean']:.1f} max {lat['max']}"
                      f" stddev {lat['stddev']:.1f}")
             if p[0] is not None:
-                line += f" p50 {p[0]} p99 {p[1]} p99.9 {p[2]}"
-                if not summary["records"]["percentiles_complete"]:
-                    line += " (percentiles from the records received only)"
+                line += f" p50 {p[0]} p90 {p[1]} p99 {p[2]} p99.9 {p[3]}"
         print(line)
     r = summary["records"]
     print(f"records: expected {r['expected']}, received {r['received']}, lost {r['lost']} "

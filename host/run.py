@@ -6,13 +6,13 @@ What the summary promises (docs/receive.md, "A run's numbers"):
   time passed: `settle` seconds of the unit's own clock (default: the transport's
   `settle_s`, else RFC 2544's 2 s), cut short once every packet sent is accounted for;
 - `records` says how many per-packet records were expected (every measured packet, or one in
-  `record_sample`), how many reached the file, and how many were lost and where; the
-  percentiles come from the records, so they are marked incomplete when records were lost;
+  `record_sample`), how many reached the file, and how many were lost and where;
+- the percentiles come from the unit's histograms, which count every packet whatever happens
+  to the records;
 - a stream that sent and received nothing is a warning, with what to check.
 
 Memory stays flat however long the run: records go to Parquet in bounded row groups
-(`records.RecordWriter`), and the percentiles come from per-stream histograms with the
-hardware's buckets, counted as the records pass.
+(`records.RecordWriter`).
 """
 import datetime
 import json
@@ -36,15 +36,6 @@ class Interrupted(Exception):
     def __init__(self, signum):
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
-
-
-def buckets(latency_ns):
-    """`regmap.hist_bucket`, vectorised."""
-    v = np.maximum(latency_ns, 0) >> 3
-    octave = np.floor(np.log2(np.maximum(v, 1))).astype(np.int64)
-    fine = (v >> np.maximum(octave - 4, 0)) & (regmap.HIST_SUB - 1)
-    log = regmap.HIST_LINEAR + (octave - 5) * regmap.HIST_SUB + fine
-    return np.minimum(np.where(v < regmap.HIST_LINEAR, v, log), regmap.HIST_OVERFLOW)
 
 
 def percentile(histogram, q, low=None, high=None):
@@ -71,23 +62,26 @@ def percentile(histogram, q, low=None, high=None):
     return round(value)
 
 
+PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9))
+
+
 def summarise(stats, histogram):
-    """The summary entry of one stream from its hardware statistics and the histogram of its
-    records' latencies (percentiles need records; with none, they are null)."""
+    """The summary entry of one stream from its hardware statistics and histogram (every
+    packet; percentiles null when none came back)."""
     entry = {"id": stats.stream, "tx_packets": stats.tx_packets, "rx_packets": stats.rx_packets,
              "lost": stats.lost, "reordered": stats.reordered, "duplicates": stats.duplicates,
              "latency_ns": {"min": stats.latency_min_ns, "mean": stats.latency_mean_ns,
                             "max": stats.latency_max_ns, "stddev": stats.latency_stddev_ns}}
-    for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
+    for name, q in PERCENTILES:
         entry["latency_ns"][name] = percentile(histogram, q, stats.latency_min_ns,
                                                stats.latency_max_ns)
     return entry
 
 
-def ingest(chunk, streams, extender, writer, histograms):
-    """Records in `chunk` (RECORD_DTYPE) of streams 0..`streams`-1 into `writer` and
-    `histograms`, seq extended by `extender`; returns (records kept, records of other
-    streams). Vectorised: numpy per chunk, nothing per record."""
+def ingest(chunk, streams, extender, writer):
+    """Records in `chunk` (RECORD_DTYPE) of streams 0..`streams`-1 into `writer`, seq
+    extended by `extender`; returns (records kept, records of other streams). Vectorised:
+    numpy per chunk, nothing per record."""
     mine = chunk["stream"] < streams
     other = int(len(chunk) - np.count_nonzero(mine))
     if other:
@@ -99,8 +93,6 @@ def ingest(chunk, streams, extender, writer, histograms):
     columns["seq"] = extender.extend(chunk["stream"], chunk["seq"])
     columns["latency_ns"] = latency
     writer.write(columns)
-    cells = chunk["stream"].astype(np.int64) * histograms.shape[1] + buckets(latency)
-    histograms += np.bincount(cells, minlength=histograms.size).reshape(histograms.shape)
     return len(chunk), other
 
 
@@ -141,7 +133,6 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     started_ns = device.read_register("TIME")
     undecodable_before = device.records_undecodable
     overflow_before = device.read_register("RECORD_OVERFLOW")
-    histograms = np.zeros((len(streams), regmap.HIST_BUCKETS), dtype=np.int64)
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
     if expected is not None and record_sample != 1:
         expected = expected // record_sample if record_sample else 0
@@ -158,7 +149,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                 if len(chunk) and chunk["rx_ns"][0] < started_ns:
                     chunk = chunk[chunk["rx_ns"] >= started_ns]
                 if len(chunk):
-                    kept, other = ingest(chunk, len(streams), extender, writer, histograms)
+                    kept, other = ingest(chunk, len(streams), extender, writer)
                     received, foreign = received + kept, foreign + other
                     bar(received)
                     continue
@@ -180,7 +171,11 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     if interrupted:
         ended["interrupted_by"] = getattr(interrupted, "signum", 2)
     rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
-    summary["streams"] = [summarise(stats, histograms[i]) for i, stats in enumerate(rows)]
+    # Only the streams that received anything have a histogram worth reading (512 buckets,
+    # two round trips each).
+    summary["streams"] = [summarise(stats, device.histogram(i) if stats.rx_packets else
+                                    np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64))
+                          for i, stats in enumerate(rows)]
     summary["records"] = _record_account(device, rows, received, foreign, record_sample,
                                          device.read_register("RECORD_OVERFLOW")
                                          - overflow_before, writer)
@@ -222,9 +217,7 @@ def _record_account(device, stats, received, foreign, record_sample, overflow, w
     return {"expected": expected, "received": received, "lost": lost,
             "fifo_overflow": overflow, "left_in_fifo": device.read_register("RECORD_LEVEL"),
             "other_streams": foreign, "sample_one_in": record_sample,
-            "rows_written": writer.rows_written, "row_groups": writer.row_groups,
-            # A thinned run's percentiles are a sample's, not every packet's: say so.
-            "percentiles_complete": lost == 0 and record_sample == 1}
+            "rows_written": writer.rows_written, "row_groups": writer.row_groups}
 
 
 def _warnings(summary):
@@ -244,8 +237,9 @@ def _warnings(summary):
     if records["lost"]:
         warnings.append(
             f"records: {records['lost']} of {records['expected']} lost ({records['fifo_overflow']}"
-            f" in the unit's FIFO); the counts above are exact, the percentiles come from the "
-            f"records that arrived. Thin them on purpose with --record-sample N")
+            f" in the unit's FIFO); the counts and percentiles above are exact (the unit counts "
+            f"every packet), records.parquet lacks those rows. Thin them on purpose with "
+            f"--record-sample N")
     return warnings
 
 
