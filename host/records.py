@@ -73,9 +73,6 @@ def encode_records(rows, epoch=None):
     new_epoch = high != previous
     out = np.zeros(len(rows) + int(np.count_nonzero(new_epoch)), dtype=WIRE_DTYPE)
     at = np.arange(len(rows)) + np.cumsum(new_epoch)        # each record after its marks
-    mark_at = at[new_epoch] - 1
-    out["flags"][mark_at] = regmap.RECORD_EPOCH
-    out["seq"][mark_at] = high[new_epoch]
     latency = rows["rx_ns"].astype(np.int64) - rows["tx_ns"].astype(np.int64)
     clipped = (latency < 0) | (latency >= 1 << 32)
     for name in _SAME:
@@ -84,6 +81,10 @@ def encode_records(rows, epoch=None):
         clipped, regmap.RECORD_CLIPPED, 0)
     out["rx_ns"][at] = rows["rx_ns"] & np.uint64(0xFFFF_FFFF)
     out["latency_ns"][at] = np.where(clipped, 0xFFFF_FFFF, latency)
+    mark_at = at[new_epoch] - 1          # a mark repeats the record after it, but for these
+    out[mark_at] = out[mark_at + 1]
+    out["flags"][mark_at] = regmap.RECORD_EPOCH
+    out["seq"][mark_at] = high[new_epoch]
     return out.tobytes()
 
 

@@ -50,8 +50,8 @@ PACKET_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
 # ... and as a record on the links: 16 bytes, so a 64-byte stream at line rate needs 23.8 MB/s
 # (under half of USB 2.0's 53.2 MB/s bulk ceiling). `rx_ns` is the RX stamp's low 32 bits; its
 # high 32 bits are those of the latest epoch mark before it: a record with RECORD_EPOCH in
-# `flags` whose `seq` holds them, put in whenever they change (every 4.3 s) and before a
-# run's first record. `latency_ns` is rx − tx, the TX stamp's whole information; outside
+# `flags` whose `seq` holds them (its other fields repeat the record after it, and mean
+# nothing), put in whenever they change (every 4.3 s) and before a run's first record. `latency_ns` is rx − tx, the TX stamp's whole information; outside
 # 0..2**32 − 1 (over 4.3 s, or a foreign sender's stamp from the future) it reads 2**32 − 1
 # with RECORD_CLIPPED set, and the record's TX stamp is unknown.
 RECORD_FIELDS = [("stream", 8), ("flags", 8), ("length", 16), ("seq", 32),
@@ -309,7 +309,8 @@ _FIELD_SETS = [
      f"`rx_ns`: the RX stamp's low 32 bits. `latency_ns`: RX − TX stamp. `flags`: "
      f"{RECORD_PACKET_FLAGS:#04x} the stream's last packet, {RECORD_CLIPPED:#04x} latency "
      f"outside 0..2³² − 1 ns (`latency_ns` then reads 2³² − 1), {RECORD_EPOCH:#04x} an epoch "
-     f"mark: `seq` holds the RX stamps' high 32 bits for the records after it."),
+     f"mark: `seq` holds the RX stamps' high 32 bits for the records after it (its other "
+     f"fields repeat the next record's)."),
     ("MDIO_COMMAND", MDIO_COMMAND_FIELDS, "`write` 1: write `data`; 0: read into MDIO_RESULT."),
     ("MDIO_RESULT", MDIO_RESULT_FIELDS, "IEEE 802.3 clause 22 register contents."),
 ]

@@ -97,3 +97,18 @@ def test_frame_bits_on_the_wire_and_a_command_while_busy():
     expected = "1" * 32 + "01" + "01" + "00011" + "01001" + "10" + format(0xA5C3, "016b")
     assert frame == expected
     assert not any(taken)
+
+
+def test_the_host_reads_and_writes_the_virtual_boards_phy():
+    """`Device.mdio_write`/`phys` through the whole path: forcing 100 Mb/s full duplex in BMCR
+    (auto-negotiation off) is what `phys` then reports, and a bad field touches nothing."""
+    import pytest
+
+    import wirestamp
+    with wirestamp.open("sim://") as device:
+        assert [p.speed for p in device.phys()] == ["1000 Mb/s full duplex"]
+        device.mdio_write(1, 0, 1 << 13 | 1 << 8)
+        assert device.mdio_read(1, 0) == 1 << 13 | 1 << 8
+        assert [p.speed for p in device.phys()] == ["100 Mb/s full duplex (forced)"]
+        with pytest.raises(ValueError, match="mdio.reg"):
+            device.mdio_read(1, 32)

@@ -62,8 +62,10 @@ class RecordFifo(wiring.Component):
         latency = Signal(64)
         entry, with_mark, ready = Signal(Record), Signal(), Signal()
         epoch, epoch_next, epoch_known = Signal(32), Signal(32), Signal()
+        # A mark is its record with other flags and `seq`: only those bits are multiplexed.
         mark = Signal(Record)
-        m.d.comb += [mark.flags.eq(regmap.RECORD_EPOCH), mark.seq.eq(epoch_next)]
+        m.d.comb += [mark.eq(entry), mark.flags.eq(regmap.RECORD_EPOCH),
+                     mark.seq.eq(epoch_next)]
         m.d.comb += latency.eq(packet.rx_ns - packet.tx_ns)
         m.d.sync += ready.eq(kept)                                   # cycle 1
         with m.If(kept):
