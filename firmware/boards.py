@@ -41,6 +41,8 @@ class Board:
     programmer: str         # openFPGALoader cable/board option
     rx_delay_ns: float      # RGMII receive data delayed in the FPGA (DELAYG), after the pad
     router: str             # nextpnr's router for this image (`nextpnr_options`)
+    seed: int | None = None  # nextpnr's placement seed for this image (None: its default);
+                             # docs/timing.md says why the Colorlight's is fixed
     usb: bool = False       # a ULPI USB 2.0 PHY (`ulpi` 0) carries the control link and
                             # the records; the UART stays as a fallback (`UsbUnit`)
 
@@ -51,7 +53,7 @@ BOARDS = {
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
-                              router="router1"),
+                              router="router1", seed=3),
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
@@ -266,7 +268,8 @@ def build(board, out="build/boards", port=0, seed=None, router=None, rx_port=Non
         products = platform.build(Top(board, port, rx_port=rx_port), name="wirestamp",
                                   build_dir=folder, script_after_read=KEEP_COPIES,
                                   synth_opts=SYNTH_OPTS, nextpnr_opts=nextpnr_options(
-                                      seed, router or BOARDS[board].router))
+                                      BOARDS[board].seed if seed is None else seed,
+                                      router or BOARDS[board].router))
     except subprocess.CalledProcessError:
         log = os.path.join(folder, "wirestamp.tim")
         errors = [line for line in open(log) if "ERROR" in line] if os.path.exists(log) else []

@@ -1,7 +1,7 @@
 """The wirestamp core: everything a board or the virtual board wraps.
 
     register bus ─ bank ─ stream/segment tables ─ scheduler ─ generator ─┐
-                                                       responder ─ TX mux ─ FIFO ─ MAC TX ─ GMII TX
+                                                       responder ─ TX mux ─ skid buffer ─ MAC TX ─ GMII TX
     GMII RX ─ crossing ─ MAC RX ─ parser ─┬─ tracker (statistics, histograms)
                                           ├─ record FIFO
                                           └─ responder (ARP, ICMP echo)

@@ -315,7 +315,8 @@ def main(argv=None):
     build.add_argument("--rx-port", type=int,
                        help="receive on this port instead (transmit on --port, through a DUT)")
     build.add_argument("--out", default="build/boards")
-    build.add_argument("--seed", type=int, help="nextpnr's placement seed (default: its own)")
+    build.add_argument("--seed", type=int,
+                       help="nextpnr's placement seed (default: the board's, docs/timing.md)")
     build.add_argument("--router", choices=("router1", "router2"),
                        help="default: the board's (router1 on the Colorlight, the faster "
                             "image; router2 on the Versa, where router1 did not finish)")
