@@ -412,10 +412,13 @@ class Device:
             latency_max_ns=row["latency_max"] if n else None,
             latency_stddev_ns=stddev(n, row["latency_sum"], row["latency_sumsq"]))
 
-    def histogram(self, stream):
-        """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`)."""
+    def histogram(self, stream, buckets=range(regmap.HIST_BUCKETS)):
+        """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`), two round
+        trips each: those in `buckets` are read, the others left 0 (`run` reads only those
+        between the buckets of the stream's exact minimum and maximum, where all its packets
+        are)."""
         counts = np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
-        for bucket in range(regmap.HIST_BUCKETS):
+        for bucket in buckets:
             self.write_register("HIST_SELECT", stream << 9 | bucket)
             counts[bucket] = self.read_register("HIST_COUNT")
         return counts

@@ -171,11 +171,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     if interrupted:
         ended["interrupted_by"] = getattr(interrupted, "signum", 2)
     rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
-    # Only the streams that received anything have a histogram worth reading (512 buckets,
-    # two round trips each).
-    summary["streams"] = [summarise(stats, device.histogram(i) if stats.rx_packets else
-                                    np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64))
-                          for i, stats in enumerate(rows)]
+    summary["streams"] = [summarise(stats, _histogram(device, stats)) for stats in rows]
     summary["records"] = _record_account(device, rows, received, foreign, record_sample,
                                          device.read_register("RECORD_OVERFLOW")
                                          - overflow_before, writer)
@@ -191,6 +187,15 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     if interrupted:
         raise interrupted
     return summary
+
+
+def _histogram(device, stats):
+    """The stream's hardware histogram. Every packet lies between its exact minimum and
+    maximum, so only the buckets from one's to the other's are read (two round trips each)."""
+    if not stats.rx_packets:
+        return np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
+    low, high = regmap.hist_bucket(stats.latency_min_ns), regmap.hist_bucket(stats.latency_max_ns)
+    return device.histogram(stats.stream, range(low, high + 1))
 
 
 def _all_accounted(device, streams, received, record_sample):

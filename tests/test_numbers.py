@@ -224,3 +224,17 @@ def test_the_echo_seed_changes_what_it_draws(tmp_path):
     one, three, again = pattern(1), pattern(3), pattern(1)
     assert one[0] != three[0] and one[1] != three[1]
     assert one[0] == again[0]             # the same seed, the same fates
+
+
+def test_percentiles_from_the_buckets_between_min_and_max_equal_the_whole_histograms(tmp_path):
+    """`run` reads only the buckets between the exact minimum's and maximum's: nothing lies
+    outside them, so the percentiles are those of all 512 buckets."""
+    from wirestamp.run import PERCENTILES
+    stream = Stream("10.0.0.9", dst_mac=ECHO_MAC, rate=100_000, count=400)
+    with wirestamp.open("sim://?dut=echo&delay=exp:20us&seed=5") as device:
+        summary = run_measurement(device, [stream], tmp_path / "r", progress=False)
+        whole = device.histogram(0)
+    latency = summary["streams"][0]["latency_ns"]
+    assert int(whole.sum()) == 400 and np.count_nonzero(whole) > 10
+    for name, q in PERCENTILES:
+        assert latency[name] == percentile(whole, q, latency["min"], latency["max"])
