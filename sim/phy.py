@@ -67,7 +67,7 @@ class PhyModel(wiring.Component):
         header = Signal(12)         # op[1:0] phy[4:0] reg[4:0], first bit highest
         shift = Signal(18)
         reply = Signal(16)          # a read's data, sent from bit 15
-        op, phy, reg = header[10:12], header[5:10], header[0:5]
+        op, reg = header[10:12], header[0:5]
         with m.FSM():
             with m.State("HUNT"):
                 with m.If(rising):
