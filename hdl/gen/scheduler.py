@@ -77,9 +77,9 @@ class Scheduler(wiring.Component):
                 acc.go.eq(engine.starting[i]), acc.active.eq(self.active[i]),
             ]
 
-        # Arbitration, round-robin over the streams holding credit, in registered steps (pick,
-        # fetch, check, join, grant, then two while the backlogs count the grant) so no long
-        # path remains; the latency is the same always.
+        # Arbitration, round-robin over the streams holding credit, in registered steps (find,
+        # pick, fetch, check, join, grant, then three while the backlogs count the grant) so no
+        # long path remains; the latency is the same always.
         backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
         wants = Signal(STREAMS)
         m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
@@ -88,12 +88,15 @@ class Scheduler(wiring.Component):
         above = Signal(STREAMS, init=(1 << STREAMS) - 1)
         upper = Signal(STREAMS)
         m.d.comb += upper.eq(wants & above)
+        # FIND: the two candidates, registered every cycle, for PICK to choose between.
         first_upper, first_any = Signal(range(STREAMS)), Signal(range(STREAMS))
         for i in reversed(range(STREAMS)):
             with m.If(upper[i]):
-                m.d.comb += first_upper.eq(i)
+                m.d.sync += first_upper.eq(i)
             with m.If(wants[i]):
-                m.d.comb += first_any.eq(i)
+                m.d.sync += first_any.eq(i)
+        any_upper, any_wants = Signal(), Signal()
+        m.d.sync += [any_upper.eq(upper != 0), any_wants.eq(wants != 0)]
         chosen = Signal(range(STREAMS))
         # The LUT RAMs (read in FETCH) are addressed by copies of `chosen`, apart from the
         # logic that `chosen` steers.
@@ -125,8 +128,8 @@ class Scheduler(wiring.Component):
             m.d.sync += self.grants.valid.eq(0)
         with m.FSM(name="arbiter"):
             with m.State("PICK"):
-                with m.If(~self.grants.valid & (wants != 0) & ~self.stop & ~self.start):
-                    pick = Mux(upper != 0, first_upper, first_any)
+                with m.If(~self.grants.valid & any_wants & ~self.stop & ~self.start):
+                    pick = Mux(any_upper, first_upper, first_any)
                     m.d.sync += [register.eq(pick) for register in [chosen, *addresses]]
                     m.next = "FETCH"
             with m.State("FETCH"):
@@ -153,10 +156,13 @@ class Scheduler(wiring.Component):
                 m.d.sync += chosen_active.eq(0)
                 m.next = "TAKE"
             # `take` (registered, it reaches all sixteen backlogs) counts the grant in its
-            # backlog now, and `wants` follows a cycle later: then the next pick may look.
+            # backlog now, `wants` follows a cycle later and FIND's candidates one more: then
+            # the next pick may look.
             with m.State("TAKE"):
                 m.next = "SETTLE"
             with m.State("SETTLE"):
+                m.next = "FIND"
+            with m.State("FIND"):
                 m.next = "PICK"
         # GRANT (`chosen_active` is high in GRANT only).
         with m.If(chosen_active & ~self.stop & ~self.start):
