@@ -329,14 +329,9 @@ def markdown():
             f"0x{r.addr:04X} + {r.words}·n (n < {r.count})"
         doc = r.doc.replace("|", "\\|")
         lines.append(f"| {addr} | {r.name} | {r.width} | {r.access} | 0x{r.reset:X} | {doc} |")
-    for t in TABLES:
-        lines += ["", f"## {t.name} (0x{t.base:04X} + {t.stride}·row + word, {t.rows} rows, write-only)",
-                  "", t.doc, "", "| bits | field |", "|---|---|"]
-        shift = 0
-        for name, width in t.fields:
-            lines.append(f"| {shift}–{shift + width - 1} | {name} |")
-            shift += width
-    for title, fields, doc in _FIELD_SETS:
+    sections = [(f"{t.name} (0x{t.base:04X} + {t.stride}·row + word, {t.rows} rows, write-only)",
+                 t.fields, t.doc) for t in TABLES] + _FIELD_SETS
+    for title, fields, doc in sections:
         lines += ["", f"## {title}", "", doc, "", "| bits | field |", "|---|---|"]
         shift = 0
         for name, width in fields:
