@@ -1,6 +1,7 @@
 """The `wirestamp` command."""
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
@@ -83,18 +84,18 @@ def cmd_info(args):
     return 0
 
 
-def _run_folder(out, overwrite):
+def _run_folder(out, overwrite, kind="run", result="summary.json"):
     """The folder a run writes: `out` as given (refused if it holds a run's results, unless
     `overwrite`), or by default a new one per run under out/, named by the time it began."""
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder, n = Path("out") / f"run-{stamp}", 1
+        folder, n = Path("out") / f"{kind}-{stamp}", 1
         while folder.exists():
             n += 1
-            folder = Path("out") / f"run-{stamp}-{n}"
+            folder = Path("out") / f"{kind}-{stamp}-{n}"
         return folder
     folder = Path(out)
-    if (folder / "summary.json").exists() and not overwrite:
+    if (folder / result).exists() and not overwrite:
         raise ValueError(f"--out: {folder} already holds a run's results; give another folder "
                          f"or --overwrite")
     return folder
@@ -173,17 +174,12 @@ def cmd_run(args):
                 **({"config": str(args.config)} if args.config else {})}
     status = 0
     with wirestamp.open(args.device) as dev:
-        from .device import ResolveError
         dev.set_address(test.unit_mac, test.unit_ip)
         resolved = {}
         for row in test.resolve:            # as TRex does: ARP, unless the MAC is given
             stream = test.streams[row]
-            try:
-                if stream.dst_ip not in resolved:
-                    resolved[stream.dst_ip] = dev.resolve(stream.dst_ip)
-            except ResolveError as error:
-                print(f"wirestamp: {error}", file=sys.stderr)
-                return 1
+            if stream.dst_ip not in resolved:
+                resolved[stream.dst_ip] = dev.resolve(stream.dst_ip)
             stream.dst_mac = resolved[stream.dst_ip]
         if resolved:
             settings["resolved"] = resolved
@@ -203,6 +199,97 @@ def cmd_run(args):
             if summary["records"]["lost"] or summary["warnings"]:
                 status = 1
     return status
+
+
+def _percent(text, flag):
+    """A percentage: "0.1%" or "0.1" (percent either way), as a fraction."""
+    try:
+        value = float(str(text).strip().removesuffix("%"))
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a percentage like 0.1%") from None
+    if math.isnan(value):
+        raise ValueError(f"{flag}: {text!r} is not a percentage like 0.1%")
+    return value / 100
+
+
+def _rfc2544_settings(args):
+    """`Settings` from the flags, validated; the RFC's trial lengths unless the device is
+    the virtual board (shorter ones there) or a flag gives them."""
+    from . import rfc2544
+    from .units import parse_duration
+    seconds = lambda text: None if text is None else float(parse_duration(text))  # noqa: E731
+    try:
+        sizes = tuple(int(size) for size in args.sizes.split(","))
+    except ValueError:
+        raise ValueError(f"--sizes: {args.sizes!r} is not a list like 64,128,1518") from None
+    fields = dict(dst_ip=args.dst_ip, dst_port=args.dst_port, src_ip=args.src_ip,
+                  src_mac=args.src_mac, sizes=sizes,
+                  tests=tuple(t.strip() for t in args.tests.split(",")),
+                  trial_s=seconds(args.trial), search_trial_s=seconds(args.search_trial),
+                  resolution=_percent(args.resolution, "--resolution"),
+                  accept_loss=_percent(args.accept_loss, "--accept-loss"),
+                  latency_trial_s=seconds(args.latency_trial), latency_trials=args.latency_trials,
+                  b2b_trial_s=seconds(args.b2b_trial), b2b_trials=args.b2b_trials,
+                  settle_s=seconds(args.settle), dst_mac=args.dst_mac)
+    virtual = args.device.startswith("sim://")
+    given = {k: v for k, v in fields.items() if v is not None}
+    settings = rfc2544.Settings.for_virtual_board(rfc2544.RFC2544_SETTLE_S, **given) \
+        if virtual else rfc2544.Settings(**given)
+    return settings.validate()
+
+
+def cmd_rfc2544(args):
+    import wirestamp
+    from . import rfc2544
+    settings = _rfc2544_settings(args)      # bad input refused before the device is touched
+    folder = _run_folder(args.out, args.overwrite, "rfc2544", "results.json")
+    with wirestamp.open(args.device) as dev:
+        if args.settle is None and settings.shortened:     # the virtual DUT's longest delay
+            settings.settle_s = getattr(dev.transport, "settle_s", settings.settle_s)
+        dev.set_address(settings.src_mac, settings.src_ip)
+        if settings.dst_mac == "ff:ff:ff:ff:ff:ff" and not args.dst_mac:
+            settings.dst_mac = dev.resolve(settings.dst_ip)
+        for note in settings.notes():
+            print(f"note: {note}", file=sys.stderr)
+        status = _status(not args.quiet)
+        try:
+            results = rfc2544.run(dev, settings, folder, progress=status)
+        finally:
+            status(None)
+    _print_rfc2544(results, folder)
+    return 0
+
+
+def _status(enabled):
+    """A one-line live status (rich), fed text; None closes it."""
+    if not enabled:
+        return lambda text: None
+    from rich.console import Console
+    live = Console(stderr=True).status("")
+    live.start()
+    return lambda text: live.stop() if text is None else live.update(text)
+
+
+def _print_rfc2544(results, folder):
+    for e in results["throughput"]:
+        print(f"throughput {e['size']} B: {e['rate_pps']:,.0f} frames/s, {e['mbps']:,.1f} Mb/s "
+              f"({e['percent_of_line']:.2f} % of line)")
+    for e in results["latency"]:
+        if e["frames"]:
+            print(f"latency {e['size']} B at {e['rate_pps']:,.0f} frames/s: min {e['min_ns']} "
+                  f"mean {e['mean_ns']:,.1f} p99 {e['p99_ns']} max {e['max_ns']} ns "
+                  f"({e['frames']:,} frames)")
+    for e in results["loss"]:
+        print(f"frame loss {e['size']} B: " + ", ".join(
+            f"{st['percent_of_line']} %: {st['loss_percent']:.2f} %" for st in e["steps"]))
+    for e in results["back_to_back"]:
+        print(f"back-to-back {e['size']} B: {e['frames_mean']:,.1f} frames "
+              f"({e['frames_min']:,}-{e['frames_max']:,}), buffer "
+              f"{e['buffer_time_s'] * 1e6:,.2f} µs" +
+              ("" if e["corrected_buffer_time_s"] is None else
+               f", corrected {e['corrected_buffer_time_s'] * 1e6:,.2f} µs"))
+    print(f"wrote {folder / 'report.md'} and {folder / 'results.json'} "
+          f"({results['trials']} trials)")
 
 
 def cmd_reflect(args):
@@ -280,6 +367,44 @@ def main(argv=None):
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
+    from .rfc2544 import SIZES
+    rfc = sub.add_parser("rfc2544", help="RFC 2544 throughput, latency, frame loss and "
+                                          "back-to-back per frame size; report.md, results.json")
+    rfc.add_argument("--device", required=True, help=DEVICE_HELP)
+    rfc.add_argument("--dst-ip", required=True, help="the DUT's IPv4 address")
+    rfc.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
+    rfc.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
+    rfc.add_argument("--src-ip", default="192.168.0.2",
+                     help="the unit's own IPv4 address (default 192.168.0.2)")
+    rfc.add_argument("--src-mac", default="02:77:73:00:00:01",
+                     help="the unit's own MAC (default 02:77:73:00:00:01)")
+    rfc.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                     help="frame sizes, bytes with FCS, 64-1518 (default: RFC 2544's seven)")
+    rfc.add_argument("--tests", default="throughput,latency,loss,back-to-back",
+                     help="any of throughput,latency,loss,back-to-back (default: all)")
+    rfc.add_argument("--trial", help="throughput and frame loss trials (default 60s; the "
+                                     "virtual board 5ms)")
+    rfc.add_argument("--search-trial", help="throughput search trials, the result confirmed "
+                                            "by one of --trial (default: --trial)")
+    rfc.add_argument("--resolution", default="0.1%",
+                     help="the throughput search stops at this much of line rate (0.1%%)")
+    rfc.add_argument("--accept-loss", default="0",
+                     help="loss a throughput trial may have, %% of frames (default 0: the "
+                          "RFC's zero-loss throughput)")
+    rfc.add_argument("--latency-trial", help="default 120s; the virtual board 5ms")
+    rfc.add_argument("--latency-trials", type=int, help="default 20; the virtual board 3")
+    rfc.add_argument("--b2b-trial", help="longest back-to-back burst (default 2s; the "
+                                         "virtual board 1ms)")
+    rfc.add_argument("--b2b-trials", type=int, help="default 50; the virtual board 3")
+    rfc.add_argument("--settle", help="wait for frames in flight after each trial, on the "
+                                      "unit's clock (default 2s; the virtual board: its "
+                                      "DUT's longest delay)")
+    rfc.add_argument("--out", help="output folder (default: a new out/rfc2544-TIME)")
+    rfc.add_argument("--overwrite", action="store_true",
+                     help="write into --out even if it holds earlier results")
+    rfc.add_argument("--quiet", action="store_true", help="no live status")
+    rfc.set_defaults(func=cmd_rfc2544)
+
     reflect = sub.add_parser("reflect", help="UDP echo agent for the machine under test, "
                                              "logging kernel and application times")
     reflect.add_argument("--port", type=int, default=5001)
@@ -331,7 +456,7 @@ def main(argv=None):
     flash.set_defaults(func=cmd_flash)
 
     args = parser.parse_args(argv)
-    from .device import LinkError
+    from .device import LinkError, ResolveError
     from .run import Interrupted
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
@@ -340,6 +465,9 @@ def main(argv=None):
     except LinkError as error:           # the unit did not answer: say so, with a hint
         print(f"wirestamp: {error}", file=sys.stderr)
         return 3
+    except ResolveError as error:        # ARP got no answer: say what to check
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:              # `wirestamp info | head`: the reader has gone
         sys.stderr.close()
         return 0

@@ -3,7 +3,8 @@ paper's graphs 1–6), the latency histogram and its CDF. Every function takes p
 arrays, so a script can plot any run's records the same way."""
 import numpy as np
 
-__all__ = ["rate_and_latency", "latency_histogram", "latency_cdf", "time_bins"]
+__all__ = ["rate_and_latency", "latency_histogram", "latency_cdf", "time_bins",
+           "rfc2544_figures"]
 
 
 def _pyplot():
@@ -77,3 +78,71 @@ def latency_cdf(path, latency_ns, title="latency CDF"):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _save(fig, axes, path, title, xlabel, ylabel):
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def rfc2544_figures(results, out):
+    """PNGs of an RFC 2544 run's results (`wirestamp.rfc2544`) in `out`; their file names.
+    Throughput per size beside the line rate, latency per size, the loss curves, and the
+    back-to-back bursts."""
+    plt = _pyplot()
+    names = []
+    if results["throughput"]:
+        rows = results["throughput"]
+        sizes = [str(e["size"]) for e in rows]
+        fig, axes = plt.subplots(figsize=(8, 4))
+        axes.bar(sizes, [e["rate_pps"] for e in rows], label="throughput (zero loss)"
+                 if not results["settings"]["accept_loss"] else "throughput")
+        axes.plot(sizes, [e["line_pps"] for e in rows], "k_", markersize=30, label="line rate")
+        axes.set_yscale("log")
+        for i, e in enumerate(rows):
+            axes.annotate(f"{e['mbps']:,.0f} Mb/s", (i, e["rate_pps"]), ha="center",
+                          va="bottom", fontsize=8)
+        _save(fig, axes, out / "throughput.png", "RFC 2544 throughput", "frame size, bytes",
+              "frames/s")
+        plt.close(fig)
+        names.append("throughput.png")
+    if results["latency"]:
+        rows = [e for e in results["latency"] if e["frames"]]
+        sizes = [e["size"] for e in rows]
+        fig, axes = plt.subplots(figsize=(8, 4))
+        for key, style in (("min_ns", "v-"), ("mean_ns", "o-"), ("p99_ns", "s--"),
+                           ("max_ns", "^:")):
+            axes.plot(sizes, [e[key] / 1e3 for e in rows], style, label=key[:-3])
+        _save(fig, axes, out / "latency.png", "RFC 2544 latency at the throughput rate",
+              "frame size, bytes", "latency, µs")
+        plt.close(fig)
+        names.append("latency.png")
+    if results["loss"]:
+        fig, axes = plt.subplots(figsize=(8, 4))
+        for e in results["loss"]:
+            steps = e["steps"]
+            axes.plot([st["percent_of_line"] for st in steps],
+                      [st["loss_percent"] for st in steps], "o-", label=f"{e['size']} B")
+        _save(fig, axes, out / "loss.png", "RFC 2544 frame loss rate",
+              "offered load, % of line rate", "frames lost, %")
+        plt.close(fig)
+        names.append("loss.png")
+    if results["back_to_back"]:
+        rows = results["back_to_back"]
+        sizes = [str(e["size"]) for e in rows]
+        mean = np.array([e["frames_mean"] for e in rows])
+        spread = [mean - [e["frames_min"] for e in rows], [e["frames_max"] for e in rows] - mean]
+        fig, axes = plt.subplots(figsize=(8, 4))
+        axes.bar(sizes, mean, yerr=spread, capsize=4, label="longest burst without loss")
+        axes.plot(sizes, [e["longest_tried"] for e in rows], "k_", markersize=30,
+                  label="longest tried")
+        _save(fig, axes, out / "back_to_back.png", "RFC 2544 back-to-back frames",
+              "frame size, bytes", "frames")
+        plt.close(fig)
+        names.append("back_to_back.png")
+    return names

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 from .rates import LINE, Ramp, UpDown
 
-__all__ = ["parse_duration", "parse_rate"]
+__all__ = ["parse_duration", "parse_rate", "parse_quantity"]
 
 _TIME = {"ns": Fraction(1, 10**9), "us": Fraction(1, 10**6), "ms": Fraction(1, 1000),
          "s": Fraction(1), "min": Fraction(60), "h": Fraction(3600)}
@@ -20,14 +20,18 @@ def parse_duration(text):
     return Fraction(match[1]) * _TIME[match[2]]
 
 
-def _pps(text, frame_size):
-    match = re.fullmatch(_NUMBER + r"\s*([kmg]?)(pps|bps)", text.strip().lower())
+def parse_quantity(text, field="rate"):
+    """(value, "pps" or "bps") of a plain rate such as 1.5kpps or 100mbps; bits per second
+    count the frames' bits on the wire, FCS included (no preamble, no gap)."""
+    match = re.fullmatch(_NUMBER + r"\s*([kmg]?)(pps|bps)", str(text).strip().lower())
     if not match:
-        raise ValueError(f"rate: {text!r} is not like 1000pps, 1.5kpps or 100mbps")
-    value = Fraction(match[1]) * _PREFIX[match[2]]
-    if match[3] == "bps":               # bits per second of frames on the wire, FCS included
-        value /= 8 * frame_size
-    return value
+        raise ValueError(f"{field}: {text!r} is not like 1000pps, 1.5kpps or 100mbps")
+    return Fraction(match[1]) * _PREFIX[match[2]], match[3]
+
+
+def _pps(text, frame_size):
+    value, unit = parse_quantity(text)
+    return value / (8 * frame_size) if unit == "bps" else value
 
 
 def parse_rate(text, frame_size=64):

@@ -57,6 +57,9 @@ class VirtualBoard(wiring.Component):
     table_addr: In(range(DELAY_TABLE))
     table_data: In(32)
     table_en: In(1)
+    queue_frames: In(8)        # the echo's capacity queue (models.EchoModel), 0: none
+    frame_service: In(48)
+    byte_service: In(48)
 
     def elaborate(self, platform):
         m = Module()
@@ -87,7 +90,7 @@ class VirtualBoard(wiring.Component):
         m.submodules.echo = echo = EchoModel()
         m.submodules.injector = injector = Injector()
         for name in ("drop_below", "duplicate_below", "hold_below", "seed", "octave", "table_addr",
-                     "table_data", "table_en"):
+                     "table_data", "table_en", "queue_frames", "frame_service", "byte_service"):
             m.d.sync += getattr(echo, name).eq(getattr(self, name))
         m.d.sync += [injector.frames.payload.eq(self.inject.payload),
                      injector.frames.valid.eq(self.inject.valid)]

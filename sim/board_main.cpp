@@ -2,7 +2,7 @@
 // (board.py), started by wirestamp.sim.virtual. No Python and no VPI run here, so a cycle
 // costs only the model's own evaluation.
 //
-// Arguments: --dut N --capture 0|1 --drop T --dup T --hold T --seed S --octave C --usb 0|1 --unplugged 0|1 --table FILE
+// Arguments: --dut N --capture 0|1 --drop T --dup T --hold T --seed S --octave C --usb 0|1 --unplugged 0|1 --queue N --frame-service Q --byte-service Q --table FILE
 // (the echo model's delay table, one number of cycles per line), or --idle CYCLES (run that
 // many cycles with nothing to do and print "@T seconds": the speed benchmark).
 //
@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
     top->hold_below = arg(argc, argv, "--hold", 0);
     top->seed = arg(argc, argv, "--seed", 1);
     top->octave = arg(argc, argv, "--octave", 0);
+    top->queue_frames = arg(argc, argv, "--queue", 0);
+    top->frame_service = arg(argc, argv, "--frame-service", 0);
+    top->byte_service = arg(argc, argv, "--byte-service", 0);
     for (int i = 0; i < RESET_CYCLES + 2; i++) board.tick();   // inputs are registered after reset
 
     if (const char* path = arg_text(argc, argv, "--table")) {

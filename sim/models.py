@@ -15,6 +15,15 @@ It prints what it did, one line per event, so the truth is known to the host:
     @I n t_in action      frame n's SFD came in at cycle t_in; action: ACTIONS
     @O n t_in t_out       a reply to frame n left with its SFD at cycle t_out
     @S n                  frame n was not UDP/IPv4 and was not echoed
+With `queue_frames` set, the model is also a bottleneck of known capacity (RFC 2544's DUT
+with a finite forwarding rate): a store-and-forward FIFO of `queue_frames` frames drained by
+a server that takes `frame_service + length × byte_service` cycles per frame (fixed point,
+16 fractional bits; `length` counts the frame from its first byte to its FCS). A frame that
+finds `queue_frames` frames in the queue (the one being served included) is dropped, as the
+action `full`. Its service starts when it has fully arrived and the server is free; the
+reply leaves when both its service has finished and its drawn delay (from its SFD) has
+passed.
+
 `Injector` sends the frames the simulator's loop puts into its FIFO (the Linux DUT's).
 """
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -58,6 +67,7 @@ class EchoModel(wiring.Component):
             "drop_below": In(33), "duplicate_below": In(33), "hold_below": In(33),
             "seed": In(32), "octave": In(32),
             "table_addr": In(range(DELAY_TABLE)), "table_data": In(32), "table_en": In(1),
+            "queue_frames": In(range(slots)), "frame_service": In(48), "byte_service": In(48),
         })
 
     def elaborate(self, platform):
@@ -108,6 +118,16 @@ class EchoModel(wiring.Component):
         delay = Signal(48)
         m.d.comb += delay.eq(delay_read.data + octaves * self.octave)
 
+        # The capacity queue: when each frame in it finishes its service (Q48.16, in order),
+        # the last one's finish, and the frame now arriving (accepted at its SFD, queued at
+        # its end, when its length and so its service time are known).
+        capacity = self.queue_frames != 0
+        m.submodules.finishes = finishes = SyncFIFOBuffered(width=64, depth=slots)
+        now_q = Cat(Const(0, 16), now)
+        busy_until = Signal(64)
+        arriving, arriving_entry = Signal(), Signal(Entry)
+        m.d.comb += finishes.r_en.eq(finishes.r_rdy & (finishes.r_data <= now_q))
+
         held, held_t_in, held_depart, holding = Signal(32), Signal(48), Signal(48), Signal()
         second, second_entry = Signal(), Signal(Entry)
 
@@ -122,7 +142,8 @@ class EchoModel(wiring.Component):
             action = Signal(3)
             with m.If(holding):
                 m.d.comb += action.eq(PASS)     # the frame after a held one passes it
-            with m.Elif(queue.level >= slots - 4):
+            with m.Elif((queue.level >= slots - 4)
+                        | (capacity & (finishes.level >= self.queue_frames))):
                 m.d.comb += action.eq(FULL)
             with m.Elif(draw < self.drop_below):
                 m.d.comb += action.eq(DROP)
@@ -136,7 +157,9 @@ class EchoModel(wiring.Component):
                          delay_draw.eq(_xorshift(delay_draw)),
                          Print(Format("@I {} {} {}", arrivals, now, action))]
             m.d.comb += [length_w.data.eq(0), length_w.en.eq(1), udp_w.data.eq(0), udp_w.en.eq(1)]
-            with m.If((action == PASS) | (action == DUPLICATE)):
+            with m.If(capacity & (action == PASS)):
+                m.d.sync += [arriving.eq(1), arriving_entry.eq(entry(arrivals, now, depart))]
+            with m.Elif((action == PASS) | (action == DUPLICATE)):
                 m.d.comb += [queue.w_data.eq(entry(arrivals, now, depart)), queue.w_en.eq(1)]
             with m.If(action == DUPLICATE):
                 m.d.sync += [second.eq(1), second_entry.eq(entry(arrivals, now, depart))]
@@ -178,6 +201,18 @@ class EchoModel(wiring.Component):
             with m.Else():
                 m.d.comb += [length_w.data.eq(index), length_w.en.eq(1)]
                 m.d.sync += [receiving.eq(0), arrivals.eq(arrivals + 1)]
+                with m.If(arriving):
+                    start = Mux(busy_until > now_q, busy_until, now_q)
+                    finish = Signal(64)
+                    m.d.comb += finish.eq(start + self.frame_service + index * self.byte_service)
+                    waiting = data.View(Entry, arriving_entry)
+                    ready = (finish + 0xFFFF)[16:]          # the first cycle it has finished
+                    m.d.comb += [finishes.w_data.eq(finish), finishes.w_en.eq(1),
+                                 queue.w_data.eq(entry(waiting.n, waiting.t_in,
+                                                       Mux(ready > waiting.depart, ready,
+                                                           waiting.depart))),
+                                 queue.w_en.eq(1)]
+                    m.d.sync += [busy_until.eq(finish), arriving.eq(0)]
 
         # Replies out, each when its departure time comes (or as soon as the wire is free).
         m.submodules.mac = mac = MacTx()

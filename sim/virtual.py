@@ -10,6 +10,11 @@ URL query (all optional):
     dut=loopback|echo|linux   what the wire attaches to (default loopback)
     delay=3us | uniform:2us-5us | exp:20us    the echo's delay (default 10us; at least 512 ns)
     loss=, dup=, reorder=     probabilities per request (echo), seed=N
+    capacity=300kpps | 400mbps, queue=FRAMES   the echo as a bottleneck of known capacity:
+                              a FIFO of FRAMES frames (default 64) drained at the rate
+                              (bits of frames, FCS included); a frame finding it full is
+                              dropped and counted as `full` (`models.EchoModel`). It adds to
+                              delay= (give a short one); it excludes dup= and reorder=
     wire_pcap=PATH            every frame on the wire, both ways, nanosecond pcapng
     truth=PATH                the echo model's lines (`models.py`)
     netns=NAME, ip=A.B.C.D    the Linux DUT's namespace and address (`linux.py`)
@@ -37,7 +42,7 @@ import numpy as np
 
 from .. import regmap
 from ..device import LinkError
-from ..units import parse_duration
+from ..units import parse_duration, parse_quantity
 from .board import DUTS
 from .models import ACTIONS, DELAY_TABLE, HOLD_LIMIT, MIN_DELAY_CYCLES
 from .pcapng import PcapNgWriter
@@ -45,6 +50,8 @@ from .runner import BOARD, _build_root, build_core
 
 __all__ = ["SimTransport", "delay_table", "delay_model", "from_query"]
 
+QUEUE_LIMIT = 192               # capacity queue frames: the model holds 256 in all, with
+                                # room for those its delay keeps in flight
 CONTROL_BUFFER = 16 << 20       # bytes from the board not yet read; more are dropped (counted)
 
 
@@ -128,10 +135,32 @@ def _cable(value):
     return value == "unplugged"
 
 
+def capacity_model(capacity, queue):
+    """The echo's (queue_frames, frame_service, byte_service) inputs for `capacity` (pps or
+    bits/s, a string like 300kpps) and `queue` frames; services are cycles, 16 fractional bits.
+    (0, 0, 0) without a capacity."""
+    if capacity is None:
+        if queue is not None:
+            raise ValueError("queue=: give it with capacity= (a FIFO of that many frames "
+                             "drained at that rate)")
+        return 0, 0, 0
+    value, unit = parse_quantity(capacity, "capacity")
+    if value <= 0:
+        raise ValueError(f"capacity={capacity}: a rate above 0")
+    frames = 64 if queue is None else queue
+    if not str(frames).isdigit() or not 1 <= int(frames) <= QUEUE_LIMIT:
+        raise ValueError(f"queue={queue}: a number of frames, 1..{QUEUE_LIMIT}")
+    service = round(regmap.CLOCK_HZ * 2**16 * (8 if unit == "bps" else 1) / value)
+    if not 0 < service < 2**48:
+        raise ValueError(f"capacity={capacity}: out of the model's range")
+    return (int(frames), 0, service) if unit == "bps" else (int(frames), service, 0)
+
+
 def from_query(query):
     """`SimTransport` from the parsed `sim://` query (a dict of strings)."""
     known = {"dut", "delay", "loss", "dup", "reorder", "seed", "wire_pcap", "truth", "netns",
-             "ip", "port", "timeout", "retries", "link_loss", "link_corrupt", "link", "cable"}
+             "ip", "port", "timeout", "retries", "link_loss", "link_corrupt", "link", "cable",
+             "capacity", "queue"}
     unknown = set(query) - known
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -145,13 +174,15 @@ def from_query(query):
                         link_loss=query.get("link_loss", 0),
                         link_corrupt=query.get("link_corrupt", 0),
                         usb_records=_link(query.get("link", "serial")) == "usb",
-                        unplugged=_cable(query.get("cable", "plugged")))
+                        unplugged=_cable(query.get("cable", "plugged")),
+                        capacity=query.get("capacity"), queue=query.get("queue"))
 
 
 class SimTransport:
     def __init__(self, dut="loopback", delay="10us", loss=0, dup=0, reorder=0, seed=1,
                  wire_pcap=None, truth=None, netns=None, ip=None, link_loss=0,
-                 link_corrupt=0, usb_records=False, port=5001, unplugged=False):
+                 link_corrupt=0, usb_records=False, port=5001, unplugged=False, capacity=None,
+                 queue=None):
         if dut not in DUTS:
             raise ValueError(f"dut={dut}: use one of {', '.join(DUTS)}")
         drop = _threshold("loss", loss)
@@ -163,6 +194,10 @@ class SimTransport:
                   "unplugged": unplugged,
                   "drop_below": drop, "duplicate_below": duplicate, "hold_below": hold,
                   "seed": seed % 2**32}
+        params["queue"], params["frame_service"], params["byte_service"] = \
+            capacity_model(capacity, queue)
+        if params["queue"] and (dut != "echo" or hold > drop):
+            raise ValueError("capacity=: the echo model's (dut=echo), without dup= or reorder=")
         if dut == "echo":
             params["table"], params["octave"], longest_ns = delay_model(delay)
         else:
@@ -171,7 +206,9 @@ class SimTransport:
         # reordering (HOLD_LIMIT), with room for the frames themselves. `run` waits this long
         # on the unit's clock after the streams end; the kernel (dut=linux) answers in
         # microseconds of wall time, which are far fewer of the simulated clock.
-        self.settle_s = (longest_ns + HOLD_LIMIT * regmap.NS_PER_CYCLE) * 1e-9 + 1e-4
+        drain_ns = params["queue"] * (params["frame_service"] + regmap.MAX_FRAME
+                                      * params["byte_service"]) / 2**16 * regmap.NS_PER_CYCLE
+        self.settle_s = (longest_ns + drain_ns + HOLD_LIMIT * regmap.NS_PER_CYCLE) * 1e-9 + 1e-4
         self._pcap = PcapNgWriter(wire_pcap) if wire_pcap else None
         self._truth_file = open(truth, "w") if truth else None  # noqa: SIM115 (closed in close)
         self.truth = Counter()          # the echo model's actions (models.ACTIONS), "not udp"
@@ -376,6 +413,9 @@ def _launch(params, idle_cycles=None):
                "--hold", str(params.get("hold_below", 0)), "--seed", str(params.get("seed", 1)),
                "--octave", str(params.get("octave", 0)), "--usb", str(int(params.get("usb", 0))),
                "--unplugged", str(int(params.get("unplugged", 0))),
+               "--queue", str(params.get("queue", 0)),
+               "--frame-service", str(params.get("frame_service", 0)),
+               "--byte-service", str(params.get("byte_service", 0)),
                "--table", str(table)]
     if idle_cycles:
         command += ["--idle", str(idle_cycles)]

@@ -1,7 +1,9 @@
-"""The Colorlight 5A-75B image (LFE5U-25F speed 6, the slowest target) builds with the
-pip-installed YoWASP tools, fits, and each clock's Fmax after routing is checked against the
-frequency it runs at (125 MHz; the control clock 62.5 MHz). Takes 8 to 13 minutes; it runs
-beside the rest of the suite."""
+"""The images CI builds with the pip-installed YoWASP tools: the Colorlight 5A-75B (LFE5U-25F
+speed 6, the slowest target) and the ECPIX-5 (LFE5UM5G-85F-8, with the USB device). Each fits,
+and each clock's Fmax after routing is checked against the frequency it runs at: the core
+125 MHz, the control clock 62.5 MHz, the PHY's receive clock 125 MHz, and on the ECPIX-5 the
+ULPI clock 60 MHz. Each takes 8 to 13 minutes; they run beside the rest of the suite, one per
+worker."""
 import os
 import re
 
@@ -20,17 +22,24 @@ def _tools_missing():
 
 pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
 
+# board: (smallest plausible image in bytes, the clocks besides the core/control/receive three)
+IMAGES = {
+    "colorlight_5a75b": (400_000, {}),                      # uncompressed 25F: 464 KB
+    "ecpix5": (1_500_000, {"ulpi_clk": 60.0}),              # uncompressed 85F: 2.2 MB
+}
 
-def test_colorlight_image(tmp_path):
-    """One test, so the image is built once however the suite is spread over workers."""
-    bitstream, fmax, usage = build("colorlight_5a75b", out=str(tmp_path))    # router1
-    fmax = {f.domain: f for f in fmax}
-    assert os.path.getsize(bitstream) > 400_000         # an uncompressed 25F image: 464 KB
+
+@pytest.mark.parametrize("board", sorted(IMAGES))
+def test_image(board, tmp_path):
+    """One test per board, so each image is built once however the suite is spread."""
+    smallest, extra = IMAGES[board]
+    bitstream, fmax, usage = build(board, out=str(tmp_path))
+    assert os.path.getsize(bitstream) > smallest
     used, total = map(int, re.search(r"TRELLIS_COMB:\s+(\d+)/\s*(\d+)", usage).groups())
     assert used <= total
-    rx = [f for name, f in fmax.items() if "rx_clk" in name]
-    assert len(rx) == 1 and rx[0].target_mhz == 125 and rx[0].met, rx
-    control = fmax["$glbnet$ctl_clk"]
-    assert control.target_mhz == 62.5 and control.met, control
-    core = fmax["$glbnet$clk"]
-    assert core.target_mhz == 125 and core.met, core
+    expected = {"$glbnet$clk": 125.0, "$glbnet$ctl_clk": 62.5, "rx_clk": 125.0, **extra}
+    for key, target in expected.items():
+        found = [f for f in fmax if key == f.domain or (not key.startswith("$") and key in f.domain)]
+        assert len(found) == 1, (key, fmax)
+        assert found[0].target_mhz == target and found[0].met, found[0]
+    assert len(fmax) == len(expected), fmax        # no clock unaccounted for
