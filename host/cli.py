@@ -241,6 +241,7 @@ def _rfc2544_settings(args):
 def cmd_rfc2544(args):
     import wirestamp
     from . import rfc2544
+    from .run import Interrupted
     settings = _rfc2544_settings(args)      # bad input refused before the device is touched
     folder = _run_folder(args.out, args.overwrite, "rfc2544", "results.json")
     with wirestamp.open(args.device) as dev:
@@ -254,8 +255,12 @@ def cmd_rfc2544(args):
         status = _status(not args.quiet)
         try:
             results = rfc2544.run(dev, settings, folder, progress=status)
-        finally:
+        except (KeyboardInterrupt, Interrupted):
             status(None)
+            print(f"wirestamp: stopped the stream; what the finished tests found is in "
+                  f"{folder}", file=sys.stderr)
+            raise
+        status(None)
     _print_rfc2544(results, folder)
     return 0
 

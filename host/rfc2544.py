@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import regmap
-from .run import RFC2544_SETTLE_S, percentile
+from .run import RFC2544_SETTLE_S, Interrupted, percentile
 from .streams import Stream, line_rate_pps
 
 __all__ = ["Settings", "run", "SIZES", "TESTS", "SCHEMA", "implied_buffer"]
@@ -329,13 +329,16 @@ def _back_to_back(runner, size, throughput_pps):
 def run(device, settings, out=None, progress=None):
     """Run `settings.tests` for every size on `device`; results (a dict, results.json's
     content). With `out`, write results.json, the CSVs, the plots and report.md there.
-    `progress(text)` hears each trial as it starts."""
+    `progress(text)` hears each trial as it starts. An interrupt (KeyboardInterrupt,
+    `run.Interrupted`) stops the stream, writes what the finished tests found, marked
+    `interrupted`, and is raised again."""
     settings.validate()
     runner = _Runner(device, settings, progress or (lambda text: None))
     device.set_record_sample(0)                 # counters and histograms see every frame
     results = {"schema": SCHEMA, "settings": asdict(settings), "notes": settings.notes(),
                "unit": asdict(device.identify()),
                "throughput": [], "latency": [], "loss": [], "back_to_back": []}
+    interrupted = None
     try:
         for size in settings.sizes:
             found = None                # latency runs at the throughput found first
@@ -349,11 +352,16 @@ def run(device, settings, out=None, progress=None):
             if "back-to-back" in settings.tests:
                 results["back_to_back"].append(_back_to_back(
                     runner, size, float(found["rate"]) if found else None))
-    finally:
-        device.set_record_sample(1)
+    except (KeyboardInterrupt, Interrupted) as error:     # stop the stream, keep what was found
+        interrupted = error
+        device.stop()
+    device.set_record_sample(1)
     results["trials"] = runner.trials
+    results["interrupted"] = interrupted is not None
     if out is not None:
         write(results, out)
+    if interrupted:
+        raise interrupted
     return results
 
 
@@ -411,6 +419,9 @@ def report(results, figures):
              "wirestamp stamps every frame in hardware: the latency figures are of every frame "
              "of every trial, where RFC 2544 §26.2 tags one frame per trial.", ""]
     lines += [f"- **Note:** {note}" for note in results["notes"]]
+    if results.get("interrupted"):
+        lines += ["- **Interrupted:** the run was stopped; the tables hold the tests that "
+                  "finished before it."]
     if results["throughput"]:
         lines += ["", "## Throughput (§26.1)", "",
                   f"Binary search to {s['resolution'] * 100:g} % of line rate, accepting "

@@ -140,3 +140,30 @@ def test_bad_settings_are_refused_before_the_device(capsys, flags, message):
     assert status == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_ctrl_c_stops_the_stream_and_keeps_what_was_found(tmp_path):
+    """Ctrl-C in the middle of a trial: the stream is stopped, results.json and report.md
+    are written and marked, and the command exits 130 with one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "rfc"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wirestamp.cli", "rfc2544", "--device",
+         "sim://?dut=echo&delay=1us", "--dst-ip", "10.0.0.9", "--dst-mac", ECHO_MAC,
+         "--sizes", "64", "--trial", "10s", "--out", str(out), "--quiet"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    line = process.stderr.readline()            # the note that trials are not the RFC's
+    assert "note:" in line and time.monotonic() < deadline
+    time.sleep(3)                               # into the first (10 s simulated) trial
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "stopped the stream" in err and "Traceback" not in err
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] and results["trials"] == 0
+    assert "Interrupted" in (out / "report.md").read_text()
