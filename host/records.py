@@ -5,7 +5,8 @@ file a run writes.
 On the links a record is 16 bytes (`regmap.RECORD_FIELDS`: the RX stamp's low 32 bits and the
 latency), and epoch marks carry the RX stamp's high bits. `RecordDecoder` unrolls them into
 RECORD_DTYPE (`regmap.PACKET_FIELDS`): both stamps whole, in ns, as the Parquet file keeps
-them. A clipped record's (RECORD_CLIPPED: latency outside 0..4.29 s) `tx_ns` is 0, unknown.
+them. A clipped record's (RECORD_CLIPPED: latency outside 0..4.29 s) `tx_ns` is 0, unknown;
+records.parquet holds it as null, with its latency.
 
 A record's `seq` is the datagram's 32-bit sequence number: at 1.49 Mpps it wraps every
 48 minutes. `SequenceExtender` keeps, per stream, the extended number of the newest record and
@@ -160,9 +161,15 @@ class RecordWriter:
 
     def flush(self):
         if self._pending:
-            table = self._pa.Table.from_pydict(
-                {name: np.concatenate([c[name] for c in self._pending])
-                 for name in self.schema.names}, schema=self.schema)
+            columns = {name: np.concatenate([c[name] for c in self._pending])
+                       for name in self.schema.names}
+            # A clipped record's TX stamp, and so its latency, is unknown: null, not a number.
+            unknown = (columns["flags"] & regmap.RECORD_CLIPPED) != 0
+            mask = unknown if unknown.any() else None
+            table = self._pa.Table.from_arrays(
+                [self._pa.array(columns[field.name], type=field.type,
+                                mask=mask if field.name in ("tx_ns", "latency_ns") else None)
+                 for field in self.schema], schema=self.schema)
             self._writer.write_table(table, row_group_size=len(table))
             self.rows_written += len(table)
             self.row_groups += 1

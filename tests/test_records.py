@@ -71,6 +71,21 @@ def test_epoch_marks_clipping_and_resync_decode_to_whole_stamps():
     assert list(decoded["flags"][:4]) == [0] * 4        # the packet's own bits past 0 dropped
 
 
+def test_a_clipped_records_unknown_stamp_is_null_in_the_file(tmp_path):
+    import pyarrow.parquet as pq
+    from wirestamp.records import RecordWriter, SequenceExtender
+    from wirestamp.run import ingest
+    rows = packets([EPOCH + 100, EPOCH + 900, EPOCH + 5000])
+    rows["tx_ns"][1] = rows["rx_ns"][1] + 5              # from the future: clipped
+    decoded = RecordDecoder().decode(encode_records(rows))
+    with RecordWriter(tmp_path / "r.parquet") as writer:
+        assert ingest(decoded, 3, SequenceExtender(), writer) == (3, 0)
+    table = pq.read_table(tmp_path / "r.parquet").to_pydict()
+    assert table["latency_ns"] == [1000, None, 1000]
+    assert table["tx_ns"] == [EPOCH - 900, None, EPOCH + 4000]
+    assert table["rx_ns"] == [EPOCH + 100, EPOCH + 900, EPOCH + 5000]
+
+
 def test_the_encoder_matches_the_gateware():
     rx = [EPOCH + 10, EPOCH + 700, 2 * EPOCH + 3]
     rows = packets(rx, latency=512)
