@@ -2,7 +2,7 @@
 
     register bus ─ bank ─ stream/segment tables ─ scheduler ─ generator ─┐
                                                        responder ─ TX mux ─ skid buffer ─ MAC TX ─ GMII TX
-    GMII RX ─ crossing ─ MAC RX ─ parser ─┬─ tracker (statistics, histograms)
+    GMII RX ─ crossing ─ MAC RX ─ parser ─┬─ tracker (statistics, histograms), jitter
                                           ├─ record FIFO
                                           └─ responder (ARP, ICMP echo)
     timebase: TX stamps at the SFD on txd, RX stamps at the SFD on rxd
@@ -36,6 +36,7 @@ from .gen.scheduler import Scheduler
 from .mac.gmii import GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
+from .rx.jitter import Jitter
 from .rx.parser import Packet, Parser
 from .rx.records import Record, RecordFifo
 from .rx.responder import Responder, TxMux
@@ -81,6 +82,7 @@ class Core(wiring.Component):
         m.submodules.mac_rx = mac_rx = MacRx()
         m.submodules.parser = parser = Parser()
         m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
+        m.submodules.jitter = jitter = DomainRenamer("ctl")(Jitter())
         m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
         m.submodules.mdio = mdio = DomainRenamer("ctl")(MdioMaster())
@@ -124,7 +126,9 @@ class Core(wiring.Component):
                 getattr(reader, prefix + "_row").eq(port.data[:row_layout.size]),
             ]
 
-        self._bus(m, bank, control)
+        # The tracker's histogram bucket the host reads (HIST_COUNTS, `_bus`).
+        hist_bucket = Signal(range(regmap.STREAMS * regmap.HIST_BUCKETS))
+        self._bus(m, bank, control, hist_bucket)
 
         def command(bit):
             return bank.control_strobe & ((bank.control & bit) != 0)
@@ -206,20 +210,37 @@ class Core(wiring.Component):
             m.d.sync += [answered.eq(1), control.live.arp_result[:48].eq(parser.answer_mac)]
         m.d.comb += control.live.arp_result[48].eq(answered)
 
-        self._records(m, parser, tracker, record_fifo, bank, start=start,
-                      clear=control.commands.clear)
+        self._records(m, parser, tracker, jitter, record_fifo, bank, start=start,
+                      clear=control.commands.clear, hist_bucket=hist_bucket)
         return m
 
-    def _bus(self, m, bank, control):
+    def _bus(self, m, bank, control, hist_bucket):
         """Writes go straight to the bank, then a round carries the settings over. A read
         first has a round bring the counters over, then reads the bank (holding the next
-        round off until the word is out)."""
+        round off until the word is out). A read of HIST_COUNTS element i first points the
+        tracker at bucket HIST_SELECT + i (`hist_bucket`) and waits until its count is out,
+        so one READ burst takes HIST_BURST buckets."""
         bus = self.bus
         m.d.comb += [bank.bus.addr.eq(bus.addr), bank.bus.w_data.eq(bus.w_data),
                      bank.bus.w_en.eq(bus.w_en), bus.r_data.eq(bank.bus.r_data),
                      bus.r_valid.eq(bank.bus.r_valid)]
         written = Signal(RegisterBus.WRITE_LATENCY + 2)     # commands are registered twice
         m.d.ctl += written.eq(Cat(bus.w_en, written[:-1]))
+        # The bucket follows the address and HIST_SELECT (a write just before may still be
+        # on its way into the bank); the count is waited for from the last change on.
+        counts = regmap.register("HIST_COUNTS")
+        offset = Signal(16)
+        m.d.comb += offset.eq(bus.addr - counts.addr)
+        waiting = Signal(range(regmap.HIST_COUNT_CYCLES + 2))
+        bucket = Signal.like(hist_bucket)
+        m.d.ctl += bucket.eq(bank.hist_select[:len(hist_bucket)] + offset[1:])
+        in_counts = offset < counts.count * counts.words
+        with m.If(in_counts):
+            m.d.ctl += hist_bucket.eq(bucket)
+        with m.If((bucket != hist_bucket) | written.any()):
+            m.d.ctl += waiting.eq(regmap.HIST_COUNT_CYCLES + 1)
+        with m.Elif(waiting != 0):
+            m.d.ctl += waiting.eq(waiting - 1)
         with m.FSM(domain="ctl", name="bus_read"):
             with m.State("IDLE"):
                 m.d.comb += control.refresh.eq(bus.r_en | written[-1])
@@ -227,7 +248,7 @@ class Core(wiring.Component):
                     m.next = "ROUND"
             with m.State("ROUND"):
                 m.d.comb += control.refresh.eq(written[-1])
-                with m.If(control.settled):
+                with m.If(control.settled & ((waiting == 0) | ~in_counts)):
                     m.d.comb += [bank.bus.r_en.eq(1), control.hold.eq(1)]
                     m.next = "READ"
             with m.State("READ"):
@@ -235,24 +256,35 @@ class Core(wiring.Component):
                 with m.If(bank.bus.r_valid):
                     m.next = "IDLE"
 
-    def _records(self, m, parser, tracker, record_fifo, bank, start, clear):
+    def _records(self, m, parser, tracker, jitter, record_fifo, bank, start, clear,
+                 hist_bucket):
         """Records cross to `ctl` in a small asynchronous FIFO: they come at most one per
         minimal frame (84 `sync` cycles) and leave in at most 14 `ctl` cycles, so it never
-        fills. Each is held in a register for the tracker and the record FIFO."""
+        fills. Each is held in a register for the tracker, the jitter and the record FIFO.
+        START is held for the tracker until it has begun clearing: it takes START only
+        between records."""
         m.submodules.record_crossing = fifo = CrossingFifo(width=Packet.size, depth=4,
                                                            w_domain="sync", r_domain="ctl")
         m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
         record, record_valid = Signal(Packet), Signal()
-        take = fifo.r_rdy & tracker.ready & ~record_valid
+        take = fifo.r_rdy & tracker.ready & jitter.ready & ~record_valid
         m.d.comb += fifo.r_en.eq(take)
         m.d.ctl += record_valid.eq(take)
         with m.If(take):
             m.d.ctl += record.eq(fifo.r_data)
+        start_held = Signal()
+        with m.If(start):
+            m.d.ctl += start_held.eq(1)
+        with m.Elif(tracker.busy):
+            m.d.ctl += start_held.eq(0)
         m.d.comb += [
-            tracker.start.eq(start),
+            tracker.start.eq(start | start_held),
             tracker.record_valid.eq(record_valid), tracker.record.eq(record),
             tracker.stats_select.eq(bank.stats_select), bank.stats.eq(tracker.stats),
-            tracker.hist_select.eq(bank.hist_select), bank.hist_count.eq(tracker.hist_count),
+            tracker.hist_select.eq(hist_bucket), bank.hist_counts.eq(tracker.hist_count),
+            jitter.start.eq(start), jitter.record_valid.eq(record_valid & ~tracker.busy),
+            jitter.record.eq(record),
+            jitter.stats_select.eq(bank.stats_select), bank.jitter.eq(jitter.stats),
             record_fifo.record_valid.eq(record_valid & ~tracker.busy),
             record_fifo.record.eq(record),
             record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),

@@ -113,6 +113,10 @@ def _print_run(summary, folder):
                      f" stddev {lat['stddev']:.1f}")
             if p[0] is not None:
                 line += f" p50 {p[0]} p90 {p[1]} p99 {p[2]} p99.9 {p[3]}"
+            jitter = entry["jitter_ns"]
+            if jitter["rfc3550"] is not None:
+                line += (f"  jitter {jitter['rfc3550']:.1f} ns, IPDV {jitter['ipdv_min']}.."
+                         f"{jitter['ipdv_max']} mean |{jitter['ipdv_mean_abs']:.1f}|")
         print(line)
     r = summary["records"]
     print(f"records: expected {r['expected']}, received {r['received']}, lost {r['lost']} "

@@ -170,6 +170,11 @@ class StreamStats:
     latency_mean_ns: float | None
     latency_max_ns: int | None
     latency_stddev_ns: float | None
+    # Over consecutive packets in arrival order (regmap.JITTER_FIELDS; None before two came):
+    jitter_ns: float | None = None          # RFC 3550 interarrival jitter, at the last packet
+    ipdv_min_ns: int | None = None          # RFC 3393 IPDV: the least and greatest change in
+    ipdv_max_ns: int | None = None          # latency from one packet to the next,
+    ipdv_mean_abs_ns: float | None = None   # and the mean of its magnitude
 
 
 class Device:
@@ -398,9 +403,13 @@ class Device:
         """`StreamStats` of `stream`; `ended`: the run is over, so `lost` counts the packets
         after the last one received too (docs/receive.md, "Loss")."""
         self.write_register("STATS_SELECT", stream)
-        reg = regmap.register("STATS")
-        row = regmap.unpack_words(regmap.STATS_FIELDS, self.read(reg.addr, reg.words),
-                                  regmap.STATS_SIGNED)
+        # STATS and JITTER in one READ (JITTER lies just past STATS).
+        reg, jitter_reg = regmap.register("STATS"), regmap.register("JITTER")
+        words = self.read(reg.addr, jitter_reg.addr + jitter_reg.words - reg.addr)
+        row = regmap.unpack_words(regmap.STATS_FIELDS, words[:reg.words], regmap.STATS_SIGNED)
+        jitter = regmap.unpack_words(regmap.JITTER_FIELDS, words[jitter_reg.addr - reg.addr:],
+                                     regmap.JITTER_SIGNED)
+        pairs = jitter["ipdv_pairs"]
         tx = self.read_register("STREAM_TX", stream)
         n = row["rx_packets"]
         lost = tx - (n - row["duplicates"]) if ended else row["lost"]
@@ -410,17 +419,31 @@ class Device:
             latency_min_ns=row["latency_min"] if n else None,
             latency_mean_ns=row["latency_sum"] / n if n else None,
             latency_max_ns=row["latency_max"] if n else None,
-            latency_stddev_ns=stddev(n, row["latency_sum"], row["latency_sumsq"]))
+            latency_stddev_ns=stddev(n, row["latency_sum"], row["latency_sumsq"]),
+            jitter_ns=jitter["jitter_q4"] / (1 << regmap.JITTER_FRAC_BITS) if pairs else None,
+            ipdv_min_ns=jitter["ipdv_min"] if pairs else None,
+            ipdv_max_ns=jitter["ipdv_max"] if pairs else None,
+            ipdv_mean_abs_ns=jitter["ipdv_abs_sum"] / pairs if pairs else None)
 
     def histogram(self, stream, buckets=range(regmap.HIST_BUCKETS)):
-        """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`), two round
-        trips each: those in `buckets` are read, the others left 0 (`run` reads only those
-        between the buckets of the stream's exact minimum and maximum, where all its packets
-        are)."""
+        """Counts of the stream's latency buckets (see `regmap.hist_lower_ns`): those in
+        `buckets` are read, the others left 0 (`run` reads only those between the buckets
+        of the stream's exact minimum and maximum, where all its packets are). Two round
+        trips per HIST_BURST consecutive buckets: HIST_SELECT, then one READ of
+        HIST_COUNTS."""
         counts = np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
-        for bucket in buckets:
-            self.write_register("HIST_SELECT", stream << 9 | bucket)
-            counts[bucket] = self.read_register("HIST_COUNT")
+        wanted = sorted(set(buckets))
+        reg = regmap.register("HIST_COUNTS")
+        while wanted:
+            first = wanted[0]
+            n = min(regmap.HIST_BURST, regmap.HIST_BUCKETS - first, wanted[-1] - first + 1)
+            self.write_register("HIST_SELECT", regmap.pack_fields(
+                regmap.HIST_SELECT_FIELDS, {"stream": stream, "bucket": first}, "HIST_SELECT"))
+            words = np.array(self.read(reg.addr, reg.words * n), dtype=np.uint64)
+            counts[first:first + n] = words[0::2] | words[1::2] << np.uint64(32)
+            wanted = [b for b in wanted if b >= first + n]
+        for bucket in set(range(regmap.HIST_BUCKETS)) - set(buckets):
+            counts[bucket] = 0
         return counts
 
     def counters(self):

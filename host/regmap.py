@@ -6,7 +6,7 @@ here and both sides follow; `docs/registers.md` is generated from it (`wirestamp
 """
 from dataclasses import dataclass
 
-VERSION = 0x0001_0001                   # gateware/contract version: major.minor, 16 bits each
+VERSION = 0x0001_0002                   # gateware/contract version: major.minor, 16 bits each
 ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payload magic
 
 # 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.
@@ -38,8 +38,10 @@ HIST_SUB = 16                           # then 16 per octave (width at most 1/16
 HIST_BUCKETS = 512                      # up to bucket 510 (2**35 * 8 ns, 275 s); the last
 HIST_OVERFLOW = HIST_BUCKETS - 1        # bucket counts everything longer
 HIST_COUNT_BITS = 36
-HIST_COUNT_CYCLES = 20                  # HIST_COUNT is valid this many control-clock cycles
-                                        # after HIST_SELECT
+HIST_COUNT_CYCLES = 20                  # the tracker's bucket count is valid this many
+                                        # control-clock cycles after it is asked for
+HIST_BURST = 32                         # buckets read in one READ of HIST_COUNTS (64 words)
+HIST_SELECT_FIELDS = [("bucket", 9), ("stream", 23)]    # the first bucket HIST_COUNTS reads
 START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms (control-clock
                                                 # cycles, 131 us), then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
@@ -115,6 +117,14 @@ STATS_FIELDS = [
     ("duplicates", 48), ("next_seq", 32),
 ]
 STATS_SIGNED = {"lost"}                 # goes down when a late packet turns up
+# Jitter per stream, of every packet in arrival order (hdl/rx/jitter.py): D is the change in
+# latency from the stream's previous packet (ns). `jitter_q4` is RFC 3550's interarrival
+# jitter J += (|D| - J)/16 in 1/16 ns, and the IPDV of RFC 3393 is kept as its minimum,
+# maximum, the sum of |D| and the number of differences.
+JITTER_FIELDS = [("jitter_q4", 48), ("ipdv_min", 48), ("ipdv_max", 48), ("ipdv_abs_sum", 64),
+                 ("ipdv_pairs", 48)]
+JITTER_SIGNED = {"ipdv_min", "ipdv_max"}
+JITTER_FRAC_BITS = 4
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
@@ -253,10 +263,14 @@ REGISTERS = [
     Register("STATS", 0x260, 32 * ((sum(w for _, w in STATS_FIELDS) + 31) // 32), "r", 0,
              "Receive statistics of stream STATS_SELECT (STATS_FIELDS)."),
     Register("HIST_SELECT", 0x251, 32, "rw", 0,
-             "Histogram bucket read by HIST_COUNT: stream << 9 | bucket."),
-    Register("HIST_COUNT", 0x252, 64, "r", 0,
-             f"Packets in bucket HIST_SELECT (valid {HIST_COUNT_CYCLES} control-clock cycles after "
-             "HIST_SELECT is written)."),
+             "The stream and first bucket HIST_COUNTS reads (HIST_SELECT_FIELDS)."),
+    Register("JITTER", 0x278, 32 * ((sum(w for _, w in JITTER_FIELDS) + 31) // 32), "r", 0,
+             "Jitter and IPDV of stream STATS_SELECT (JITTER_FIELDS)."),
+    Register("HIST_COUNTS", 0x280, 64, "r", 0,
+             f"Packets in bucket HIST_SELECT.bucket + i of stream HIST_SELECT.stream, i < "
+             f"{HIST_BURST}: one READ burst takes them all. Each word waits "
+             f"{HIST_COUNT_CYCLES + 1} control-clock cycles for the tracker's count.",
+             count=HIST_BURST),
 ]
 
 STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [
@@ -313,6 +327,13 @@ _FIELD_SETS = [
      f"fields repeat the next record's)."),
     ("MDIO_COMMAND", MDIO_COMMAND_FIELDS, "`write` 1: write `data`; 0: read into MDIO_RESULT."),
     ("MDIO_RESULT", MDIO_RESULT_FIELDS, "IEEE 802.3 clause 22 register contents."),
+    ("STATS", STATS_FIELDS, "`lost` is signed. Latencies in ns."),
+    ("JITTER", JITTER_FIELDS,
+     f"Per packet in arrival order, D = its latency − the stream's previous packet's (ns). "
+     f"`jitter_q4`: RFC 3550 §6.4.1's J += (|D| − J)/16, in 1/{1 << JITTER_FRAC_BITS} ns "
+     f"(the division rounds down). `ipdv_min`, `ipdv_max` (signed): the extremes of D "
+     f"(RFC 3393); `ipdv_abs_sum`: the sum of |D|; `ipdv_pairs`: how many D."),
+    ("HIST_SELECT", HIST_SELECT_FIELDS, "HIST_COUNTS element i is bucket `bucket` + i."),
 ]
 
 

@@ -254,10 +254,21 @@ def _latency(runner, size, rate):
              "mean_ns": float(np.mean([x.latency_mean_ns for x in stats])),
              "max_ns": high,
              "stddev_ns": _pooled_stddev(stats),
+             # RFC 3550's jitter at each trial's end, averaged; RFC 3393's IPDV over all
+             "jitter_ns": _mean([x.jitter_ns for x in stats]),
+             "ipdv_min_ns": min((x.ipdv_min_ns for x in stats if x.ipdv_min_ns is not None),
+                                default=None),
+             "ipdv_max_ns": max((x.ipdv_max_ns for x in stats if x.ipdv_max_ns is not None),
+                                default=None),
              "trials": trials}
     for name, q in (("p50_ns", 50), ("p90_ns", 90), ("p99_ns", 99), ("p999_ns", 99.9)):
         entry[name] = percentile(histogram, q, low, high)
     return entry
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def _pooled_stddev(stats):
@@ -433,11 +444,16 @@ def report(results, figures):
                   for e in results["throughput"]]
     if results["latency"]:
         lines += ["", "## Latency (§26.2)", "",
+                  "Jitter: RFC 3550's at each trial's end, averaged; IPDV (RFC 3393): the "
+                  "least and greatest change in latency between consecutive frames.", "",
                   "| frame (B) | at frames/s | frames | min (ns) | mean (ns) | p50 | p99 | "
-                  "p99.9 | max (ns) |", "|---|---|---|---|---|---|---|---|---|"]
+                  "p99.9 | max (ns) | jitter (ns) | IPDV (ns) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {e['size']} | {e['rate_pps']:,.0f} | {e['frames']:,} | {e.get('min_ns')} | "
                   f"{e.get('mean_ns', 0):,.1f} | {e.get('p50_ns')} | {e.get('p99_ns')} | "
-                  f"{e.get('p999_ns')} | {e.get('max_ns')} |" for e in results["latency"]]
+                  f"{e.get('p999_ns')} | {e.get('max_ns')} | "
+                  f"{'' if e.get('jitter_ns') is None else format(e['jitter_ns'], ',.1f')} | "
+                  f"{e.get('ipdv_min_ns')}..{e.get('ipdv_max_ns')} |" for e in results["latency"]]
     if results["loss"]:
         lines += ["", "## Frame loss rate (§26.3)", "",
                   "| frame (B) | % of line | frames/s | sent | lost | loss % |",

@@ -7,8 +7,8 @@ What the summary promises (docs/receive.md, "A run's numbers"):
   `settle_s`, else RFC 2544's 2 s), cut short once every packet sent is accounted for;
 - `records` says how many per-packet records were expected (every measured packet, or one in
   `record_sample`), how many reached the file, and how many were lost and where;
-- the percentiles come from the unit's histograms, which count every packet whatever happens
-  to the records;
+- the percentiles come from the unit's histograms, and the jitter (RFC 3550) and IPDV
+  (RFC 3393) from its jitter rows, which see every packet whatever happens to the records;
 - a stream that sent and received nothing is a warning, with what to check.
 
 Memory stays flat however long the run: records go to Parquet in bounded row groups
@@ -75,6 +75,8 @@ def summarise(stats, histogram):
     for name, q in PERCENTILES:
         entry["latency_ns"][name] = percentile(histogram, q, stats.latency_min_ns,
                                                stats.latency_max_ns)
+    entry["jitter_ns"] = {"rfc3550": stats.jitter_ns, "ipdv_min": stats.ipdv_min_ns,
+                          "ipdv_max": stats.ipdv_max_ns, "ipdv_mean_abs": stats.ipdv_mean_abs_ns}
     return entry
 
 

@@ -208,7 +208,7 @@ async def exchange(dut):
     sent = []
     while not tb.sink.empty():
         sent.append(tb.describe(tb.sink.recv_nowait(), offset))
-    result = {"sent": sent, "registers": {}, "stats": {}, "hist": [], "records": []}
+    result = {"sent": sent, "registers": {}, "stats": {}, "jitter": {}, "hist": [], "records": []}
     for name in params.get("registers", []):
         reg = regmap.register(name)
         values = [await tb.read_register(name, i) for i in range(reg.count)]
@@ -220,10 +220,14 @@ async def exchange(dut):
         words = [await tb.read(stats.addr + i) for i in range(stats.words)]
         result["stats"][str(stream)] = regmap.unpack_words(regmap.STATS_FIELDS, words,
                                                            regmap.STATS_SIGNED)
-    for stream, bucket in params.get("hist", []):
-        await tb.write(regmap.register("HIST_SELECT").addr, stream << 9 | bucket)
-        await tb.control_cycles(regmap.HIST_COUNT_CYCLES)
-        result["hist"].append(await tb.read_register("HIST_COUNT"))
+        jitter = regmap.register("JITTER")
+        words = [await tb.read(jitter.addr + i) for i in range(jitter.words)]
+        result["jitter"][str(stream)] = regmap.unpack_words(regmap.JITTER_FIELDS, words,
+                                                            regmap.JITTER_SIGNED)
+    for stream, bucket in params.get("hist", []):       # the read itself waits for the count
+        await tb.write(regmap.register("HIST_SELECT").addr, regmap.pack_fields(
+            regmap.HIST_SELECT_FIELDS, {"stream": stream, "bucket": bucket}))
+        result["hist"].append(await tb.read_register("HIST_COUNTS", 0))
     # `records` records, read from RECORD one by one as the host's decoder takes them (an
     # epoch mark is an entry of the FIFO too, and yields no record).
     record, decoder = regmap.register("RECORD"), RecordDecoder()

@@ -162,6 +162,11 @@ def test_histogram_counts_land_in_the_reference_buckets():
                       records=records)
     assert [r["rx_ns"] for r in second["records"]] == [r["rx_ns"] for r in first["records"]]
     assert second["hist"] == [buckets.count(b) for b in wanted]
+    # The jitter rows against the reference over the records' latencies, in arrival order.
+    third = exchange(frames=frames, start=True, run_us=35, stats=[2], records=records)
+    from test_jitter import reference
+    assert third["jitter"]["2"] == reference([r["rx_ns"] - r["tx_ns"]
+                                              for r in third["records"]])
 
 
 def test_arp_request_gets_a_correct_reply():
