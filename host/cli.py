@@ -301,6 +301,128 @@ def _print_rfc2544(results, folder):
           f"({results['trials']} trials)")
 
 
+def _listen(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 0xFFFF:
+        raise ValueError(f"--listen: {text!r} is not HOST:PORT, like 127.0.0.1:9420")
+    return host, int(port)
+
+
+def cmd_monitor(args):
+    import wirestamp
+    from .run import Interrupted
+    from .monitor import Collector, Monitor, sample
+    from .units import parse_duration
+    interval = float(parse_duration(args.interval))
+    duration = float(parse_duration(args.duration)) if args.duration else None
+    if not 1 <= args.streams <= regmap.STREAMS:
+        raise ValueError(f"--streams: {args.streams}; 1..{regmap.STREAMS}")
+    listen = _listen(args.listen) if args.listen else None
+    test = None
+    if args.config:
+        from .streams import load
+        test = load(args.config)
+    with wirestamp.open(args.device) as dev:
+        streams = len(test.streams) if test else args.streams
+        monitor = Monitor(streams)
+        rates = {}
+        if test:
+            dev.set_address(test.unit_mac, test.unit_ip)
+            for row in test.resolve:
+                test.streams[row].dst_mac = dev.resolve(test.streams[row].dst_ip)
+            dev.configure(test.streams)
+            dev.set_record_sample(0)            # the statistics see every packet
+            rates = {i: float(s.profile.peak) for i, s in enumerate(test.streams)}
+            dev.start()
+        collector = Collector(monitor, rates=rates)
+        server = None
+        if listen:
+            from prometheus_client import CollectorRegistry, start_http_server
+            registry = CollectorRegistry()
+            registry.register(collector)
+            try:
+                server = start_http_server(listen[1], addr=listen[0], registry=registry)
+            except OSError as error:
+                raise ValueError(f"--listen {args.listen}: {error.strerror}") from None
+            print(f"Prometheus metrics on http://{listen[0]}:{listen[1]}/metrics",
+                  file=sys.stderr)
+        view = _monitor_view(not args.quiet)
+        began = time.monotonic()
+        try:
+            while duration is None or time.monotonic() - began < duration:
+                tick = time.monotonic()
+                s = sample(dev, streams)
+                rates = monitor.add(s)
+                for row in s.streams:
+                    if row.rx_packets:
+                        collector.histograms[row.stream] = dev.histogram(row.stream, range(
+                            regmap.hist_bucket(row.latency_min_ns),
+                            regmap.hist_bucket(row.latency_max_ns) + 1))
+                view(monitor, s, rates)
+                time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+        except (KeyboardInterrupt, Interrupted):
+            pass
+        finally:
+            view(None, None, None)
+            if test:
+                dev.stop()
+            if server:
+                server[0].shutdown()
+    print(f"{monitor.samples} samples, {monitor.restarts} unit restarts", file=sys.stderr)
+    return 0
+
+
+def _monitor_view(enabled):
+    """A rich Live table of the latest sample, per stream; called with None to close."""
+    if not enabled:
+        return lambda monitor, s, rates: None
+    from rich.live import Live
+    from rich.table import Table
+    live = Live(auto_refresh=False)
+    live.start()
+
+    def show(monitor, s, rates):
+        if monitor is None:
+            live.stop()
+            return
+        table = Table(title=f"wirestamp monitor: sample {monitor.samples}, unit clock "
+                            f"{s.time_ns / 1e9:,.1f} s")
+        for column in ("stream", "tx pps", "rx pps", "rx Mb/s", "lost", "reordered",
+                       "duplicates", "latency min/mean/max ns", "jitter ns"):
+            table.add_column(column, justify="right")
+        for row in s.streams:
+            mean = "-" if row.latency_mean_ns is None else f"{row.latency_mean_ns:,.0f}"
+            table.add_row(str(row.stream), f"{rates.get((row.stream, 'tx_packets'), 0):,.0f}",
+                          f"{rates.get((row.stream, 'rx_packets'), 0):,.0f}",
+                          f"{rates.get((row.stream, 'rx_bytes'), 0) * 8 / 1e6:,.2f}",
+                          f"{row.lost:,}", f"{row.reordered:,}", f"{row.duplicates:,}",
+                          f"{row.latency_min_ns}/{mean}/{row.latency_max_ns}",
+                          "-" if row.jitter_ns is None else f"{row.jitter_ns:,.1f}")
+        errors = {k: v for k, v in s.counters.items()
+                  if v and k in ("rx_fcs_errors", "rx_errors", "rx_runts", "rx_giants",
+                                 "rx_preamble_errors", "rx_ip_errors", "reply_dropped",
+                                 "record_overflow", "sched_late")}
+        table.caption = ("errors: " + ", ".join(f"{k} {v:,}" for k, v in errors.items())
+                         if errors else "no errors") + f"; {_own_usage()}"
+        live.update(table, refresh=True)
+    return show
+
+
+def _own_usage():
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (f"monitor RSS {_rss_mib():.1f} MiB, CPU "
+            f"{usage.ru_utime + usage.ru_stime:.1f} s")
+
+
+def _rss_mib():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+    except OSError:
+        return float("nan")
+
+
 def cmd_reflect(args):
     from .reflect import Reflector
     from .units import parse_duration
@@ -413,6 +535,19 @@ def main(argv=None):
                      help="write into --out even if it holds earlier results")
     rfc.add_argument("--quiet", action="store_true", help="no live status")
     rfc.set_defaults(func=cmd_rfc2544)
+
+    mon = sub.add_parser("monitor", help="sample the unit's counters and statistics at an "
+                                          "interval: a live view and a Prometheus exporter")
+    mon.add_argument("--device", required=True, help=DEVICE_HELP)
+    mon.add_argument("--interval", default="1s", help="between samples (default 1s)")
+    mon.add_argument("--listen", metavar="HOST:PORT",
+                     help="serve Prometheus metrics there, e.g. 127.0.0.1:9420")
+    mon.add_argument("--duration", help="stop after this long (default: until Ctrl-C)")
+    mon.add_argument("--config", metavar="FILE", help="start this test file's streams first")
+    mon.add_argument("--streams", type=int, default=1,
+                     help="streams to watch without --config (default 1: stream 0)")
+    mon.add_argument("--quiet", action="store_true", help="no live view")
+    mon.set_defaults(func=cmd_monitor)
 
     reflect = sub.add_parser("reflect", help="UDP echo agent for the machine under test, "
                                              "logging kernel and application times")

@@ -46,19 +46,16 @@ class Jitter(wiring.Component):
     record: In(Packet)
     ready: Out(1)                   # a record may come next cycle
     stats_select: In(range(STREAMS))
-    stats: Out(JitterStats)         # of `stats_select`, a cycle later
+    stats: Out(JitterStats)         # of `stats_select`, a cycle later (at most 7 while a
+                                    # record is under way)
 
     def elaborate(self, platform):
         m = Module()
-        # LUT RAM with asynchronous reads from registered addresses, as the tracker's rows:
-        # registered read ports would take 594 flip-flops.
+        # LUT RAM with one asynchronous read port: the record's row while one is under way,
+        # else the host's, copied into `stats` (a second read port would double the LUT RAM,
+        # and registering it the flip-flops; the 25F has room for neither).
         m.submodules.rows = rows = Memory(shape=Row, depth=STREAMS, init=[])
-        engine_rd, host_rd = rows.read_port(domain="comb"), rows.read_port(domain="comb")
-        write = rows.write_port()
-        host_addr = Signal(range(STREAMS))
-        m.d.sync += host_addr.eq(self.stats_select)
-        m.d.comb += [host_rd.addr.eq(host_addr),
-                     self.stats.eq(data.View(Row, host_rd.data).stats)]
+        read, write = rows.read_port(domain="comb"), rows.write_port()
 
         blank = Signal(Row)
         width = JitterStats["ipdv_min"].shape.width
@@ -71,9 +68,12 @@ class Jitter(wiring.Component):
         d = Signal(signed(LATENCY_BITS + 1))
         magnitude = Signal(LATENCY_BITS)
         lower, higher = Signal(), Signal()
-        row = data.View(Row, engine_rd.data)
+        row = data.View(Row, read.data)
         stats = row.stats
-        m.d.comb += [engine_rd.addr.eq(stream), write.addr.eq(stream)]
+        host = Signal()                     # idle: the port reads the host's row
+        m.d.comb += [read.addr.eq(Mux(host, self.stats_select, stream)), write.addr.eq(stream)]
+        with m.If(host):
+            m.d.sync += self.stats.eq(stats)
 
         # Each stage is computed every cycle from registers that hold still from IDLE on.
         m.d.sync += [
@@ -126,5 +126,5 @@ class Jitter(wiring.Component):
                     m.d.sync += clear.eq(1)
                 m.d.comb += [write.data.eq(updated), write.en.eq(1)]
                 m.next = "IDLE"
-        m.d.comb += self.ready.eq(fsm.ongoing("IDLE") & ~clear)
+        m.d.comb += [host.eq(fsm.ongoing("IDLE")), self.ready.eq(fsm.ongoing("IDLE") & ~clear)]
         return m

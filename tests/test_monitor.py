@@ -1,0 +1,104 @@
+"""Monitoring: totals that never go backwards across wraps, START and restarts, and the
+Prometheus exposition against the unit's own figures."""
+import subprocess
+import sys
+
+import pytest
+
+import wirestamp
+from wirestamp import regmap
+from wirestamp.monitor import Collector, CounterTotals, Monitor, Sample, sample
+from wirestamp.streams import Stream
+
+ECHO_MAC = "02:00:00:00:00:09"
+
+
+def test_totals_across_a_wrap_a_reset_and_a_restart():
+    totals = CounterTotals()
+    bits = 16
+    assert totals.update("c", 65_000, bits, 1.0) == 65_000
+    # 65,000 → 300 in 1 s: round the 16-bit counter (836 counts) is possible at line rate
+    assert totals.update("c", 300, bits, 1.0) == 65_000 + 836
+    # 300 → 100 in 1 ms, for a 48-bit counter: it cannot have wrapped, so it was zeroed
+    # (START) and counted 100 since
+    assert totals.update("d", 10**9, 48, 1.0) == 10**9
+    assert totals.update("d", 100, 48, 1e-3) == 10**9 + 100
+    totals.reset()                                  # the unit restarted: from 0 again
+    assert totals.update("d", 7, 48, 1.0) == 10**9 + 107 and totals.resets == 1
+
+
+class Row:
+    def __init__(self, stream, **values):
+        self.stream = stream
+        for name in ("tx_packets", "rx_packets", "rx_bytes", "lost", "reordered", "duplicates"):
+            setattr(self, name, values.get(name, 0))
+        for name in ("latency_min_ns", "latency_max_ns", "latency_mean_ns", "jitter_ns"):
+            setattr(self, name, None)
+
+
+def test_a_restart_is_seen_by_the_clock_and_rates_stay_positive():
+    monitor = Monitor(1)
+    seconds = [1, 2, 3, 0.5, 1.5]            # the unit restarts between 3 s and 0.5 s
+    rx = [1000, 2000, 3000, 400, 1400]
+    rates = [monitor.add(Sample(wall=0, time_ns=int(t * 1e9),
+                                counters={"rx_frames": n}, streams=[Row(0, rx_packets=n)]))
+             for t, n in zip(seconds, rx)]
+    assert monitor.restarts == 1
+    assert monitor.totals.totals[(0, "rx_packets")] == 3000 + 1400
+    assert [r.get("rx_frames") for r in rates[1:]] == [1000, 1000, 800, 1000]
+    assert all(v >= 0 for r in rates for v in r.values())
+
+
+def test_the_exposition_equals_the_units_figures():
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    with wirestamp.open("sim://?dut=echo&delay=uniform:2us-9us") as dev:
+        dev.configure([Stream("10.0.0.9", dst_mac=ECHO_MAC, rate=100_000, count=500)])
+        dev.set_record_sample(0)
+        dev.start()
+        dev.wait()
+        monitor = Monitor(1)
+        collector = Collector(monitor)
+        s = sample(dev, 1)
+        monitor.add(s)
+        stats = dev.stream_stats(0)
+        collector.histograms[0] = dev.histogram(0)
+        registry = CollectorRegistry()
+        registry.register(collector)
+        text = generate_latest(registry).decode()
+    values = {(m.name, tuple(sorted(m.labels.items()))): m.value
+              for family in text_string_to_metric_families(text) for m in family.samples}
+    stream = (("stream", "0"),)
+    assert values[("wirestamp_stream_rx_packets_total", stream)] == stats.rx_packets == 500
+    assert values[("wirestamp_stream_tx_packets_total", stream)] == stats.tx_packets
+    assert values[("wirestamp_stream_lost_packets_total", stream)] == stats.lost
+    assert values[("wirestamp_rx_frames_total", ())] == s.counters["rx_frames"]
+    assert values[("wirestamp_stream_latency_seconds_count", stream)] == 500
+    assert values[("wirestamp_stream_latency_min_seconds", stream)] == stats.latency_min_ns / 1e9
+    assert values[("wirestamp_stream_jitter_seconds", stream)] == stats.jitter_ns / 1e9
+    buckets = sorted((float(dict(k[1])["le"]), v) for k, v in values.items()
+                     if k[0] == "wirestamp_stream_latency_seconds_bucket")
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))     # cumulative
+    assert buckets[0][0] > 2e-6 and buckets[-1] == (float("inf"), 500)
+
+
+def test_cli_monitors_a_test_file(tmp_path):
+    (tmp_path / "t.toml").write_text('[[streams]]\ndst_ip = "10.0.0.9"\nrate = "50kpps"\n'
+                                     'duration = "5ms"\n')
+    result = subprocess.run([sys.executable, "-m", "wirestamp.cli", "monitor", "--device",
+                             "sim://?dut=echo&delay=3us", "--config", "t.toml", "--interval",
+                             "200ms", "--duration", "2s", "--quiet"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "samples, 0 unit restarts" in result.stderr
+
+
+@pytest.mark.parametrize("flags, message", [(["--interval", "soon"], "duration"),
+                                            (["--listen", "9420"], "--listen"),
+                                            (["--streams", "0"], "--streams")])
+def test_bad_flags_are_one_line(capsys, flags, message):
+    from wirestamp.cli import main
+    assert main(["monitor", "--device", "serial:///dev/no-such-unit", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert regmap.STREAMS == 16
