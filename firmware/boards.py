@@ -45,6 +45,7 @@ class Board:
                              # docs/timing.md says why the Colorlight's is fixed
     usb: bool = False       # a ULPI USB 2.0 PHY (`ulpi` 0) carries the control link and
                             # the records; the UART stays as a fallback (`UsbUnit`)
+    jitter: bool = True     # the jitter unit (`Core(jitter=)`); the 25F has no room for it
 
 
 BOARDS = {
@@ -53,7 +54,7 @@ BOARDS = {
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
-                              router="router1", seed=3),
+                              router="router1", seed=3, jitter=False),
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
@@ -134,7 +135,7 @@ class Top(Elaboratable):
             m.domains.usb = ClockDomain("usb")
             m.submodules.unit = unit = UsbUnit(bus, self._baud)
         else:
-            m.submodules.unit = unit = Unit(self._baud)
+            m.submodules.unit = unit = Unit(self._baud, jitter=board.jitter)
         m.d.comb += [tx_phy.gmii_tx.txd.eq(unit.gmii_tx.txd),
                      tx_phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
                      tx_phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),

@@ -63,12 +63,18 @@ def _table_memory(m, name, table, write):
 
 
 class Core(wiring.Component):
+    """`jitter`: build the jitter unit (`rx.jitter`). Without it (the Colorlight's 25F, which
+    has no room: docs/boards.md) JITTER reads 0 and CAPS says so."""
     bus: In(RegisterBus())                     # `ctl`
     gmii_tx: Out(GmiiTx())
     gmii_rx: In(GmiiRx())
     now: Out(64)
     records: Out(stream.Signature(Record))     # towards the control link, `ctl`
     mdio: Out(MdioPins())                      # `ctl`
+
+    def __init__(self, jitter=True):
+        self._jitter = jitter
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -82,7 +88,11 @@ class Core(wiring.Component):
         m.submodules.mac_rx = mac_rx = MacRx()
         m.submodules.parser = parser = Parser()
         m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
-        m.submodules.jitter = jitter = DomainRenamer("ctl")(Jitter())
+        jitter = None
+        if self._jitter:
+            m.submodules.jitter = jitter = DomainRenamer("ctl")(Jitter())
+        else:
+            m.d.comb += bank.caps.eq(regmap.register("CAPS").reset & ~regmap.CAPS_JITTER)
         m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
         m.submodules.mdio = mdio = DomainRenamer("ctl")(MdioMaster())
@@ -267,7 +277,9 @@ class Core(wiring.Component):
                                                            w_domain="sync", r_domain="ctl")
         m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
         record, record_valid = Signal(Packet), Signal()
-        take = fifo.r_rdy & tracker.ready & jitter.ready & ~record_valid
+        take = fifo.r_rdy & tracker.ready & ~record_valid
+        if jitter is not None:
+            take &= jitter.ready
         m.d.comb += fifo.r_en.eq(take)
         m.d.ctl += record_valid.eq(take)
         with m.If(take):
@@ -282,9 +294,6 @@ class Core(wiring.Component):
             tracker.record_valid.eq(record_valid), tracker.record.eq(record),
             tracker.stats_select.eq(bank.stats_select), bank.stats.eq(tracker.stats),
             tracker.hist_select.eq(hist_bucket), bank.hist_counts.eq(tracker.hist_count),
-            jitter.start.eq(start), jitter.record_valid.eq(record_valid & ~tracker.busy),
-            jitter.record.eq(record),
-            jitter.stats_select.eq(bank.stats_select), bank.jitter.eq(jitter.stats),
             record_fifo.record_valid.eq(record_valid & ~tracker.busy),
             record_fifo.record.eq(record),
             record_fifo.sample.eq(bank.record_sample), record_fifo.clear.eq(clear),
@@ -295,6 +304,11 @@ class Core(wiring.Component):
             self.records.valid.eq(record_fifo.records.valid),
             self.records.payload.eq(record_fifo.records.payload),
         ]
+        if jitter is not None:
+            m.d.comb += [jitter.start.eq(start),
+                         jitter.record_valid.eq(record_valid & ~tracker.busy),
+                         jitter.record.eq(record), jitter.stats_select.eq(bank.stats_select),
+                         bank.jitter.eq(jitter.stats)]
         # The oldest record as the RECORD register shows it, registered: the FIFO's output
         # comes straight from a block RAM, too slow to feed the bank's multiplexers.
         record_head = Signal.like(bank.record)

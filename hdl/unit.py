@@ -20,13 +20,13 @@ class Unit(wiring.Component):
     uart_tx: Out(1, init=1)
     mdio: Out(MdioPins())              # the PHYs' management pins (`ctl`)
 
-    def __init__(self, baud=3_000_000):
-        self._baud = baud
+    def __init__(self, baud=3_000_000, jitter=True):
+        self._baud, self._jitter = baud, jitter
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core()
+        m.submodules.core = core = Core(jitter=self._jitter)
         m.submodules.link = link = DomainRenamer("ctl")(ControlLink(self._baud, CONTROL_HZ))
         connect(m, link.bus, core.bus)
         connect(m, core.records, link.records)

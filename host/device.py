@@ -117,6 +117,7 @@ class DeviceInfo:
     streams: int
     segments: int
     sizes: int
+    jitter: bool = True         # the image computes jitter (CAPS_JITTER; not the Colorlight's)
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ class StreamStats:
     latency_mean_ns: float | None
     latency_max_ns: int | None
     latency_stddev_ns: float | None
-    # Over consecutive packets in arrival order (regmap.JITTER_FIELDS; None before two came):
+    # Over consecutive packets in arrival order (regmap.JITTER_FIELDS; None before two came,
+    # or from an image without the jitter unit, `DeviceInfo.jitter`):
     jitter_ns: float | None = None          # RFC 3550 interarrival jitter, at the last packet
     ipdv_min_ns: int | None = None          # RFC 3393 IPDV: the least and greatest change in
     ipdv_max_ns: int | None = None          # latency from one packet to the next,
@@ -191,6 +193,7 @@ class Device:
         self.retried = 0            # requests sent again (a damaged, lost or late reply)
         self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
         self._decoder = RecordDecoder()     # the epoch, kept across `records` calls
+        self._info = None                   # `identify()`'s answer, once asked
 
     def __enter__(self):
         return self
@@ -271,9 +274,10 @@ class Device:
         ident, version, caps, clock = self.read(regmap.register("ID").addr, 4)
         if ident != regmap.ID:
             raise LinkError(f"not a wirestamp unit (ID {ident:#010x})")
-        return DeviceInfo(version=f"{version >> 16}.{version & 0xFFFF}", clock_hz=clock,
-                          streams=caps & 0xFF, segments=caps >> 8 & 0xFF,
-                          sizes=caps >> 16 & 0xFF)
+        self._info = DeviceInfo(version=f"{version >> 16}.{version & 0xFFFF}", clock_hz=clock,
+                                streams=caps & 0xFF, segments=caps >> 8 & 0xFF,
+                                sizes=caps >> 16 & 0xFF, jitter=bool(caps & regmap.CAPS_JITTER))
+        return self._info
 
     def set_address(self, mac, ip):
         mac_value, ip_value = parse_mac(mac, "mac"), parse_ipv4(ip, "ip")   # checked first
@@ -409,7 +413,8 @@ class Device:
         row = regmap.unpack_words(regmap.STATS_FIELDS, words[:reg.words], regmap.STATS_SIGNED)
         jitter = regmap.unpack_words(regmap.JITTER_FIELDS, words[jitter_reg.addr - reg.addr:],
                                      regmap.JITTER_SIGNED)
-        pairs = jitter["ipdv_pairs"]
+        # An image built without the jitter unit (CAPS) reads JITTER as 0: no figures.
+        pairs = jitter["ipdv_pairs"] if (self._info or self.identify()).jitter else 0
         tx = self.read_register("STREAM_TX", stream)
         n = row["rx_packets"]
         lost = tx - (n - row["duplicates"]) if ended else row["lost"]

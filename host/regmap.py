@@ -125,6 +125,7 @@ JITTER_FIELDS = [("jitter_q4", 48), ("ipdv_min", 48), ("ipdv_max", 48), ("ipdv_a
                  ("ipdv_pairs", 48)]
 JITTER_SIGNED = {"ipdv_min", "ipdv_max"}
 JITTER_FRAC_BITS = 4
+CAPS_JITTER = 1 << 24                   # CAPS: the image has the jitter unit (a build option)
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
@@ -194,8 +195,9 @@ CONTROL_CLEAR = 1 << 2    # zero TX_FRAMES, TX_BYTES and SCHED_LATE
 REGISTERS = [
     Register("ID", 0x000, 32, "r", ID, "Identifies a wirestamp core: ASCII 'WSTP'."),
     Register("VERSION", 0x001, 32, "r", VERSION, "Contract version, major << 16 | minor."),
-    Register("CAPS", 0x002, 32, "r", STREAMS | SEGMENTS << 8 | SIZES << 16,
-             "Streams (bits 0-7), profile segments (8-15), sizes per stream (16-23)."),
+    Register("CAPS", 0x002, 32, "r", STREAMS | SEGMENTS << 8 | SIZES << 16 | CAPS_JITTER,
+             "Streams (bits 0-7), profile segments (8-15), sizes per stream (16-23); bit 24: "
+             "the image computes jitter (JITTER), which an image built without it reads as 0."),
     Register("CLOCK_HZ", 0x003, 32, "r", CLOCK_HZ, "Ethernet clock: byte times per second."),
     Register("CONTROL", 0x004, 32, "w", 0,
              "Bit 0 START: arm enabled streams, start them together, clear the receive "

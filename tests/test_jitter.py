@@ -1,6 +1,7 @@
 """Jitter in hardware (RFC 3550 §6.4.1, RFC 3393), of every packet: the block alone against a
 Python reference, then the whole unit on the virtual board against the same reference run
 over its records, with an echo whose delays are drawn from a distribution."""
+import dataclasses
 import random
 
 import numpy as np
@@ -99,3 +100,31 @@ def test_virtual_board_is_exact_against_its_records():
                 assert (stats.ipdv_min_ns, stats.ipdv_max_ns) == (expected["ipdv_min"],
                                                                   expected["ipdv_max"])
                 assert stats.ipdv_mean_abs_ns == expected["ipdv_abs_sum"] / expected["ipdv_pairs"]
+        # What the host makes of an image without the jitter unit (CAPS): no figures.
+        dev._info = dataclasses.replace(dev.identify(), jitter=False)
+        assert dev.stream_stats(0).jitter_ns is None and dev.stream_stats(0).ipdv_max_ns is None
+
+
+def test_an_image_without_the_jitter_unit_says_so():
+    """`Core(jitter=False)` (the Colorlight's image): CAPS lacks CAPS_JITTER, so the host
+    gives no jitter figures rather than zeros."""
+    from amaranth.sim import Simulator
+    from wirestamp.hdl.core import Core
+    caps = {}
+    for jitter in (False, True):
+        dut = Core(jitter=jitter)
+        sim = Simulator(dut)
+        for domain, period in (("sync", 8e-9), ("ctl", 16e-9), ("rx", 8e-9)):
+            sim.add_clock(period, domain=domain)
+
+        async def bench(ctx, jitter=jitter):
+            ctx.set(dut.bus.addr, regmap.register("CAPS").addr)
+            ctx.set(dut.bus.r_en, 1)
+            await ctx.tick("ctl")
+            ctx.set(dut.bus.r_en, 0)
+            (data,) = await ctx.tick("ctl").sample(dut.bus.r_data).until(dut.bus.r_valid)
+            caps[jitter] = data
+        sim.add_testbench(bench)
+        sim.run()
+    assert caps[True] == regmap.register("CAPS").reset and caps[True] & regmap.CAPS_JITTER
+    assert caps[False] == caps[True] & ~regmap.CAPS_JITTER
