@@ -310,6 +310,7 @@ def _listen(text):
 
 def cmd_monitor(args):
     import wirestamp
+    from .device import LinkError
     from .run import Interrupted
     from .monitor import Collector, Monitor, sample
     from .units import parse_duration
@@ -322,20 +323,23 @@ def cmd_monitor(args):
     if args.config:
         from .streams import load
         test = load(args.config)
-    with wirestamp.open(args.device) as dev:
-        streams = len(test.streams) if test else args.streams
-        monitor = Monitor(streams)
-        rates = {}
+    began = time.monotonic()
+    dev = wirestamp.open(args.device)
+    streams = len(test.streams) if test else args.streams
+    monitor = Monitor(streams)
+    configured = {}
+    server = None
+    view = lambda *_: None                  # noqa: E731 (until the live view starts)
+    try:
         if test:
             dev.set_address(test.unit_mac, test.unit_ip)
             for row in test.resolve:
                 test.streams[row].dst_mac = dev.resolve(test.streams[row].dst_ip)
             dev.configure(test.streams)
             dev.set_record_sample(0)            # the statistics see every packet
-            rates = {i: float(s.profile.peak) for i, s in enumerate(test.streams)}
+            configured = {i: float(s.profile.peak) for i, s in enumerate(test.streams)}
             dev.start()
-        collector = Collector(monitor, rates=rates)
-        server = None
+        collector = Collector(monitor, rates=configured)
         if listen:
             from prometheus_client import CollectorRegistry, start_http_server
             registry = CollectorRegistry()
@@ -347,10 +351,10 @@ def cmd_monitor(args):
             print(f"Prometheus metrics on http://{listen[0]}:{listen[1]}/metrics",
                   file=sys.stderr)
         view = _monitor_view(not args.quiet)
-        began = time.monotonic()
-        try:
-            while duration is None or time.monotonic() - began < duration:
-                tick = time.monotonic()
+        left = lambda: None if duration is None else duration - (time.monotonic() - began)  # noqa: E731
+        while left() is None or left() > 0:
+            tick = time.monotonic()
+            try:
                 s = sample(dev, streams)
                 rates = monitor.add(s)
                 for row in s.streams:
@@ -358,18 +362,53 @@ def cmd_monitor(args):
                         collector.histograms[row.stream] = dev.histogram(row.stream, range(
                             regmap.hist_bucket(row.latency_min_ns),
                             regmap.hist_bucket(row.latency_max_ns) + 1))
-                view(monitor, s, rates)
-                time.sleep(max(0.0, interval - (time.monotonic() - tick)))
-        except (KeyboardInterrupt, Interrupted):
-            pass
-        finally:
-            view(None, None, None)
-            if test:
-                dev.stop()
-            if server:
-                server[0].shutdown()
-    print(f"{monitor.samples} samples, {monitor.restarts} unit restarts", file=sys.stderr)
+            except LinkError as error:      # the gap is a gap; the totals carry on after it
+                monitor.gaps += 1
+                print(f"wirestamp: link lost ({error}); reconnecting", file=sys.stderr)
+                dev = _reconnect(wirestamp.open, args.device, dev, left)
+                if dev is None:
+                    break
+                continue
+            view(monitor, s, rates)
+            time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+    except (KeyboardInterrupt, Interrupted):
+        pass
+    finally:
+        view(None, None, None)
+        if server:
+            server[0].shutdown()
+        if dev is not None:
+            try:
+                if test:
+                    dev.stop()
+                dev.close()
+            except (LinkError, OSError):
+                pass
+    print(f"{monitor.samples} samples, {monitor.restarts} unit restarts, {monitor.gaps} link "
+          f"gaps", file=sys.stderr)
     return 0
+
+
+def _reconnect(opener, url, dev, left, longest=30.0):
+    """Close `dev`, open `url` again with a backoff of 1, 2, 4 … `longest` s until it
+    answers or the time `left()` runs out (None then)."""
+    from .device import LinkError
+    try:
+        dev.close()
+    except (LinkError, OSError):
+        pass
+    wait = 1.0
+    while left() is None or left() > 0:
+        try:
+            dev = opener(url)
+            dev.identify()
+            print("wirestamp: reconnected", file=sys.stderr)
+            return dev
+        except (LinkError, OSError) as error:
+            print(f"wirestamp: {error}; again in {wait:.0f} s", file=sys.stderr)
+        time.sleep(wait if left() is None else max(0.0, min(wait, left())))
+        wait = min(2 * wait, longest)
+    return None
 
 
 def _monitor_view(enabled):

@@ -105,6 +105,7 @@ class Monitor:
         self.previous = None
         self.restarts = 0
         self.samples = 0
+        self.gaps = 0               # samples lost to the link (the monitor reconnected)
 
     def add(self, s):
         """Take sample `s`; returns {name: rate per second} since the previous one."""
@@ -170,6 +171,10 @@ class Collector:
                                        "times the unit's clock went back (a restart)")
         restarts.add_metric([], self.monitor.restarts)
         yield restarts
+        gaps = CounterMetricFamily("wirestamp_monitor_link_gaps",
+                                   "samples lost to the link (the monitor reconnected)")
+        gaps.add_metric([], self.monitor.gaps)
+        yield gaps
         last = self.monitor.previous
         if last is None:
             return

@@ -102,3 +102,43 @@ def test_bad_flags_are_one_line(capsys, flags, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert regmap.STREAMS == 16
+
+
+def _children(pid):
+    """PIDs of `pid`'s child processes (from /proc)."""
+    import os
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+def test_the_virtual_boards_death_is_a_gap_then_a_restart():
+    """The board's process dies mid-monitor: the monitor says so, reconnects (a new board,
+    whose clock starts again: a restart), carries on, and ends normally."""
+    import os
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "wirestamp.cli", "monitor", "--device",
+                                "sim://?dut=echo&delay=3us&timeout=0.2&retries=1",
+                                "--interval", "100ms", "--duration", "25s", "--quiet"],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(6)                              # the board is up and being sampled
+        for child in _children(process.pid):
+            os.kill(child, signal.SIGKILL)
+        _, err = process.communicate(timeout=180)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "link lost" in err and "reconnected" in err and "Traceback" not in err
+    assert "1 unit restarts, 1 link gaps" in err, err
