@@ -430,12 +430,13 @@ def _monitor_view(enabled):
                        "duplicates", "latency min/mean/max ns", "jitter ns"):
             table.add_column(column, justify="right")
         for row in s.streams:
-            mean = "-" if row.latency_mean_ns is None else f"{row.latency_mean_ns:,.0f}"
+            latency = "-" if row.latency_mean_ns is None else \
+                f"{row.latency_min_ns:,}/{row.latency_mean_ns:,.0f}/{row.latency_max_ns:,}"
             table.add_row(str(row.stream), f"{rates.get((row.stream, 'tx_packets'), 0):,.0f}",
                           f"{rates.get((row.stream, 'rx_packets'), 0):,.0f}",
                           f"{rates.get((row.stream, 'rx_bytes'), 0) * 8 / 1e6:,.2f}",
                           f"{row.lost:,}", f"{row.reordered:,}", f"{row.duplicates:,}",
-                          f"{row.latency_min_ns}/{mean}/{row.latency_max_ns}",
+                          latency,
                           "-" if row.jitter_ns is None else f"{row.jitter_ns:,.1f}")
         errors = {k: v for k, v in s.counters.items()
                   if v and k in ("rx_fcs_errors", "rx_errors", "rx_runts", "rx_giants",
