@@ -486,6 +486,28 @@ def cmd_reflect(args):
     return 0
 
 
+def _address_flags(parser):
+    """The DUT's port and MAC and the unit's own address, as `run` and `rfc2544` take them."""
+    parser.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
+    parser.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
+    parser.add_argument("--src-ip", default="192.168.0.2",
+                        help="the unit's own IPv4 address, on the DUT's subnet (default "
+                             "192.168.0.2)")
+    parser.add_argument("--src-mac", default="02:77:73:00:00:01",
+                        help="the unit's own MAC (default 02:77:73:00:00:01, locally "
+                             "administered)")
+
+
+def _output_flags(parser, kind, settle, quiet):
+    parser.add_argument("--settle", help=f"{settle} on the unit's clock for frames in flight "
+                                         f"(default: 2s, RFC 2544; the virtual board: its "
+                                         f"DUT's longest delay)")
+    parser.add_argument("--out", help=f"output folder (default: a new out/{kind}-TIME)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into --out even if it holds earlier results")
+    parser.add_argument("--quiet", action="store_true", help=quiet)
+
+
 def main(argv=None):
     from . import __version__
     parser = argparse.ArgumentParser(prog="wirestamp",
@@ -511,14 +533,7 @@ def main(argv=None):
                      help="a test file (TOML): the unit's address, [[streams]], trials, out "
                           "(README: Tests in files); instead of the stream flags below")
     run.add_argument("--dst-ip", help="the DUT's IPv4 address (one stream)")
-    run.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
-    run.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
-    run.add_argument("--src-ip", default="192.168.0.2",
-                     help="the unit's own IPv4 address, on the DUT's subnet (default "
-                          "192.168.0.2)")
-    run.add_argument("--src-mac", default="02:77:73:00:00:01",
-                     help="the unit's own MAC (default 02:77:73:00:00:01, locally "
-                          "administered)")
+    _address_flags(run)
     run.add_argument("--frame-size", type=int, default=64,
                      help="bytes on the wire with FCS, 64-1518 (default 64)")
     run.add_argument("--rate", default="1000pps",
@@ -529,13 +544,7 @@ def main(argv=None):
                                           "--count; a profile carries its own length)")
     run.add_argument("--record-sample", type=int, default=1, metavar="N",
                      help="per-packet records: 1 every packet (default), N one in N, 0 none")
-    run.add_argument("--settle", help="after the streams end, wait this long on the unit's "
-                                      "clock for packets in flight (default: 2s, RFC 2544; "
-                                      "the virtual board: its DUT's longest delay)")
-    run.add_argument("--out", help="output folder (default: a new out/run-TIME)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="write into --out even if it holds an earlier run's results")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _output_flags(run, "run", "after the streams end, wait this long", "no progress bar")
     run.set_defaults(func=cmd_run)
 
     from .rfc2544 import SIZES
@@ -543,12 +552,7 @@ def main(argv=None):
                                           "back-to-back per frame size; report.md, results.json")
     rfc.add_argument("--device", required=True, help=DEVICE_HELP)
     rfc.add_argument("--dst-ip", required=True, help="the DUT's IPv4 address")
-    rfc.add_argument("--dst-port", type=int, default=5001, help="UDP port (default 5001)")
-    rfc.add_argument("--dst-mac", help="the DUT's MAC (default: asked by ARP from the unit)")
-    rfc.add_argument("--src-ip", default="192.168.0.2",
-                     help="the unit's own IPv4 address (default 192.168.0.2)")
-    rfc.add_argument("--src-mac", default="02:77:73:00:00:01",
-                     help="the unit's own MAC (default 02:77:73:00:00:01)")
+    _address_flags(rfc)
     rfc.add_argument("--sizes", default=",".join(map(str, SIZES)),
                      help="frame sizes, bytes with FCS, 64-1518 (default: RFC 2544's seven)")
     rfc.add_argument("--tests", default="throughput,latency,loss,back-to-back",
@@ -567,13 +571,7 @@ def main(argv=None):
     rfc.add_argument("--b2b-trial", help="longest back-to-back burst (default 2s; the "
                                          "virtual board 1ms)")
     rfc.add_argument("--b2b-trials", type=int, help="default 50; the virtual board 3")
-    rfc.add_argument("--settle", help="wait for frames in flight after each trial, on the "
-                                      "unit's clock (default 2s; the virtual board: its "
-                                      "DUT's longest delay)")
-    rfc.add_argument("--out", help="output folder (default: a new out/rfc2544-TIME)")
-    rfc.add_argument("--overwrite", action="store_true",
-                     help="write into --out even if it holds earlier results")
-    rfc.add_argument("--quiet", action="store_true", help="no live status")
+    _output_flags(rfc, "rfc2544", "after each trial, wait this long", "no live status")
     rfc.set_defaults(func=cmd_rfc2544)
 
     mon = sub.add_parser("monitor", help="sample the unit's counters and statistics at an "
