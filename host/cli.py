@@ -311,7 +311,7 @@ def _listen(text):
 def cmd_monitor(args):
     import wirestamp
     from .device import LinkError
-    from .run import Interrupted
+    from .run import Interrupted, stream_histogram
     from .monitor import Collector, Monitor, sample
     from .units import parse_duration
     interval = float(parse_duration(args.interval))
@@ -359,9 +359,7 @@ def cmd_monitor(args):
                 rates = monitor.add(s)
                 for row in s.streams:
                     if row.rx_packets:
-                        collector.histograms[row.stream] = dev.histogram(row.stream, range(
-                            regmap.hist_bucket(row.latency_min_ns),
-                            regmap.hist_bucket(row.latency_max_ns) + 1))
+                        collector.histograms[row.stream] = stream_histogram(dev, row)
             except LinkError as error:      # the gap is a gap; the totals carry on after it
                 monitor.gaps += 1
                 print(f"wirestamp: link lost ({error}); reconnecting", file=sys.stderr)

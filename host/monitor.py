@@ -37,13 +37,20 @@ UNIT_COUNTERS = {
 STREAM_COUNTERS = ("tx_packets", "rx_packets", "rx_bytes", "lost", "reordered", "duplicates")
 
 
-def counter_bits(name):
-    """The width the hardware counts `name` in (it wraps at 2**bits)."""
-    if name in ("tx_frames", "tx_bytes", "record_overflow", "rx_bytes_stream"):
+def counter_bits(name, stream=False):
+    """The width the hardware counts `name` (a unit counter, or with `stream` a per-stream
+    statistic) in: it wraps at 2**bits."""
+    if stream:
+        return dict(regmap.STATS_FIELDS).get(name, regmap.COUNT_BITS)   # tx_packets: 48
+    if name in ("tx_frames", "tx_bytes", "record_overflow"):
         return 64
-    if name == "sched_late":
-        return 32
-    return regmap.COUNT_BITS if name == "tx_packets" else regmap.RX_COUNTER_BITS
+    return 32 if name == "sched_late" else regmap.RX_COUNTER_BITS
+
+
+def most_per_second(name):
+    """The fastest a counter can go: bytes at one per byte time, anything else at the
+    64-byte frame rate."""
+    return regmap.CLOCK_HZ if "bytes" in name else LINE_PPS
 
 
 class CounterTotals:
@@ -121,12 +128,13 @@ class Monitor:
         for name, value in s.counters.items():
             if name in UNIT_COUNTERS:
                 self.totals.update(name, value, counter_bits(name), elapsed,
-                                   LINE_PPS * (1 << 11 if "bytes" in name else 1))
+                                   most_per_second(name))
         for row in s.streams:
             for name in STREAM_COUNTERS:
                 value = getattr(row, name)
-                self.totals.update((row.stream, name), max(value, 0), counter_bits(name),
-                                   elapsed)
+                self.totals.update((row.stream, name), max(value, 0),
+                                   counter_bits(name, stream=True), elapsed,
+                                   most_per_second(name))
         self.previous, self.samples = s, self.samples + 1
         if not elapsed:
             return {}

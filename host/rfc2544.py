@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import regmap
-from .run import RFC2544_SETTLE_S, Interrupted, percentile
+from .run import RFC2544_SETTLE_S, Interrupted, percentile, stream_histogram
 from .streams import Stream, line_rate_pps
 
 __all__ = ["Settings", "run", "SIZES", "TESTS", "SCHEMA", "implied_buffer"]
@@ -175,12 +175,7 @@ class _Runner:
             if stats.rx_packets - stats.duplicates >= stats.tx_packets or \
                     device.read_register("TIME") - ended >= self.settings.settle_s * 1e9:
                 break
-        counts = None
-        if histogram and stats.rx_packets:
-            low = regmap.hist_bucket(stats.latency_min_ns)
-            high = regmap.hist_bucket(stats.latency_max_ns)
-            counts = device.histogram(0, range(low, high + 1))
-        return stats, counts
+        return stats, stream_histogram(device, stats) if histogram else None
 
     def trial(self, size, rate, seconds=None, count=None, histogram=False, label=""):
         """One trial at `rate` (pps, or "line"), `seconds` long or `count` frames."""

@@ -26,6 +26,7 @@ from . import regmap
 from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
 
 __all__ = ["run_measurement", "ingest", "summarise", "percentile", "progress_bar", "Interrupted",
+           "stream_histogram",
            "RFC2544_SETTLE_S"]
 
 RFC2544_SETTLE_S = 2.0      # RFC 2544 §23: wait two seconds for residual frames
@@ -173,7 +174,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     if interrupted:
         ended["interrupted_by"] = getattr(interrupted, "signum", 2)
     rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
-    summary["streams"] = [summarise(stats, _histogram(device, stats)) for stats in rows]
+    summary["streams"] = [summarise(stats, stream_histogram(device, stats)) for stats in rows]
     summary["records"] = _record_account(device, rows, received, foreign, record_sample,
                                          device.read_register("RECORD_OVERFLOW")
                                          - overflow_before, writer)
@@ -191,7 +192,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     return summary
 
 
-def _histogram(device, stats):
+def stream_histogram(device, stats):
     """The stream's hardware histogram. Every packet lies between its exact minimum and
     maximum, so only the buckets from one's to the other's are read (two round trips each)."""
     if not stats.rx_packets:
