@@ -1,18 +1,29 @@
 """The monitor over 24 hours of a unit in fast-forward: a stand-in device at 1.49 Mpps on 16
 streams, one sample per simulated second (86,400), SCHED_LATE wrapping its 32 bits every
-48 minutes, and one restart at hour 12. It checks every rate against the truth and that the
-exported counters never go backwards, and prints the monitor's RSS per hour and its CPU per
-sample. Time limit: --limit seconds (default 600); it reports how far it got if it runs out.
+48 minutes, and one restart at hour 12. Each sample also reads every stream's histogram and
+goes into the history on disk (`--out`, default a temporary folder). It checks every rate
+against the truth, that the exported counters never go backwards, and the history's row
+counts and latency; it prints the monitor's RSS per hour, its CPU per sample and the
+history's size. Time limit: --limit seconds (default 600); it reports how far it got if it
+runs out.
 
-    python benchmarks/monitor_soak.py [--hours 24] [--limit 600]
+    python benchmarks/monitor_soak.py [--hours 24] [--limit 600] [--out DIR]
 """
 import argparse
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
+
+from wirestamp import regmap
 from wirestamp.device import StreamStats
+from wirestamp.history import History, load
 from wirestamp.monitor import LINE_PPS, Collector, Monitor, sample
+
+T0 = 1_798_761_600.0        # 2027-01-01 00:00 UTC: the hours and days fall on file edges
 
 STREAMS = 16
 PER_STREAM = LINE_PPS / STREAMS
@@ -48,6 +59,12 @@ class SoakUnit:
                            latency_mean_ns=1500.0, latency_max_ns=2000,
                            latency_stddev_ns=10.0, jitter_ns=5.0)
 
+    def histogram(self, stream, buckets):
+        """Every packet so far in the 1,500 ns bucket."""
+        counts = np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
+        counts[regmap.hist_bucket(1500)] = int(PER_STREAM * self.uptime())
+        return counts
+
 
 def rss_mib():
     with open("/proc/self/statm") as f:
@@ -58,8 +75,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=24)
     parser.add_argument("--limit", type=float, default=600)
+    parser.add_argument("--out", help="the history's folder (default: a temporary one)")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        return soak(args, Path(args.out or tmp))
+
+
+def soak(args, out):
     unit, monitor = SoakUnit(), Monitor(STREAMS)
+    history = History(out, STREAMS)
     collector = Collector(monitor)
     samples = int(args.hours * 3600)
     restart_at = samples // 2
@@ -72,7 +96,10 @@ def main():
         unit.now = i + 1.0
         if i == restart_at:
             unit.booted = unit.now - 0.5                # up again for half a second
-        rates = monitor.add(sample(unit, STREAMS))
+        s = sample(unit, STREAMS, histograms=True)
+        s.wall = T0 + unit.now
+        rates = monitor.add(s)
+        history.add(monitor, s)
         if i and i != restart_at:                       # a sample after a whole second
             for key, rate in rates.items():
                 truth = TRUTH[key[1]] if isinstance(key, tuple) else TRUTH[key]
@@ -88,14 +115,30 @@ def main():
         if i % 3600 == 0:
             hourly.append(rss_mib())
     done = i + 1
+    history.close()
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_began
+    rows = {tier: load(out, tier) for tier in ("1s", "1min", "1h")}
+    counts = {tier: 0 if table is None else len(table) for tier, table in rows.items()}
+    times = np.arange(1, done + 1)                  # the samples' seconds since T0
+    expected = {"1s": done, "1min": len(np.unique(times // 60)),
+                "1h": len(np.unique(times // 3600))}
+    p50 = rows["1h"].column("s0_latency_p50_ns").to_numpy(zero_copy_only=False)
+    # 1,500 ns lies in the bucket 1,472-1,536 ns: the percentiles are within it.
+    latency_wrong = int(np.sum((p50 < 1472) | (p50 > 1536)))
+    size = {tier: sum(f.stat().st_size for f in (out / tier).glob("*.parquet"))
+            for tier in rows}
     print(f"{done:,} samples of {STREAMS} streams in {time.monotonic() - began:.1f} s; "
           f"CPU {cpu / done * 1e6:.0f} µs per sample")
     print(f"RSS per hour (MiB): first hour {hourly[1] if len(hourly) > 1 else hourly[0]:.2f}, "
           f"last {hourly[-1]:.2f}, growth {hourly[-1] - hourly[min(1, len(hourly) - 1)]:+.3f}")
     print(f"rates off the truth: {wrong}; exported counters that went backwards: {backwards}; "
           f"restarts seen: {monitor.restarts}")
-    return 0 if not wrong and not backwards and monitor.restarts == (done > restart_at) else 1
+    print("history rows: " + ", ".join(f"{t} {counts[t]:,} (expected {expected[t]:,})"
+                                       for t in counts) + f"; hourly p50 off its bucket: "
+          f"{latency_wrong}")
+    print("history on disk: " + ", ".join(f"{t} {size[t] / 2**20:.2f} MiB" for t in size))
+    ok = not wrong and not backwards and monitor.restarts == (done > restart_at)
+    return 0 if ok and counts == expected and not latency_wrong else 1
 
 
 if __name__ == "__main__":

@@ -311,7 +311,8 @@ def _listen(text):
 def cmd_monitor(args):
     import wirestamp
     from .device import LinkError
-    from .run import Interrupted, stream_histogram
+    from .run import Interrupted
+    from .history import History, HistoryError
     from .monitor import Collector, Monitor, sample
     from .units import parse_duration
     interval = float(parse_duration(args.interval))
@@ -323,10 +324,16 @@ def cmd_monitor(args):
     if args.config:
         from .streams import load
         test = load(args.config)
+    streams = len(test.streams) if test else args.streams
+    try:        # an unwritable --out is said before the unit is touched
+        history = History(args.out, streams) if args.out else None
+    except HistoryError as error:
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return 1
     began = time.monotonic()
     dev = wirestamp.open(args.device)
-    streams = len(test.streams) if test else args.streams
     monitor = Monitor(streams)
+    failed = None
     configured = {}
     server = None
     view = lambda *_: None                  # noqa: E731 (until the live view starts)
@@ -355,11 +362,10 @@ def cmd_monitor(args):
         while left() is None or left() > 0:
             tick = time.monotonic()
             try:
-                s = sample(dev, streams)
+                s = sample(dev, streams, histograms=True)
                 rates = monitor.add(s)
-                for row in s.streams:
-                    if row.rx_packets:
-                        collector.histograms[row.stream] = stream_histogram(dev, row)
+                if history:
+                    history.add(monitor, s)
             except LinkError as error:      # the gap is a gap; the totals carry on after it
                 monitor.gaps += 1
                 print(f"wirestamp: link lost ({error}); reconnecting", file=sys.stderr)
@@ -370,9 +376,16 @@ def cmd_monitor(args):
             view(monitor, s, rates)
             time.sleep(max(0.0, interval - (time.monotonic() - tick)))
     except (KeyboardInterrupt, Interrupted):
-        pass
+        pass                        # Ctrl-C and SIGTERM end a monitor normally: exit 0
+    except HistoryError as error:   # a full disk: the files on it are whole, the last minute lost
+        failed = error
     finally:
         view(None, None, None)
+        if history:
+            try:
+                history.close()
+            except HistoryError as error:
+                failed = failed or error
         if server:
             server[0].shutdown()
         if dev is not None:
@@ -383,7 +396,10 @@ def cmd_monitor(args):
             except (LinkError, OSError):
                 pass
     print(f"{monitor.samples} samples, {monitor.restarts} unit restarts, {monitor.gaps} link "
-          f"gaps", file=sys.stderr)
+          f"gaps" + (f"; history in {args.out}" if history else ""), file=sys.stderr)
+    if failed:
+        print(f"wirestamp: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -415,6 +431,7 @@ def _monitor_view(enabled):
         return lambda monitor, s, rates: None
     from rich.live import Live
     from rich.table import Table
+    from .monitor import own_usage
     live = Live(auto_refresh=False)
     live.start()
 
@@ -441,24 +458,66 @@ def _monitor_view(enabled):
                                  "rx_preamble_errors", "rx_ip_errors", "reply_dropped",
                                  "record_overflow", "sched_late")}
         table.caption = ("errors: " + ", ".join(f"{k} {v:,}" for k, v in errors.items())
-                         if errors else "no errors") + f"; {_own_usage()}"
+                         if errors else "no errors") + \
+            "; monitor RSS {:.1f} MiB, CPU {:.1f} s".format(*own_usage())
         live.update(table, refresh=True)
     return show
 
 
-def _own_usage():
-    import resource
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return (f"monitor RSS {_rss_mib():.1f} MiB, CPU "
-            f"{usage.ru_utime + usage.ru_stime:.1f} s")
-
-
-def _rss_mib():
+def _utc_time(text, flag):
+    import datetime
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**20
-    except OSError:
-        return float("nan")
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a time like 2026-12-01T17:00 (UTC unless "
+                         f"it says +HH:MM)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def cmd_plot(args):
+    from .history import TIERS, load
+    from .plots import history_figures
+    from .units import parse_duration
+    folder = Path(args.dir)
+    start = _utc_time(args.start, "--from") if args.start else None
+    end = _utc_time(args.end, "--to") if args.end else None
+    last = float(parse_duration(args.last)) if args.last else None
+    if not any((folder / tier.name).is_dir() for tier in TIERS):
+        raise ValueError(f"{folder}: no monitor history there (`wirestamp monitor --out "
+                         f"{folder}` keeps one)")
+    # The finest tier that holds the whole window, with few enough rows to draw.
+    tiers = [t for t in TIERS if args.tier in ("auto", t.name)]
+    found = {t.name: load(folder, t.name, start, end) for t in tiers}
+    edges = [(f.column("time")[0].value / 1e3, f.column("time")[-1].value / 1e3)
+             for f in found.values() if f is not None]
+    if not edges:
+        raise ValueError(f"{folder}: no samples in that window")
+    wanted = start if start is not None else min(first for first, _ in edges)
+    if last is not None:
+        wanted = max(wanted, max(final for _, final in edges) - last)
+    table = tier = None
+    for tier in tiers:
+        if found[tier.name] is None:
+            continue
+        table = load(folder, tier.name, wanted, end)
+        if table is not None and (args.tier != "auto" or (
+                len(table) <= 20_000 and table.column("time")[0].value / 1e3
+                <= wanted + 2 * max(tier.step, 1))):
+            break
+    if table is None:
+        raise ValueError(f"{folder}: no samples in that window")
+    out = Path(args.out) if args.out else folder / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    import numpy as np
+    times = table.column("time").cast("int64").to_numpy()
+    interval = tier.step or (float(np.median(np.diff(times))) / 1e3 if len(times) > 1 else 1.0)
+    names = history_figures(table, interval, out)
+    first, final = (str(table.column("time")[i]) for i in (0, -1))
+    print(f"wrote {len(names)} figures to {out} ({len(table):,} rows of the {tier.name} tier, "
+          f"{first} to {final})")
+    return 0
 
 
 def cmd_reflect(args):
@@ -578,12 +637,31 @@ def main(argv=None):
     mon.add_argument("--interval", default="1s", help="between samples (default 1s)")
     mon.add_argument("--listen", metavar="HOST:PORT",
                      help="serve Prometheus metrics there, e.g. 127.0.0.1:9420")
-    mon.add_argument("--duration", help="stop after this long (default: until Ctrl-C)")
+    mon.add_argument("--out", metavar="DIR",
+                     help="keep the history there: Parquet, every sample for a day, a row per "
+                          "minute for a month, per hour for years (`wirestamp plot DIR`)")
+    mon.add_argument("--duration", help="stop after this long (default: until Ctrl-C or "
+                                        "SIGTERM)")
     mon.add_argument("--config", metavar="FILE", help="start this test file's streams first")
     mon.add_argument("--streams", type=int, default=1,
                      help="streams to watch without --config (default 1: stream 0)")
     mon.add_argument("--quiet", action="store_true", help="no live view")
     mon.set_defaults(func=cmd_monitor)
+
+    plot = sub.add_parser("plot", help="figures (PNG) of a monitor's history over any window: "
+                                       "rates, packets, loss and errors, latency, the "
+                                       "monitor's own memory and CPU")
+    plot.add_argument("dir", metavar="DIR", help="what `wirestamp monitor --out DIR` wrote")
+    plot.add_argument("--from", dest="start", metavar="TIME",
+                      help="from this time, e.g. 2026-12-01T17:00 (UTC)")
+    plot.add_argument("--to", dest="end", metavar="TIME", help="up to this time")
+    plot.add_argument("--last", metavar="DURATION",
+                      help="only the last part, e.g. 6h or 7d (before the newest sample)")
+    plot.add_argument("--tier", choices=["auto", "1s", "1min", "1h"], default="auto",
+                      help="which history: every sample, per minute or per hour (default: the "
+                           "finest that has the window)")
+    plot.add_argument("--out", help="default: DIR/plots")
+    plot.set_defaults(func=cmd_plot)
 
     reflect = sub.add_parser("reflect", help="UDP echo agent for the machine under test, "
                                              "logging kernel and application times")

@@ -453,10 +453,25 @@ class Device:
         return counts
 
     def counters(self):
-        return {r.name.lower(): self.read_register(r.name) for r in regmap.REGISTERS
+        """The unit-wide counters, {name: value}. Each run of neighbouring registers is one
+        READ burst, which the bridge answers word after word, so the values of a run belong
+        to one instant (within a microsecond): TX_FRAMES with TX_BYTES, every RX_ counter
+        with the others."""
+        regs = [r for r in regmap.REGISTERS
                 if r.name.startswith(("RX_", "ARP_", "ICMP_", "REPLY_", "TX_", "RECORD_O",
                                       "SCHED_"))
-                and r.access == "r" and r.count == 1 and r.name != "ARP_RESULT"}
+                and r.access == "r" and r.count == 1 and r.name != "ARP_RESULT"]
+        values, run = {}, []
+        for reg in sorted(regs, key=lambda r: r.addr) + [None]:
+            if run and (reg is None or reg.addr != run[-1].addr + run[-1].words):
+                words = self.read(run[0].addr, run[-1].addr + run[-1].words - run[0].addr)
+                for r in run:
+                    part = words[r.addr - run[0].addr:][:r.words]
+                    values[r.name.lower()] = sum(w << (32 * i) for i, w in enumerate(part))
+                run = []
+            if reg is not None:
+                run.append(reg)
+        return values
 
     def address(self):
         """The unit's own (MAC, IPv4) as strings, as ARP and ICMP answer for it."""

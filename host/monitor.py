@@ -12,15 +12,18 @@ is a wrap when the counter can have gone round in the time since (at line rate),
 otherwise, as Prometheus treats a counter that goes down; either way the total only grows.
 Memory is one small dict per counter, whatever the run's length.
 
-Not built yet (issue 19): the Parquet history with rotation and downsampling, `wirestamp plot`
-over it, and the fast-forward soak benchmark.
+The history on disk is `history.py`'s; `wirestamp plot` draws it (`plots.history_figures`).
 """
+import resource
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import regmap
 
-__all__ = ["CounterTotals", "Sample", "sample", "Collector", "counter_bits", "LINE_PPS"]
+__all__ = ["CounterTotals", "Sample", "sample", "Monitor", "Collector", "counter_bits",
+           "LINE_PPS", "own_usage"]
 
 LINE_PPS = regmap.CLOCK_HZ / (regmap.MIN_FRAME + regmap.FRAME_OVERHEAD)   # 1,488,095
 # The unit-wide counters exported, and the Prometheus name of each (`_total` added).
@@ -90,21 +93,41 @@ class Sample:
     counters: dict
     streams: list = field(default_factory=list)
     read_s: float = 0.0             # how long the reads took (the sample's spread)
+    histograms: dict = field(default_factory=dict)  # stream -> bucket counts (numpy)
 
 
-def sample(device, streams):
-    """A `Sample` of `device` with streams 0..`streams`-1. The unit's TIME is read first,
-    so rates over samples use the unit's clock; the reads take `read_s`."""
+def sample(device, streams, histograms=False):
+    """A `Sample` of `device` with streams 0..`streams`-1, and with `histograms` each
+    stream's latency buckets. The unit's TIME is read first, so rates over samples use the
+    unit's clock; the unit's counters are read in bursts (`Device.counters`), each of which
+    is one instant; then each stream's row, whose own reads are one burst. The reads take
+    `read_s`, the same few round trips each time, so a rate over two samples is out by the
+    change in that spread over the interval (microseconds in seconds)."""
+    from .run import stream_histogram
     began = time.monotonic()
     now = device.read_register("TIME")
     counters = device.counters()
     rows = [device.stream_stats(i) for i in range(streams)]
+    counts = {r.stream: stream_histogram(device, r) for r in rows if histograms and r.rx_packets}
     return Sample(wall=time.time(), time_ns=now, counters=counters, streams=rows,
-                  read_s=time.monotonic() - began)
+                  read_s=time.monotonic() - began, histograms=counts)
+
+
+def own_usage():
+    """The process's resident memory (MiB) and CPU time so far (s)."""
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        rss = float("nan")
+    return rss, time.process_time()
 
 
 class Monitor:
-    """Turns samples into monotonic totals and rates; holds only the last sample."""
+    """Turns samples into monotonic totals and rates; holds only the last sample, and per
+    stream its last histogram and the buckets gained since the sample before (`interval`:
+    the histogram itself when START cleared it in between, which a bucket going down
+    shows)."""
 
     def __init__(self, streams):
         self.streams = streams
@@ -113,6 +136,7 @@ class Monitor:
         self.restarts = 0
         self.samples = 0
         self.gaps = 0               # samples lost to the link (the monitor reconnected)
+        self.histograms, self.interval = {}, {}
 
     def add(self, s):
         """Take sample `s`; returns {name: rate per second} since the previous one."""
@@ -135,6 +159,12 @@ class Monitor:
                 self.totals.update((row.stream, name), max(value, 0),
                                    counter_bits(name, stream=True), elapsed,
                                    most_per_second(name))
+        self.interval = {}
+        for stream, counts in s.histograms.items():
+            last = self.histograms.get(stream)
+            self.interval[stream] = counts if last is None or np.any(counts < last) \
+                else counts - last
+            self.histograms[stream] = counts
         self.previous, self.samples = s, self.samples + 1
         if not elapsed:
             return {}
@@ -147,9 +177,8 @@ class Collector:
     `wirestamp_<name>_total` (per stream with a `stream` label), latency as a histogram
     from the unit's buckets, gauges for the configured rate, latency and jitter."""
 
-    def __init__(self, monitor, histograms=None, rates=None):
+    def __init__(self, monitor, rates=None):
         self.monitor = monitor
-        self.histograms = histograms or {}      # stream -> bucket counts (numpy)
         self.rates = rates or {}                # stream -> configured pps
 
     def collect(self):
@@ -204,7 +233,7 @@ class Collector:
             for stream, pps in self.rates.items():
                 family.add_metric([str(stream)], pps)
             yield family
-        for stream, counts in self.histograms.items():
+        for stream, counts in self.monitor.histograms.items():
             family = HistogramMetricFamily("wirestamp_stream_latency_seconds",
                                            "latency of every packet, the unit's buckets",
                                            labels=["stream"])

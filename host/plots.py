@@ -1,10 +1,11 @@
 """Plots (matplotlib, PNG) of a run: offered and achieved rate with latency over time (the
-paper's graphs 1–6), the latency histogram and its CDF. Every function takes plain numpy
+paper's graphs 1–6), the latency histogram and its CDF; an RFC 2544 run's results; and a
+monitor's history over days (`wirestamp plot`). Every function takes plain numpy
 arrays, so a script can plot any run's records the same way."""
 import numpy as np
 
 __all__ = ["rate_and_latency", "latency_histogram", "latency_cdf", "time_bins",
-           "rfc2544_figures"]
+           "rfc2544_figures", "history_series", "history_figures"]
 
 
 def _pyplot():
@@ -145,4 +146,100 @@ def rfc2544_figures(results, out):
               "frame size, bytes", "frames")
         plt.close(fig)
         names.append("back_to_back.png")
+    return names
+
+
+ERRORS = ("rx_fcs_errors", "rx_errors", "rx_runts", "rx_giants", "rx_preamble_errors",
+          "rx_ip_errors", "reply_dropped", "record_overflow", "sched_late")
+
+
+def history_series(table, step):
+    """Plain arrays from a history table (`history.load`): `time` (datetime64, UTC), per
+    second rates of every total column (`<name>_per_s`), the gauges as they are, and
+    `restarts_at` (times the unit restarted). A rate at row i is over rows i-1..i. Where
+    rows are more than 1.5 `step` seconds apart (the monitor was stopped, or lost the link)
+    a NaN row is put between them, so a line stops at the gap instead of crossing it."""
+    columns = {name: table.column(name).to_numpy(zero_copy_only=False)
+               for name in table.column_names}
+    stamp = columns.pop("time").astype("datetime64[ms]")
+    seconds = stamp.astype(np.int64) / 1e3
+    dt = np.diff(seconds, prepend=np.nan)
+    series = {}
+    from .monitor import STREAM_COUNTERS, UNIT_COUNTERS
+    totals = [name for name in columns if name in UNIT_COUNTERS or name == "cpu_s"
+              or name.split("_", 1)[-1] in STREAM_COUNTERS]
+    for name, values in columns.items():
+        values = values.astype(float)
+        if name in totals:
+            series[f"{name}_per_s"] = np.diff(values, prepend=np.nan) / dt
+        else:
+            series[name] = values
+    restarts = columns["restarts"].astype(float)
+    series["restarts_at"] = stamp[1:][np.diff(restarts) > 0]
+    breaks = np.flatnonzero(dt > 1.5 * step)
+    for name, values in series.items():
+        if name != "restarts_at":
+            values[breaks] = np.nan if name.endswith("_per_s") else values[breaks]
+            series[name] = np.insert(values, breaks, np.nan)
+    gap_times = stamp[breaks - 1] + (stamp[breaks] - stamp[breaks - 1]) / 2
+    series["time"] = np.insert(stamp, breaks, gap_times)
+    return series
+
+
+def history_figures(table, step, out, title="wirestamp monitor"):
+    """The Dante-style PNGs of a monitor's history (`wirestamp plot`) in `out`; their names:
+    transfer rate in and out, packet rates per stream, loss and errors, latency and jitter,
+    and the monitor's own memory and CPU."""
+    plt = _pyplot()
+    s = history_series(table, step)
+    t = s["time"]
+    streams = sorted({int(name[1:].split("_")[0]) for name in s
+                      if name.startswith("s") and name[1:2].isdigit()})
+    names = []
+
+    def figure(name, panels, heading):
+        fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(10, 3 * len(panels)),
+                                 squeeze=False)
+        for ax, (ylabel, lines) in zip(axes[:, 0], panels):
+            for label, values, style in lines:
+                ax.plot(t, values, style, label=label, linewidth=1)
+            for when in s["restarts_at"]:
+                ax.axvline(when, color="red", linestyle=":", linewidth=1)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            if lines:
+                ax.legend(loc="upper left", fontsize=7, ncol=4)
+        axes[0, 0].set_title(f"{title}: {heading}" + (" (dotted: the unit restarted)"
+                                                      if len(s["restarts_at"]) else ""))
+        axes[-1, 0].set_xlabel("time, UTC")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        names.append(name)
+
+    figure("transfer.png", [("Mb/s", [
+        ("out (tx)", s["tx_bytes_per_s"] * 8 / 1e6, "-"),
+        ("in (rx)", s["rx_bytes_per_s"] * 8 / 1e6, "-")])], "transfer rate")
+    figure("packets.png", [
+        ("tx packets/s", [(f"stream {i}", s[f"s{i}_tx_packets_per_s"], "-") for i in streams]),
+        ("rx packets/s", [(f"stream {i}", s[f"s{i}_rx_packets_per_s"], "-") for i in streams])],
+        "packet rates per stream")
+    errors = [(name, s[f"{name}_per_s"], "-") for name in ERRORS
+              if np.nansum(s.get(f"{name}_per_s", np.zeros(1))) > 0]
+    figure("loss.png", [
+        ("lost packets/s", [(f"stream {i}", s[f"s{i}_lost_per_s"], "-") for i in streams]),
+        ("reordered, duplicates /s", [(f"{i} {kind}", s[f"s{i}_{kind}_per_s"], style)
+                                      for i in streams for kind, style in
+                                      (("reordered", "-"), ("duplicates", "--"))]),
+        ("errors/s", errors)], "loss and errors")
+    figure("latency.png", [
+        ("latency, µs", [(f"{i} {q}", s[f"s{i}_latency_{q}_ns"] / 1e3, style)
+                         for i in streams for q, style in
+                         (("p50", "-"), ("p99", "--"), ("max", ":"))]),
+        ("jitter (RFC 3550), ns", [(f"stream {i}", s[f"s{i}_jitter_ns"], "-")
+                                   for i in streams])], "latency percentiles and jitter")
+    figure("monitor.png", [("RSS, MiB", [("monitor RSS", s["rss_mib"], "-")]),
+                           ("CPU, %", [("monitor CPU", s["cpu_s_per_s"] * 100, "-")])],
+           "the monitor's own memory and CPU")
     return names

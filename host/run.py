@@ -25,7 +25,7 @@ import numpy as np
 from . import regmap
 from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
 
-__all__ = ["run_measurement", "ingest", "summarise", "percentile", "progress_bar", "Interrupted",
+__all__ = ["run_measurement", "ingest", "summarise", "percentile", "percentiles", "progress_bar", "Interrupted",
            "stream_histogram",
            "RFC2544_SETTLE_S"]
 
@@ -44,23 +44,30 @@ def percentile(histogram, q, low=None, high=None):
     interpolated by rank between the bucket's edges, then clamped to [low, high] (the exact
     minimum and maximum): the error is at most the bucket's width, 8 ns below 256 ns and 1/16
     of the value above."""
+    return percentiles(histogram, (q,), low, high)[0]
+
+
+def percentiles(histogram, qs, low=None, high=None):
+    """`percentile` for each of `qs`, from one pass over the buckets."""
     total = int(histogram.sum())
     if not total:
-        return None
+        return [None] * len(qs)
     cumulative = np.cumsum(histogram)
-    rank = total * q / 100
-    bucket = int(np.searchsorted(cumulative, rank))
-    bucket = min(bucket, len(histogram) - 1)
-    below = int(cumulative[bucket - 1]) if bucket else 0
-    lower = regmap.hist_lower_ns(bucket)
-    upper = regmap.hist_lower_ns(bucket + 1) if bucket < regmap.HIST_OVERFLOW else lower
-    inside = (rank - below) / int(histogram[bucket])
-    value = lower + (upper - lower) * min(max(inside, 0.0), 1.0)
-    if low is not None:
-        value = max(value, low)
-    if high is not None:
-        value = min(value, high)
-    return round(value)
+    values = []
+    for q in qs:
+        rank = total * q / 100
+        bucket = min(int(np.searchsorted(cumulative, rank)), len(histogram) - 1)
+        below = int(cumulative[bucket - 1]) if bucket else 0
+        lower = regmap.hist_lower_ns(bucket)
+        upper = regmap.hist_lower_ns(bucket + 1) if bucket < regmap.HIST_OVERFLOW else lower
+        inside = (rank - below) / int(histogram[bucket])
+        value = lower + (upper - lower) * min(max(inside, 0.0), 1.0)
+        if low is not None:
+            value = max(value, low)
+        if high is not None:
+            value = min(value, high)
+        values.append(round(value))
+    return values
 
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9))

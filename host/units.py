@@ -1,4 +1,4 @@
-"""Quantities with units, as the CLI takes them: durations (`3us`, `250ms`, `2s`), rates
+"""Quantities with units, as the CLI takes them: durations (`3us`, `250ms`, `2s`, `6h`, `7d`), rates
 (`line`, `1000pps`, `1.5kpps`, `100mbps`, `ramp:0-9000pps/60s`, `updown:9000pps/60s`)."""
 import re
 from fractions import Fraction
@@ -8,15 +8,15 @@ from .rates import LINE, Ramp, UpDown
 __all__ = ["parse_duration", "parse_rate", "parse_quantity"]
 
 _TIME = {"ns": Fraction(1, 10**9), "us": Fraction(1, 10**6), "ms": Fraction(1, 1000),
-         "s": Fraction(1), "min": Fraction(60), "h": Fraction(3600)}
+         "s": Fraction(1), "min": Fraction(60), "h": Fraction(3600), "d": Fraction(86400)}
 _PREFIX = {"": 1, "k": 1000, "m": 10**6, "g": 10**9}
 _NUMBER = r"(\d+(?:\.\d+)?)"
 
 
 def parse_duration(text):
-    match = re.fullmatch(_NUMBER + r"\s*(ns|us|ms|s|min|h)", str(text).strip())
+    match = re.fullmatch(_NUMBER + r"\s*(ns|us|ms|s|min|h|d)", str(text).strip())
     if not match:
-        raise ValueError(f"duration: {text!r} is not like 3us, 250ms or 2s")
+        raise ValueError(f"duration: {text!r} is not like 3us, 250ms, 2s, 5min, 6h or 7d")
     return Fraction(match[1]) * _TIME[match[2]]
 
 

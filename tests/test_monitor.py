@@ -59,10 +59,10 @@ def test_the_exposition_equals_the_units_figures():
         dev.wait()
         monitor = Monitor(1)
         collector = Collector(monitor)
-        s = sample(dev, 1)
+        s = sample(dev, 1, histograms=True)
         monitor.add(s)
         stats = dev.stream_stats(0)
-        collector.histograms[0] = dev.histogram(0)
+        assert (monitor.histograms[0] == dev.histogram(0)).all()
         registry = CollectorRegistry()
         registry.register(collector)
         text = generate_latest(registry).decode()
@@ -119,15 +119,20 @@ def _children(pid):
     return found
 
 
-def test_the_virtual_boards_death_is_a_gap_then_a_restart():
+def test_the_virtual_boards_death_is_a_gap_then_a_restart(tmp_path):
     """The board's process dies mid-monitor: the monitor says so, reconnects (a new board,
-    whose clock starts again: a restart), carries on, and ends normally."""
+    whose clock starts again: a restart), carries on, and ends normally. The history has the
+    gap, which the figures leave open, and the restart."""
+    import numpy as np
+    from wirestamp.history import load
+    from wirestamp.plots import history_series
     import os
     import signal
     import time
     process = subprocess.Popen([sys.executable, "-m", "wirestamp.cli", "monitor", "--device",
                                 "sim://?dut=echo&delay=3us&timeout=0.2&retries=1",
-                                "--interval", "100ms", "--duration", "25s", "--quiet"],
+                                "--interval", "100ms", "--duration", "25s", "--quiet",
+                                "--out", str(tmp_path)],
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -142,3 +147,83 @@ def test_the_virtual_boards_death_is_a_gap_then_a_restart():
     assert process.returncode == 0, err
     assert "link lost" in err and "reconnected" in err and "Traceback" not in err
     assert "1 unit restarts, 1 link gaps" in err, err
+    table = load(tmp_path, "1s")
+    assert table.column("restarts").to_pylist()[-1] == 1 and table.column("gaps")[-1].as_py() == 1
+    series = history_series(table, 0.1)
+    gaps = np.isnan(series["rx_frames_per_s"][1:])     # row 0 has no rate
+    assert gaps.sum() == 2 and len(series["restarts_at"]) == 1   # the NaN row, the one after
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url, timeout=2.0):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=timeout) as reply:
+        body = reply.read().decode()
+    return json.loads(body) if "/api/" in url else body
+
+
+def test_a_real_prometheus_scrapes_the_monitor_and_sigterm_ends_it(tmp_path):
+    """Debian's Prometheus scrapes `wirestamp monitor --listen` and its HTTP API answers the
+    stream's exact packet count and a latency quantile from the hardware buckets; then
+    SIGTERM ends the monitor with exit 0 and the history written."""
+    import math
+    import os
+    import shutil
+    import signal
+    import time
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        pytest.skip("Debian's `prometheus` package is not installed (.ci/run installs it)")
+    (tmp_path / "t.toml").write_text('[[streams]]\ndst_ip = "10.0.0.9"\nrate = "100kpps"\n'
+                                     'count = 500\n')
+    ours, theirs = _free_port(), _free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wirestamp\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{ours}']\n")
+    monitor = subprocess.Popen([sys.executable, "-m", "wirestamp.cli", "monitor", "--device",
+                                "sim://?dut=echo&delay=uniform:2us-9us", "--config", "t.toml",
+                                "--interval", "200ms", "--listen", f"127.0.0.1:{ours}",
+                                "--out", "history", "--quiet"],
+                               cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([prometheus, "--config.file", "prometheus.yml",
+                               "--storage.tsdb.path", "tsdb",
+                               "--web.listen-address", f"127.0.0.1:{theirs}"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{theirs}/api/v1/query?query="
+    try:
+        deadline, answers = time.monotonic() + 240, {}
+        while time.monotonic() < deadline and len(answers) < 2:
+            time.sleep(1)
+            for name, query in (("rx", "wirestamp_stream_rx_packets_total"),
+                                ("p50", "histogram_quantile(0.5,"
+                                        "wirestamp_stream_latency_seconds_bucket)")):
+                try:
+                    result = _get(api + query)["data"]["result"]
+                except OSError:
+                    continue                    # not up yet
+                value = float(result[0]["value"][1]) if result else math.nan
+                # rx: all 500 counted; p50: NaN until a scrape has buckets
+                if (value == 500) if name == "rx" else not math.isnan(value):
+                    answers[name] = (result[0]["metric"], value)
+        assert answers.get("rx") and answers["rx"][0]["stream"] == "0", answers
+        assert 2e-6 <= answers["p50"][1] <= 9.6e-6, answers      # the delay's range
+        os.kill(monitor.pid, signal.SIGTERM)
+        _, err = monitor.communicate(timeout=60)
+    finally:
+        monitor.kill()
+        server.terminate()
+        server.wait(timeout=30)
+    assert monitor.returncode == 0, err
+    assert "Traceback" not in err
+    samples = int(err.strip().splitlines()[-1].split()[0])
+    from wirestamp.history import load
+    table = load(tmp_path / "history", "1s")
+    assert len(table) == samples and table.column("s0_rx_packets")[-1].as_py() == 500
