@@ -520,6 +520,36 @@ def cmd_plot(args):
     return 0
 
 
+def cmd_scpi(args):
+    from .run import Interrupted
+    from .scpi import Server, markdown
+    if args.doc:
+        print(markdown(), end="")
+        return 0
+    if not args.device:
+        raise ValueError("--device is needed (or --doc)")
+    host, port = _listen(args.listen)
+    import wirestamp
+    scheme = args.device.split(":", 1)[0]
+    board = {"sim": "virtual", "usb": "ecpix5", "serial": "uart"}.get(scheme, scheme)
+    with wirestamp.open(args.device) as dev:
+        dev.identify()
+        try:
+            server = Server(dev, host, port, board=board)
+        except OSError as error:
+            raise ValueError(f"--listen {args.listen}: {error.strerror}") from None
+        print(f"SCPI on {host}:{port} (VISA: TCPIP::{host}::{port}::SOCKET); Ctrl-C ends it",
+              file=sys.stderr)
+        try:
+            server.serve_forever()
+        except (KeyboardInterrupt, Interrupted):
+            pass
+        finally:
+            server.close()
+            dev.stop()
+    return 0
+
+
 def cmd_reflect(args):
     from .reflect import Reflector
     from .units import parse_duration
@@ -647,6 +677,14 @@ def main(argv=None):
                      help="streams to watch without --config (default 1: stream 0)")
     mon.add_argument("--quiet", action="store_true", help="no live view")
     mon.set_defaults(func=cmd_monitor)
+
+    scpi = sub.add_parser("scpi", help="serve the unit to VISA clients: SCPI on a raw socket "
+                                       "(docs/scpi.md)")
+    scpi.add_argument("--device", help=DEVICE_HELP)
+    scpi.add_argument("--listen", default="127.0.0.1:5025", metavar="HOST:PORT",
+                      help="default 127.0.0.1:5025 (LXI's SCPI port); 0.0.0.0:5025 for the lab")
+    scpi.add_argument("--doc", action="store_true", help="print the command tree (Markdown)")
+    scpi.set_defaults(func=cmd_scpi)
 
     plot = sub.add_parser("plot", help="figures (PNG) of a monitor's history over any window: "
                                        "rates, packets, loss and errors, latency, the "
