@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
-from amaranth.build import Attrs, Resource, Subsignal
+from amaranth.build import Attrs, Pins, Resource, Subsignal
 from amaranth.lib import io
 
 from ..hdl.fanout import KEEP_COPIES
@@ -46,6 +46,9 @@ class Board:
     usb: bool = False       # a ULPI USB 2.0 PHY (`ulpi` 0) carries the control link and
                             # the records; the UART stays as a fallback (`UsbUnit`)
     jitter: bool = True     # the jitter unit (`Core(jitter=)`); the 25F has no room for it
+    # The timebase's reference outputs (`hdl.time.Reference`): (connector, number, PPS pin,
+    # square-wave pin), LVCMOS33 (docs/boards.md, "Reference outputs").
+    reference: tuple = ()
 
 
 BOARDS = {
@@ -54,16 +57,18 @@ BOARDS = {
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
-                              router="router1", seed=3, jitter=False),
+                              router="router1", seed=3, jitter=False,
+                              reference=("j", 1, 1, 2)),      # J1 pins 1, 2 (HUB75 R0, G0)
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
-                        router="router2"),
+                        router="router2", reference=("expcon", 2, 1, 3)),   # X4 pins 1, 3
     # LambdaConcept ECPIX-5, LFE5UM5G-85F-8: one RGMII port, a USB3300 ULPI PHY on the USB-C
     # connector, the UART through the FT2232H's second channel. Its PHY's RGMII delays are
     # to be checked on a board (docs/bring-up.md); none is added in the FPGA.
     "ecpix5": Board("ecpix5:ECPIX585Platform", 100, 4, leds=False, programmer="-b ecpix5",
-                    rx_delay_ns=0.0, router="router2", usb=True),
+                    rx_delay_ns=0.0, router="router2", usb=True,
+                    reference=("pmod", 0, 1, 2)),                   # PMOD 0 pins 1, 2
 }
 ULPI_HZ = 60e6
 
@@ -153,6 +158,17 @@ class Top(Elaboratable):
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
         m.d.comb += [unit.uart_rx.eq(uart_rx.i), uart_tx.o.eq(unit.uart_tx)]
+        if board.reference:
+            connector, number, pps_pin, square_pin = board.reference
+            platform.add_resources([Resource(
+                "reference", 0,
+                Subsignal("pps", Pins(str(pps_pin), conn=(connector, number), dir="o")),
+                Subsignal("square", Pins(str(square_pin), conn=(connector, number), dir="o")),
+                Attrs(IO_TYPE="LVCMOS33"))])
+            pins = platform.request("reference", 0, dir={"pps": "-", "square": "-"})
+            for name in ("pps", "square"):
+                m.submodules[f"reference_{name}"] = pin = io.Buffer("o", getattr(pins, name))
+                m.d.comb += pin.o.eq(getattr(unit, name))
         if board.leds:
             # LED 0: PLL locked; 1: transmitting; 2: receiving (each stretched to be seen).
             for index, source in enumerate((locked, unit.gmii_tx.tx_en, rx_phy.gmii_rx.rx_dv)):

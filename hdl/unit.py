@@ -9,6 +9,7 @@ from .core import CONTROL_HZ, Core
 from .ctl.link import ControlLink
 from .ctl.mdio import MdioPins
 from .mac.gmii import GmiiRx, GmiiTx
+from .time import Reference
 
 __all__ = ["Unit", "UsbUnit"]
 
@@ -19,6 +20,8 @@ class Unit(wiring.Component):
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
     mdio: Out(MdioPins())              # the PHYs' management pins (`ctl`)
+    pps: Out(1)                        # the timebase's reference outputs (`time.Reference`)
+    square: Out(1)
 
     def __init__(self, baud=3_000_000, jitter=True):
         self._baud, self._jitter = baud, jitter
@@ -34,7 +37,14 @@ class Unit(wiring.Component):
         connect(m, wiring.flipped(self.gmii_rx), core.gmii_rx)
         connect(m, core.mdio, wiring.flipped(self.mdio))
         m.d.comb += [link.uart_rx.eq(self.uart_rx), self.uart_tx.eq(link.uart_tx)]
+        _reference(m, core, self)
         return m
+
+
+def _reference(m, core, unit):
+    m.submodules.reference = reference = Reference()
+    m.d.comb += [reference.now.eq(core.now), unit.pps.eq(reference.pps),
+                 unit.square.eq(reference.square)]
 
 
 class UsbUnit(wiring.Component):
@@ -47,6 +57,8 @@ class UsbUnit(wiring.Component):
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
     mdio: Out(MdioPins())              # the PHYs' management pins (`ctl`)
+    pps: Out(1)
+    square: Out(1)
 
     def __init__(self, ulpi, baud=3_000_000, serial="0"):
         self._ulpi, self._baud, self._serial = ulpi, baud, serial
@@ -81,4 +93,5 @@ class UsbUnit(wiring.Component):
         connect(m, wiring.flipped(self.gmii_rx), core.gmii_rx)
         connect(m, core.mdio, wiring.flipped(self.mdio))
         m.d.comb += [uart.uart_rx.eq(self.uart_rx), self.uart_tx.eq(uart.uart_tx)]
+        _reference(m, core, self)
         return m

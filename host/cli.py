@@ -555,9 +555,7 @@ def cmd_reflect(args):
     from .units import parse_duration
     seconds = float(parse_duration(args.duration)) if args.duration else None
     reflector = Reflector(args.port, bind=args.bind, log=args.out)
-    # SIGINT or SIGTERM ends the loop after the datagram in hand, and the log is flushed. Both
-    # are set here: a process started from a background job inherits SIGINT ignored.
-    import signal
+    # SIGINT or SIGTERM ends the loop after the datagram in hand, and the log is flushed.
     stops = (signal.SIGINT, signal.SIGTERM)
     previous = [signal.signal(stop, lambda *_: reflector.stop()) for stop in stops]
     try:
@@ -756,6 +754,9 @@ def main(argv=None):
     from .run import Interrupted
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    # Ctrl-C and `kill -INT` stop a command even when it was started in the background of a
+    # script, which leaves SIGINT ignored (Python then installs no handler of its own).
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     try:
         return args.func(args)
     except LinkError as error:           # the unit did not answer: say so, with a hint
@@ -779,6 +780,7 @@ def main(argv=None):
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, interrupt)
 
 
 def _terminate(signum, frame):

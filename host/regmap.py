@@ -25,6 +25,14 @@ SIZES = 8                               # frame sizes a stream can cycle through
 SIZE_BITS = 11
 
 TIME_FRAC_BITS = 24                     # timebase increment: ns in 8.24 fixed point
+# The timebase's reference outputs for a lab counter (`hdl.time.Reference`, `wirestamp
+# calibrate`): a pulse on each second of the trimmed timebase, and a square wave that is bit
+# REF_SQUARE_BIT of it: 2**(bit + 1) trimmed ns a period, 15.625 MHz. 10 MHz is not a whole
+# number of 8 ns steps (12.5 cycles); 15.625 MHz is, and is the fastest bit under 20 MHz.
+REF_PPS_NS = 10**9
+REF_PPS_WIDTH_CYCLES = 12_500_000       # the pulse lasts 100 ms (in clock cycles)
+REF_SQUARE_BIT = 5
+REF_SQUARE_HZ = 10**9 / 2 ** (REF_SQUARE_BIT + 1)
 RATE_FRAC_BITS = 24                     # fractional bits of a segment's slope
 TICK_CYCLES = 16                        # rate profiles advance one tick per stream every 16 cycles
 PHASE_BITS = 40                         # rate accumulators: rate/modulus packets per byte time

@@ -91,9 +91,11 @@ def test_a_dead_virtual_board_is_a_link_error():
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_an_interrupted_run_stops_and_leaves_valid_files(tmp_path, signum, status):
     out = tmp_path / "run"
+    # Started as a script's background job is: with SIGINT ignored, which the CLI undoes.
     process = subprocess.Popen([sys.executable, "-m", "wirestamp.cli", *RUN, "--rate",
                                 "20000pps", "--count", "10000000", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
     while not (out / "records.parquet").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
