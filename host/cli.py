@@ -550,6 +550,43 @@ def cmd_scpi(args):
     return 0
 
 
+def cmd_calibrate(args):
+    import wirestamp
+    from .calibrate import CalibrationError, Counter, apply, calibrate
+    from .units import parse_duration
+    text = args.tolerance.strip().lower().removesuffix("ppm")
+    try:
+        tolerance = float(text)
+    except ValueError:
+        raise ValueError(f"--tolerance: {args.tolerance!r} is not like 0.01ppm") from None
+    if not 0.005 <= tolerance <= 100:
+        raise ValueError(f"--tolerance: {tolerance} ppm; 0.005..100 (the trim's step is "
+                         f"0.0075 ppm)")
+    gate = float(parse_duration(args.gate))
+    if not args.apply and not args.counter:
+        raise ValueError("--counter VISA_RESOURCE is needed (or --apply FILE)")
+    try:
+        with wirestamp.open(args.device) as dev:
+            if args.apply:
+                print(f"trim {apply(dev, args.apply):+.4f} ppm from {args.apply}")
+                return 0
+            counter = Counter(args.counter, args.visa_library, gate, args.measure)
+            try:
+                print(f"counter: {counter.identity}", file=sys.stderr)
+                result = calibrate(dev, counter, tolerance, args.steps,
+                                   log=lambda line: print(line, file=sys.stderr))
+            finally:
+                counter.close()
+    except CalibrationError as error:
+        print(f"wirestamp: {error}; the unit's trim is as it was", file=sys.stderr)
+        return 1
+    result.save(args.save)
+    print(f"trim {result.trim_ppm:+.4f} ppm, within {tolerance} ppm after "
+          f"{len(result.steps) - 1} steps; wrote {args.save} (`wirestamp calibrate --apply "
+          f"{args.save}` sets it again)")
+    return 0
+
+
 def cmd_reflect(args):
     from .reflect import Reflector
     from .units import parse_duration
@@ -675,6 +712,24 @@ def main(argv=None):
                      help="streams to watch without --config (default 1: stream 0)")
     mon.add_argument("--quiet", action="store_true", help="no live view")
     mon.set_defaults(func=cmd_monitor)
+
+    cal = sub.add_parser("calibrate", help="trim the timestamp clock against a lab counter "
+                                           "read through VISA (or --apply a saved trim)")
+    cal.add_argument("--device", required=True, help=DEVICE_HELP)
+    cal.add_argument("--counter", metavar="VISA_RESOURCE",
+                     help="e.g. TCPIP::192.168.1.50::INSTR: a counter on the unit's "
+                          "reference pin (docs/boards.md)")
+    cal.add_argument("--visa-library", default="",
+                     help="pyvisa's backend: @py (pyvisa-py), @ivi, @sim (default: pyvisa's)")
+    cal.add_argument("--measure", choices=["freq", "period"], default="freq",
+                     help="freq: the 15.625 MHz square wave (default); period: the 1 PPS")
+    cal.add_argument("--gate", default="1s", help="the counter's gate time (default 1s)")
+    cal.add_argument("--tolerance", default="0.01ppm", help="stop within this (default 0.01ppm)")
+    cal.add_argument("--steps", type=int, default=8, help="trims at most (default 8)")
+    cal.add_argument("--save", default="calibration.json",
+                     help="where the result goes (default calibration.json)")
+    cal.add_argument("--apply", metavar="FILE", help="set the trim saved in FILE; no counter")
+    cal.set_defaults(func=cmd_calibrate)
 
     scpi = sub.add_parser("scpi", help="serve the unit to VISA clients: SCPI on a raw socket "
                                        "(docs/scpi.md)")
