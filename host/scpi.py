@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import regmap
-from .streams import Stream, compile_streams
+from .streams import Stream, compile_streams, parse_ipv4, parse_mac
 
 __all__ = ["COMMANDS", "Server", "Session", "markdown", "block"]
 
@@ -290,24 +290,19 @@ def _check(stream):
         raise ScpiError(-221 if conflict else -222, str(error)) from None
 
 
-def _ip(args):
-    text = _one(args)
-    from .streams import parse_ipv4
-    try:
-        parse_ipv4(text, "address")
-    except ValueError as error:
-        raise ScpiError(-224, str(error)) from None
-    return text
+def _address(parse, what):
+    """A parameter that `parse` (streams.parse_ipv4 or parse_mac) accepts, kept as text."""
+    def check(args):
+        text = _one(args)
+        try:
+            parse(text, what)
+        except ValueError as error:
+            raise ScpiError(-224, str(error)) from None
+        return text
+    return check
 
 
-def _mac(args):
-    text = _one(args)
-    from .streams import parse_mac
-    try:
-        parse_mac(text, "mac")
-    except ValueError as error:
-        raise ScpiError(-224, str(error)) from None
-    return text
+_ip, _mac = _address(parse_ipv4, "address"), _address(parse_mac, "mac")
 
 
 def _rate(args):
