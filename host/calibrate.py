@@ -21,7 +21,8 @@ from pathlib import Path
 
 from . import regmap
 
-__all__ = ["Counter", "CalibrationError", "Result", "calibrate", "apply", "trim_ppm"]
+__all__ = ["Counter", "CalibrationError", "Result", "calibrate", "apply", "saved_trim",
+           "trim_ppm"]
 
 NOMINAL = {"freq": regmap.REF_SQUARE_HZ, "period": regmap.REF_PPS_NS / 1e9}
 
@@ -150,12 +151,19 @@ def calibrate(device, counter, tolerance_ppm=0.01, steps=8, log=print):
         raise
 
 
-def apply(device, path):
-    """Set the trim saved in `path` (by `Result.save`); returns it, in ppm."""
+def saved_trim(path):
+    """The trim (ppm) that `Result.save` wrote to `path`."""
     try:
-        saved = json.loads(Path(path).read_text())
-        ppm = float(saved["trim_ppm"])
+        ppm = float(json.loads(Path(path).read_text())["trim_ppm"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CalibrationError(f"{path}: not a saved calibration ({error})") from None
+    if not abs(ppm) <= 1000:
+        raise CalibrationError(f"{path}: a trim of {ppm} ppm is not a crystal's error")
+    return ppm
+
+
+def apply(device, path):
+    """Set the trim saved in `path` (by `Result.save`); returns it, in ppm."""
+    ppm = saved_trim(path)
     device.trim(ppm)
     return ppm

@@ -552,7 +552,7 @@ def cmd_scpi(args):
 
 def cmd_calibrate(args):
     import wirestamp
-    from .calibrate import CalibrationError, Counter, apply, calibrate
+    from .calibrate import CalibrationError, Counter, calibrate, saved_trim
     from .units import parse_duration
     text = args.tolerance.strip().lower().removesuffix("ppm")
     try:
@@ -566,9 +566,11 @@ def cmd_calibrate(args):
     if not args.apply and not args.counter:
         raise ValueError("--counter VISA_RESOURCE is needed (or --apply FILE)")
     try:
+        ppm = saved_trim(args.apply) if args.apply else None    # checked before the unit
         with wirestamp.open(args.device) as dev:
             if args.apply:
-                print(f"trim {apply(dev, args.apply):+.4f} ppm from {args.apply}")
+                dev.trim(ppm)
+                print(f"trim {ppm:+.4f} ppm from {args.apply}")
                 return 0
             counter = Counter(args.counter, args.visa_library, gate, args.measure)
             try:
@@ -578,7 +580,8 @@ def cmd_calibrate(args):
             finally:
                 counter.close()
     except CalibrationError as error:
-        print(f"wirestamp: {error}; the unit's trim is as it was", file=sys.stderr)
+        print(f"wirestamp: {error}" + ("" if args.apply else "; the unit's trim is as it was"),
+              file=sys.stderr)
         return 1
     result.save(args.save)
     print(f"trim {result.trim_ppm:+.4f} ppm, within {tolerance} ppm after "

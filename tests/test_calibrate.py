@@ -78,6 +78,10 @@ def test_the_cli_says_one_line_and_exits_1(tmp_path, capsys):
     assert "Traceback" not in "\n".join(err) and not (tmp_path / "c.json").exists()
     assert main(["calibrate", "--device", "sim://", "--tolerance", "tight"]) == 2
     assert "--tolerance" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"trim_ppm": "fast"}')
+    assert main(["calibrate", "--device", "serial:///dev/no-such-unit", "--apply",
+                 str(tmp_path / "bad.json")]) == 1      # refused before any unit is opened
+    assert "not a saved calibration" in capsys.readouterr().err
 
 
 def test_a_counter_that_does_not_follow_the_trim_is_refused_and_the_trim_put_back(unit):
