@@ -194,6 +194,13 @@ class Device:
         self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
         self._decoder = RecordDecoder()     # the epoch, kept across `records` calls
         self._info = None                   # `identify()`'s answer, once asked
+        # The tag of the last WRITE the unit executed, when known. The unit acknowledges a
+        # WRITE that carries that tag without writing again (a retry), so a new WRITE must
+        # never carry it: `_tag_for`. Unknown at first (another Device, or another process,
+        # wrote last) and after a WRITE that got no reply; the next WRITE is then preceded by
+        # one to the read-only ID register, which the unit either executes (ignored) or
+        # takes for a retry, and after which its last tag is that WRITE's either way.
+        self._write_tag = None
 
     def __enter__(self):
         return self
@@ -212,7 +219,20 @@ class Device:
     # The link.
     def _request(self, frame_for_tag, expect):
         # One tag for every attempt: that is what lets the device recognise a retried WRITE.
+        write = expect == Op.WRITE_REPLY
+        if write and self._write_tag is None:
+            self._write_tag = -1                # (no tag to avoid for this one)
+            try:
+                self._request(lambda tag: Frame.write(tag, regmap.register("ID").addr, [0]),
+                              Op.WRITE_REPLY)
+            except LinkError:
+                self._write_tag = None
+                raise
         self._tag = (self._tag + 1) % RECORD_TAG            # RECORD_TAG is the device's
+        if write and self._tag == self._write_tag:
+            self._tag = (self._tag + 1) % RECORD_TAG
+        if write:
+            self._write_tag = None          # until the unit's reply says it has it
         frame = frame_for_tag(self._tag)
         for attempt in range(self._retries + 1):
             self.retried += attempt > 0
@@ -234,6 +254,8 @@ class Device:
                 if answer is None:
                     continue
                 if answer.op == expect:
+                    if write:
+                        self._write_tag = self._tag
                     return answer
                 if answer.op == Op.ERROR and answer.body == bytes([ErrorCode.CRC]):
                     break                       # damaged on the way: send again

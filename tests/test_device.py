@@ -11,6 +11,7 @@ import numpy as np
 
 import wirestamp
 from wirestamp.device import CHUNK_RECORDS, RECORD_DTYPE
+from wirestamp.protocol import RECORD_TAG
 from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
 from wirestamp.regmap import VERSION
@@ -167,3 +168,24 @@ def test_a_silent_device_raises_a_clear_error_in_bounded_time():
         wirestamp.open("serial:///dev/nonexistent-wirestamp")
     with pytest.raises(ValueError, match="unknown transport"):
         wirestamp.open("carrier-pigeon://coop")
+
+
+def test_a_write_never_carries_the_tag_of_the_units_last_write():
+    """The unit takes a WRITE with the tag of the last one it executed for a retry, and
+    acknowledges it without writing. Two ways a new WRITE could carry that tag: another
+    Device (a new process) starts its tags where the last one's ended, or 254 reads go by
+    between two writes and the tag comes round. Both must still write."""
+    from wirestamp.calibrate import trim_ppm
+    from wirestamp.device import Device
+    with wirestamp.open("sim://") as first:
+        first.trim(5)
+        assert abs(trim_ppm(first) - 5) < 0.01
+        second = Device(first.transport)            # as a new process on the same link
+        second._tag = first._write_tag - 1          # its next tag: the unit's last WRITE's
+        second.trim(7)
+        assert abs(trim_ppm(second) - 7) < 0.01
+        last = second._write_tag
+        while (second._tag + 1) % RECORD_TAG != last:      # reads until the tag comes round
+            second.read_register("ID")
+        second.trim(-3)
+        assert abs(trim_ppm(second) + 3) < 0.01
