@@ -1,9 +1,11 @@
 """The monitor's history on disk: every sample in Parquet, and a downsampled copy that keeps
 years in little space, the way RRDtool does.
 
-    DIR/1s/2026-12-01T17.parquet    a row per sample, a file per UTC hour, kept a day
-    DIR/1min/2026-12-01.parquet     a row per minute, a file per UTC day, kept 31 days
-    DIR/1h/2026-12.parquet          a row per hour, a file per UTC month, kept 10 years
+    DIR/1s/2026-12-01T17/170500.parquet   a row per sample: a folder per UTC hour, a file
+                                          per minute, kept a day
+    DIR/1min/2026-12-01/170000.parquet    a row per minute: a folder per UTC day, a file per
+                                          hour, kept 31 days
+    DIR/1h/2026-12.parquet                a row per hour: a file per UTC month, kept 10 years
 
 A row holds, at its time, the monitor's monotonic totals of every counter (`monitor.py`), so
 a rate over any two rows is the difference over the time between them, whatever the tier.
@@ -12,14 +14,18 @@ maximum of the packets since the row before, exact from the hardware histogram's
 (summed over the minute or the hour in the coarser tiers), the RFC 3550 jitter, the unit's
 clock, and the monitor's own RSS and CPU time (the proof that it does not grow).
 
-A file is rewritten whole, to a temporary name then renamed, each time rows are added (the
-1 s tier once a minute). A file on disk is therefore always complete: a monitor killed
-without warning loses at most the last minute, and a full disk leaves the last good copy.
-Files whose period ended more than the tier's `keep` ago are deleted at each rotation, so
-disk use is bounded (docs/monitor.md has the sizes).
+Files are written whole, to a temporary name then renamed: a minute's rows of the 1 s tier
+at a time, an hour's of the 1 min tier, and the month's file of the 1 h tier again each
+hour. A file on disk is therefore always complete: a monitor killed without warning loses
+at most the last minute of samples (and the hour's minute rows, which the 1 s tier holds),
+and a full disk leaves what was written. No file is read back but the month's small one,
+so the monitor's memory does not grow with the hour or the day. Periods that ended more than
+the tier's `keep` ago are deleted at each rotation, so disk use is bounded
+(docs/monitor.md has the sizes).
 """
 import datetime
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +47,13 @@ class HistoryError(Exception):
 class Tier:
     name: str
     step: int            # seconds a row stands for; 0: every sample
-    period: str          # one file per "hour", "day" or "month" (UTC)
-    keep: int            # seconds a file is kept after its period ends
+    period: str          # one folder (or file) per "hour", "day" or "month" (UTC)
+    keep: int            # seconds a period is kept after it ends
+    part: int = 0        # seconds of rows in each file of the period's folder; 0: one file
 
 
-TIERS = (Tier("1s", 0, "hour", DAY), Tier("1min", 60, "day", 31 * DAY),
+TIERS = (Tier("1s", 0, "hour", DAY, part=60), Tier("1min", 60, "day", 31 * DAY, part=3600),
          Tier("1h", 3600, "month", 3653 * DAY))
-FLUSH_S = 60                # the 1 s tier's file is rewritten this often (sample time)
 LATENCY = (("p50", 50), ("p99", 99), ("max", 100))
 _FORMAT = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
 
@@ -67,6 +73,19 @@ def _period_end(start, period):
 def _period_start(name, period):
     return datetime.datetime.strptime(name, _FORMAT[period]).replace(
         tzinfo=datetime.timezone.utc)
+
+
+def _periods(folder, tier):
+    """[(path, period start)] of a tier's folder: its periods' folders or files."""
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.is_dir() != bool(tier.part) or (not tier.part and path.suffix != ".parquet"):
+            continue
+        try:
+            found.append((path, _period_start(path.name.removesuffix(".parquet"), tier.period)))
+        except ValueError:
+            continue                    # not one of ours
+    return found
 
 
 def columns(streams):
@@ -122,20 +141,26 @@ class _Row:
 
 
 class _File:
-    """The open file of one tier and its rows not yet written. Each flush reads the file
-    back, adds the rows and writes it again, so the rows on disk are not held in memory."""
+    """The open period of one tier and its rows not yet written. A tier with `part` seconds
+    writes them as a new file in the period's folder once they span that long (each file
+    written whole: never read back, so memory does not grow with the period); the hourly
+    tier, whose rows are few, reads its month's file back and writes it again."""
 
     def __init__(self, folder, tier, name, names):
         import pyarrow.parquet as pq
-        self.path = folder / f"{name}.parquet"
+        self.path = folder / (name if tier.part else f"{name}.parquet")
         self.tier, self.name, self.names = tier, name, names
         self.pending = []
-        if self.path.exists():      # a monitor started again in the same period adds to it
+        if not tier.part and self.path.exists():    # a monitor started again adds to it
             try:
                 pq.read_metadata(self.path)
             except Exception as error:      # noqa: BLE001 (pyarrow raises several kinds)
                 raise HistoryError(f"{self.path}: cannot read it to add to it ({error}); "
                                    f"move it away") from None
+
+    def due(self, time_ms):
+        """Whether the rows waiting should be written now (at a row of `time_ms`)."""
+        return bool(self.pending) and time_ms - self.pending[0]["time"] >= self.tier.part * 1000
 
     def flush(self):
         import pyarrow as pa
@@ -147,16 +172,25 @@ class _File:
             pa.field(name, pa.float64() if name.endswith(("_mib", "_s", "_ms", "jitter_ns"))
                      else pa.int64()) for name in self.names[1:]]
         table = pa.table(data, schema=pa.schema(fields))
-        tmp = self.path.with_suffix(".tmp")
+        target = self.path
+        if self.tier.part:
+            first = _utc(self.pending[0]["time"] / 1000).strftime("%H%M%S")
+            target = self.path / f"{first}.parquet"
+            n = 1
+            while target.exists():          # a monitor started again within the second
+                target, n = self.path / f"{first}-{n}.parquet", n + 1
+        tmp = target.with_suffix(".tmp")
         try:
-            if self.path.exists():
-                table = pa.concat_tables([pq.read_table(self.path), table],
+            if self.tier.part:
+                self.path.mkdir(exist_ok=True)
+            elif target.exists():
+                table = pa.concat_tables([pq.read_table(target, use_threads=False), table],
                                          promote_options="default")
             pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, self.path)
+            os.replace(tmp, target)
         except OSError as error:
             tmp.unlink(missing_ok=True)
-            raise HistoryError(f"cannot write {self.path}: {error.strerror or error}") from None
+            raise HistoryError(f"cannot write {target}: {error.strerror or error}") from None
         self.pending = []
 
 
@@ -171,7 +205,7 @@ class History:
         pa.set_memory_pool(pa.system_memory_pool())
         self.folder, self.streams, self.tiers = Path(folder), streams, tiers
         self.names = columns(streams)
-        self.files, self.rows, self.keys, self.flushed = {}, {}, {}, None
+        self.files, self.rows, self.keys = {}, {}, {}
         try:
             for tier in tiers:
                 (self.folder / tier.name).mkdir(parents=True, exist_ok=True)
@@ -204,11 +238,6 @@ class History:
             self.rows[tier.name].add(s.wall, values, monitor.interval, highest, jitter)
             if not tier.step:
                 self._emit(tier)
-        if self.flushed is None:
-            self.flushed = s.wall
-        if s.wall - self.flushed >= FLUSH_S:
-            self.files[self.tiers[0].name].flush()
-            self.flushed = s.wall
 
     def _emit(self, tier):
         row = self.rows.pop(tier.name).finish()
@@ -220,18 +249,16 @@ class History:
             current = self.files[tier.name] = _File(self.folder / tier.name, tier, name,
                                                     self.names)
             self._expire(tier, _utc(row["time"] / 1000))
+        if current.due(row["time"]):
+            current.flush()
         current.pending.append(row)
-        if tier.step:
+        if not tier.part:
             current.flush()
 
     def _expire(self, tier, now):
-        for path in (self.folder / tier.name).glob("*.parquet"):
-            try:
-                end = _period_end(_period_start(path.stem, tier.period), tier.period)
-            except ValueError:
-                continue                # not one of ours
-            if (now - end).total_seconds() > tier.keep:
-                path.unlink(missing_ok=True)
+        for path, start in _periods(self.folder / tier.name, tier):
+            if (now - _period_end(start, tier.period)).total_seconds() > tier.keep:
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
     def close(self):
         """Write every tier's rows so far, the partly gathered step included."""
@@ -250,16 +277,13 @@ def load(folder, tier, start=None, end=None):
     import pyarrow.parquet as pq
     spec = next(t for t in TIERS if t.name == tier)
     tables = []
-    for path in sorted((Path(folder) / tier).glob("*.parquet")):
-        try:
-            first = _period_start(path.stem, spec.period)
-        except ValueError:
-            continue
+    for path, first in _periods(Path(folder) / tier, spec):
         if end is not None and first.timestamp() > end:
             continue
         if start is not None and _period_end(first, spec.period).timestamp() < start:
             continue
-        tables.append(pq.read_table(path))
+        for part in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
+            tables.append(pq.read_table(part))
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="default")

@@ -57,9 +57,14 @@ def record(folder, seconds, tiers=None, **options):
 def test_tiers_rotate_by_the_clock_and_hold_exact_totals_and_latency(tmp_path):
     record(tmp_path, 2 * 3600 + 120)      # 23:00 to 01:02 across a month's end
     assert sorted(p.name for p in (tmp_path / "1s").iterdir()) == [
-        "2027-03-31T23.parquet", "2027-04-01T00.parquet", "2027-04-01T01.parquet"]
-    assert sorted(p.name for p in (tmp_path / "1min").iterdir()) == [
-        "2027-03-31.parquet", "2027-04-01.parquet"]
+        "2027-03-31T23", "2027-04-01T00", "2027-04-01T01"]
+    # a file a minute in the 1 s tier's hours, an hour's in the 1 min tier's days
+    assert len(list((tmp_path / "1s" / "2027-04-01T00").iterdir())) == 60
+    assert sorted(p.name for p in (tmp_path / "1s" / "2027-04-01T01").iterdir()) == [
+        "010000.parquet", "010100.parquet", "010200.parquet"]
+    assert sorted(p.name for p in (tmp_path / "1min").iterdir()) == ["2027-03-31", "2027-04-01"]
+    assert sorted(p.name for p in (tmp_path / "1min" / "2027-04-01").iterdir()) == [
+        "000059.parquet", "010059.parquet"]      # rows stamped at their last sample
     assert sorted(p.name for p in (tmp_path / "1h").iterdir()) == [
         "2027-03.parquet", "2027-04.parquet"]
     raw, minutes, hours = (load(tmp_path, tier) for tier in ("1s", "1min", "1h"))
@@ -82,11 +87,11 @@ def test_tiers_rotate_by_the_clock_and_hold_exact_totals_and_latency(tmp_path):
 
 
 def test_old_files_are_deleted_and_disk_use_stays_bounded(tmp_path):
-    tiers = (Tier("1s", 0, "hour", 3600), Tier("1min", 60, "day", 86_400))
+    tiers = (Tier("1s", 0, "hour", 3600, part=60), Tier("1min", 60, "day", 86_400, part=3600))
     record(tmp_path, 4 * 3600, tiers=tiers, streams=1, step=10)
-    # 23:00 to 03:00: an hour's file goes when its end is more than an hour old
+    # 23:00 to 03:00: an hour's folder goes when its end is more than an hour old
     assert sorted(p.name for p in (tmp_path / "1s").iterdir()) == [
-        "2027-04-01T01.parquet", "2027-04-01T02.parquet", "2027-04-01T03.parquet"]
+        "2027-04-01T01", "2027-04-01T02", "2027-04-01T03"]
     assert len(list((tmp_path / "1min").iterdir())) == 2
 
 
@@ -103,15 +108,16 @@ def test_a_gap_shows_as_a_gap(tmp_path):
     assert np.isnan(series["s0_latency_p50_ns"][199])
 
 
-def test_the_file_on_disk_is_whole_while_the_monitor_runs(tmp_path):
+def test_the_files_on_disk_are_whole_while_the_monitor_runs(tmp_path):
     monitor = Monitor(1)
     history = History(tmp_path, 1)
     for s in samples(150, streams=1):
         monitor.add(s)
         history.add(monitor, s)
-    # no close(): as a monitor killed without warning leaves it
-    rows = pq.read_table(next((tmp_path / "1s").iterdir()))
-    assert 60 <= len(rows) < 150
+    # no close(): as a monitor killed without warning leaves it, the minutes written whole
+    rows = load(tmp_path, "1s")
+    assert len(rows) == 120 and all(len(pq.read_table(p)) == 60
+                                    for p in (tmp_path / "1s").rglob("*.parquet"))
     again = History(tmp_path, 1)                        # a monitor started again adds to it
     for s in samples(3, streams=1):
         s.wall += 200
