@@ -125,7 +125,7 @@ def soak(args, out):
     p50 = rows["1h"].column("s0_latency_p50_ns").to_numpy(zero_copy_only=False)
     # 1,500 ns lies in the bucket 1,472-1,536 ns: the percentiles are within it.
     latency_wrong = int(np.sum((p50 < 1472) | (p50 > 1536)))
-    size = {tier: sum(f.stat().st_size for f in (out / tier).glob("*.parquet"))
+    size = {tier: sum(f.stat().st_size for f in (out / tier).rglob("*.parquet"))
             for tier in rows}
     print(f"{done:,} samples of {STREAMS} streams in {time.monotonic() - began:.1f} s; "
           f"CPU {cpu / done * 1e6:.0f} µs per sample")

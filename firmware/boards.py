@@ -47,7 +47,8 @@ class Board:
                             # the records; the UART stays as a fallback (`UsbUnit`)
     jitter: bool = True     # the jitter unit (`Core(jitter=)`); the 25F has no room for it
     # The timebase's reference outputs (`hdl.time.Reference`): (connector, number, PPS pin,
-    # square-wave pin), LVCMOS33 (docs/boards.md, "Reference outputs").
+    # square-wave pin; None: not on this board), LVCMOS33 (docs/boards.md, "Reference
+    # outputs"). An output without a pin is left out of the image by synthesis.
     reference: tuple = ()
 
 
@@ -58,7 +59,9 @@ BOARDS = {
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
                               router="router1", seed=3, jitter=False,
-                              reference=("j", 1, 1, 2)),      # J1 pins 1, 2 (HUB75 R0, G0)
+                              # the square wave only: with the PPS too, routing the 25F took
+                              # over 23 minutes (docs/timing.md)
+                              reference=("j", 1, None, 2)),   # J1 pin 2 (HUB75 G0)
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
@@ -159,15 +162,16 @@ class Top(Elaboratable):
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
         m.d.comb += [unit.uart_rx.eq(uart_rx.i), uart_tx.o.eq(unit.uart_tx)]
         if board.reference:
-            connector, number, pps_pin, square_pin = board.reference
+            connector, number, *pins = board.reference
+            wanted = {name: pin for name, pin in zip(("pps", "square"), pins) if pin}
             platform.add_resources([Resource(
                 "reference", 0,
-                Subsignal("pps", Pins(str(pps_pin), conn=(connector, number), dir="o")),
-                Subsignal("square", Pins(str(square_pin), conn=(connector, number), dir="o")),
+                *[Subsignal(name, Pins(str(pin), conn=(connector, number), dir="o"))
+                  for name, pin in wanted.items()],
                 Attrs(IO_TYPE="LVCMOS33"))])
-            pins = platform.request("reference", 0, dir={"pps": "-", "square": "-"})
-            for name in ("pps", "square"):
-                m.submodules[f"reference_{name}"] = pin = io.Buffer("o", getattr(pins, name))
+            resource = platform.request("reference", 0, dir={name: "-" for name in wanted})
+            for name in wanted:
+                m.submodules[f"reference_{name}"] = pin = io.Buffer("o", getattr(resource, name))
                 m.d.comb += pin.o.eq(getattr(unit, name))
         if board.leds:
             # LED 0: PLL locked; 1: transmitting; 2: receiving (each stretched to be seen).

@@ -1,11 +1,12 @@
 """The monitor's history on disk: every sample in Parquet, and a downsampled copy that keeps
 years in little space, the way RRDtool does.
 
-    DIR/1s/2026-12-01T17/170500.parquet   a row per sample: a folder per UTC hour, a file
-                                          per minute, kept a day
-    DIR/1min/2026-12-01/170000.parquet    a row per minute: a folder per UTC day, a file per
+    DIR/1s/2026-12-01T17/171000.parquet   a row per sample: a folder per UTC hour, a file
+                                          per 10 minutes, kept a day
+    DIR/1min/2026-12-01/170059.parquet    a row per minute: a folder per UTC day, a file per
                                           hour, kept 31 days
-    DIR/1h/2026-12.parquet                a row per hour: a file per UTC month, kept 10 years
+    DIR/1h/2026-12/01T005959.parquet      a row per hour: a folder per UTC month, a file per
+                                          day, kept 10 years
 
 A row holds, at its time, the monitor's monotonic totals of every counter (`monitor.py`), so
 a rate over any two rows is the difference over the time between them, whatever the tier.
@@ -14,12 +15,12 @@ maximum of the packets since the row before, exact from the hardware histogram's
 (summed over the minute or the hour in the coarser tiers), the RFC 3550 jitter, the unit's
 clock, and the monitor's own RSS and CPU time (the proof that it does not grow).
 
-Files are written whole, to a temporary name then renamed: a minute's rows of the 1 s tier
-at a time, an hour's of the 1 min tier, and the month's file of the 1 h tier again each
-hour. A file on disk is therefore always complete: a monitor killed without warning loses
-at most the last minute of samples (and the hour's minute rows, which the 1 s tier holds),
-and a full disk leaves what was written. No file is read back but the month's small one,
-so the monitor's memory does not grow with the hour or the day. Periods that ended more than
+Files are written whole, to a temporary name then renamed: 10 minutes' rows of the 1 s
+tier at a time, an hour's of the 1 min tier, a day's of the 1 h tier. A file on disk is
+therefore always complete: a monitor killed without warning loses at most the last 10
+minutes of samples (and the rows of the coarse tiers not yet written, which the finer
+tiers hold), and a full disk leaves what was written. No file is ever read back, so the monitor's memory does not
+grow with the hour, the day or the month. Periods that ended more than
 the tier's `keep` ago are deleted at each rotation, so disk use is bounded
 (docs/monitor.md has the sizes).
 """
@@ -49,13 +50,14 @@ class Tier:
     step: int            # seconds a row stands for; 0: every sample
     period: str          # one folder (or file) per "hour", "day" or "month" (UTC)
     keep: int            # seconds a period is kept after it ends
-    part: int = 0        # seconds of rows in each file of the period's folder; 0: one file
+    part: int            # seconds of rows in each file of the period's folder
 
 
-TIERS = (Tier("1s", 0, "hour", DAY, part=60), Tier("1min", 60, "day", 31 * DAY, part=3600),
-         Tier("1h", 3600, "month", 3653 * DAY))
+TIERS = (Tier("1s", 0, "hour", DAY, part=600), Tier("1min", 60, "day", 31 * DAY, part=3600),
+         Tier("1h", 3600, "month", 3653 * DAY, part=DAY))
 LATENCY = (("p50", 50), ("p99", 99), ("max", 100))
 _FORMAT = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
+_PART = {"hour": "%H%M%S", "day": "%H%M%S", "month": "%dT%H%M%S"}     # a file's name in it
 
 
 def _utc(t):
@@ -76,13 +78,13 @@ def _period_start(name, period):
 
 
 def _periods(folder, tier):
-    """[(path, period start)] of a tier's folder: its periods' folders or files."""
+    """[(folder, period start)] of a tier's periods."""
     found = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.is_dir() != bool(tier.part) or (not tier.part and path.suffix != ".parquet"):
+        if not path.is_dir():
             continue
         try:
-            found.append((path, _period_start(path.name.removesuffix(".parquet"), tier.period)))
+            found.append((path, _period_start(path.name, tier.period)))
         except ValueError:
             continue                    # not one of ours
     return found
@@ -141,62 +143,67 @@ class _Row:
 
 
 class _File:
-    """The open period of one tier and its rows not yet written. A tier with `part` seconds
-    writes them as a new file in the period's folder once they span that long (each file
-    written whole: never read back, so memory does not grow with the period); the hourly
-    tier, whose rows are few, reads its month's file back and writes it again."""
+    """The open period of one tier: its folder, and the rows not yet written, which go into
+    a new file of the folder once they span the tier's `part` seconds. Waiting rows are put
+    into columns (Arrow) every COMPACT of them, so they take little memory. Files are written
+    whole and never read back, so memory does not grow with the period."""
+
+    COMPACT = 60
 
     def __init__(self, folder, tier, name, names):
-        import pyarrow.parquet as pq
-        self.path = folder / (name if tier.part else f"{name}.parquet")
+        import pyarrow as pa
+        self.path = folder / name
         self.tier, self.name, self.names = tier, name, names
-        self.pending = []
-        if not tier.part and self.path.exists():    # a monitor started again adds to it
-            try:
-                pq.read_metadata(self.path)
-            except Exception as error:      # noqa: BLE001 (pyarrow raises several kinds)
-                raise HistoryError(f"{self.path}: cannot read it to add to it ({error}); "
-                                   f"move it away") from None
+        self.pending, self.tables, self.first = [], [], None
+        self.schema = pa.schema([pa.field("time", pa.timestamp("ms", tz="UTC"))] + [
+            pa.field(name, pa.float64() if name.endswith(("_mib", "_s", "_ms", "jitter_ns"))
+                     else pa.int64()) for name in names[1:]])
 
-    def due(self, time_ms):
-        """Whether the rows waiting should be written now (at a row of `time_ms`)."""
-        return bool(self.pending) and time_ms - self.pending[0]["time"] >= self.tier.part * 1000
+    def add(self, row):
+        """Take `row`, after writing those waiting if they span the tier's part."""
+        if self.first is not None and row["time"] - self.first >= self.tier.part * 1000:
+            self.flush()
+        if self.first is None:
+            self.first = row["time"]
+        self.pending.append(row)
+        if len(self.pending) >= self.COMPACT:
+            self._compact()
+
+    def _compact(self):
+        import pyarrow as pa
+        if self.pending:
+            data = {name: [row.get(name) for row in self.pending] for name in self.names}
+            self.tables.append(pa.table(data, schema=self.schema))
+            self.pending = []
 
     def flush(self):
         import pyarrow as pa
         import pyarrow.parquet as pq
-        if not self.pending:
+        self._compact()
+        if not self.tables:
             return
-        data = {name: [row.get(name) for row in self.pending] for name in self.names}
-        fields = [pa.field("time", pa.timestamp("ms", tz="UTC"))] + [
-            pa.field(name, pa.float64() if name.endswith(("_mib", "_s", "_ms", "jitter_ns"))
-                     else pa.int64()) for name in self.names[1:]]
-        table = pa.table(data, schema=pa.schema(fields))
-        target = self.path
-        if self.tier.part:
-            first = _utc(self.pending[0]["time"] / 1000).strftime("%H%M%S")
-            target = self.path / f"{first}.parquet"
-            n = 1
-            while target.exists():          # a monitor started again within the second
-                target, n = self.path / f"{first}-{n}.parquet", n + 1
+        table = pa.concat_tables(self.tables)
+        first = _utc(self.first / 1000).strftime(_PART[self.tier.period])
+        target, n = self.path / f"{first}.parquet", 1
+        while target.exists():          # a monitor started again within the second
+            target, n = self.path / f"{first}-{n}.parquet", n + 1
         tmp = target.with_suffix(".tmp")
         try:
-            if self.tier.part:
-                self.path.mkdir(exist_ok=True)
-            elif target.exists():
-                table = pa.concat_tables([pq.read_table(target, use_threads=False), table],
-                                         promote_options="default")
-            pq.write_table(table, tmp, compression="zstd")
+            self.path.mkdir(exist_ok=True)
+            # No statistics or dictionaries: they were a third of a small file.
+            pq.write_table(table, tmp, compression="zstd", write_statistics=False,
+                           use_dictionary=False)
             os.replace(tmp, target)
         except OSError as error:
             tmp.unlink(missing_ok=True)
             raise HistoryError(f"cannot write {target}: {error.strerror or error}") from None
-        self.pending = []
+        self.tables, self.first = [], None
 
 
 class History:
     """Appends a `Monitor`'s samples to the tiers in `folder`; `close()` writes what is
-    pending. Memory: the rows not yet written (a minute's at most) and one row per tier."""
+    pending. Memory: the rows not yet written (at most 10 minutes' of the 1 s tier, in
+    columns) and one row being gathered per tier."""
 
     def __init__(self, folder, streams, tiers=TIERS):
         import pyarrow as pa
@@ -249,16 +256,12 @@ class History:
             current = self.files[tier.name] = _File(self.folder / tier.name, tier, name,
                                                     self.names)
             self._expire(tier, _utc(row["time"] / 1000))
-        if current.due(row["time"]):
-            current.flush()
-        current.pending.append(row)
-        if not tier.part:
-            current.flush()
+        current.add(row)
 
     def _expire(self, tier, now):
         for path, start in _periods(self.folder / tier.name, tier):
             if (now - _period_end(start, tier.period)).total_seconds() > tier.keep:
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                shutil.rmtree(path, ignore_errors=True)
 
     def close(self):
         """Write every tier's rows so far, the partly gathered step included."""
@@ -282,7 +285,7 @@ def load(folder, tier, start=None, end=None):
             continue
         if start is not None and _period_end(first, spec.period).timestamp() < start:
             continue
-        for part in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
+        for part in sorted(path.glob("*.parquet")):
             tables.append(pq.read_table(part))
     if not tables:
         return None

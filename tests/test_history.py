@@ -58,15 +58,17 @@ def test_tiers_rotate_by_the_clock_and_hold_exact_totals_and_latency(tmp_path):
     record(tmp_path, 2 * 3600 + 120)      # 23:00 to 01:02 across a month's end
     assert sorted(p.name for p in (tmp_path / "1s").iterdir()) == [
         "2027-03-31T23", "2027-04-01T00", "2027-04-01T01"]
-    # a file a minute in the 1 s tier's hours, an hour's in the 1 min tier's days
-    assert len(list((tmp_path / "1s" / "2027-04-01T00").iterdir())) == 60
+    # a file per 10 minutes in the 1 s tier's hours, an hour's in the 1 min tier's days
+    assert sorted(p.name for p in (tmp_path / "1s" / "2027-04-01T00").iterdir()) == [
+        f"00{m}000.parquet" for m in range(6)]
     assert sorted(p.name for p in (tmp_path / "1s" / "2027-04-01T01").iterdir()) == [
-        "010000.parquet", "010100.parquet", "010200.parquet"]
+        "010000.parquet"]
     assert sorted(p.name for p in (tmp_path / "1min").iterdir()) == ["2027-03-31", "2027-04-01"]
     assert sorted(p.name for p in (tmp_path / "1min" / "2027-04-01").iterdir()) == [
         "000059.parquet", "010059.parquet"]      # rows stamped at their last sample
-    assert sorted(p.name for p in (tmp_path / "1h").iterdir()) == [
-        "2027-03.parquet", "2027-04.parquet"]
+    assert sorted(p.name for p in (tmp_path / "1h").iterdir()) == ["2027-03", "2027-04"]
+    assert sorted(p.name for p in (tmp_path / "1h" / "2027-04").iterdir()) == [
+        "01T005959.parquet"]
     raw, minutes, hours = (load(tmp_path, tier) for tier in ("1s", "1min", "1h"))
     assert len(raw) == 7320 and len(minutes) == 123 and len(hours) == 3
     assert minutes.column("samples").to_pylist()[:3] == [59, 60, 60]
@@ -111,20 +113,20 @@ def test_a_gap_shows_as_a_gap(tmp_path):
 def test_the_files_on_disk_are_whole_while_the_monitor_runs(tmp_path):
     monitor = Monitor(1)
     history = History(tmp_path, 1)
-    for s in samples(150, streams=1):
+    for s in samples(1300, streams=1):
         monitor.add(s)
         history.add(monitor, s)
-    # no close(): as a monitor killed without warning leaves it, the minutes written whole
+    # no close(): as a monitor killed without warning leaves it, the 10 minutes written whole
     rows = load(tmp_path, "1s")
-    assert len(rows) == 120 and all(len(pq.read_table(p)) == 60
-                                    for p in (tmp_path / "1s").rglob("*.parquet"))
+    assert len(rows) == 1200 and all(len(pq.read_table(p)) == 600
+                                     for p in (tmp_path / "1s").rglob("*.parquet"))
     again = History(tmp_path, 1)                        # a monitor started again adds to it
     for s in samples(3, streams=1):
         s.wall += 200
         monitor.add(s)
         again.add(monitor, s)
     again.close()
-    assert len(load(tmp_path, "1s")) == len(rows) + 3
+    assert len(load(tmp_path, "1s")) == 1200 + 3      # the 100 not written were lost
 
 
 def test_plot_draws_the_figures(tmp_path, capsys):
