@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import regmap
 from .monitor import STREAM_COUNTERS, UNIT_COUNTERS, own_usage
 from .run import percentiles
 
@@ -103,14 +104,20 @@ def columns(streams):
 
 
 class _Row:
-    """A row being gathered: the samples of one step of a tier (or one sample)."""
+    """A row being gathered: the samples of one step of a tier (or one sample). One per
+    tier, used again for each row (`reset`), its bucket counts summed in place: a new
+    array per sample and stream left the heap fragmenting."""
 
     def __init__(self, streams):
-        self.values, self.samples = {}, 0
-        self.histograms = {}        # stream -> the bucket counts since the row before
+        self.streams = streams
+        self.counts = np.zeros((streams, regmap.HIST_BUCKETS), dtype=np.uint64)
+        self.reset()
+
+    def reset(self, key=None):
+        self.key, self.values, self.samples, self.time_s = key, {}, 0, None
+        self.counted = set()        # streams whose `counts` row holds this row's buckets
         self.highest = {}           # stream -> the run's exact maximum latency
         self.jitter = {}            # stream -> [sum, n]
-        self.streams = streams
 
     def add(self, time_s, values, histograms, highest, jitter):
         self.samples, self.time_s = self.samples + 1, time_s
@@ -118,10 +125,11 @@ class _Row:
         read = max(values["read_ms"], self.values.get("read_ms", 0.0))
         self.values.update(values, rss_mib=rss, read_ms=read)   # totals: the last ones
         for stream, counts in histograms.items():
-            if stream in self.histograms:
-                self.histograms[stream] = self.histograms[stream] + counts
-            else:
-                self.histograms[stream] = counts.copy()
+            if stream in self.counted:
+                np.add(self.counts[stream], counts, out=self.counts[stream])
+            elif stream < self.streams:
+                self.counts[stream] = counts
+                self.counted.add(stream)
         for stream, value in highest.items():
             self.highest[stream] = max(value, self.highest.get(stream, value))
         for stream, value in jitter.items():
@@ -132,9 +140,8 @@ class _Row:
         """The row, at the time of its last sample (as its totals are)."""
         row = dict(self.values, time=round(self.time_s * 1000), samples=self.samples)
         for stream in range(self.streams):
-            counts = self.histograms.get(stream)
-            values = [None] * len(LATENCY) if counts is None else \
-                percentiles(counts, [q for _, q in LATENCY], None, self.highest.get(stream))
+            values = [None] * len(LATENCY) if stream not in self.counted else percentiles(
+                self.counts[stream], [q for _, q in LATENCY], None, self.highest.get(stream))
             for (name, _), value in zip(LATENCY, values):
                 row[f"s{stream}_latency_{name}_ns"] = value
             total = self.jitter.get(stream)
@@ -212,7 +219,8 @@ class History:
         pa.set_memory_pool(pa.system_memory_pool())
         self.folder, self.streams, self.tiers = Path(folder), streams, tiers
         self.names = columns(streams)
-        self.files, self.rows, self.keys = {}, {}, {}
+        self.files = {}
+        self.rows = {tier.name: _Row(streams) for tier in tiers}
         try:
             for tier in tiers:
                 (self.folder / tier.name).mkdir(parents=True, exist_ok=True)
@@ -238,16 +246,18 @@ class History:
         jitter = {r.stream: r.jitter_ns for r in s.streams if r.jitter_ns is not None}
         for tier in self.tiers:
             key = int(s.wall) if not tier.step else int(s.wall // tier.step) * tier.step
-            if tier.name in self.rows and self.keys[tier.name] != key:
+            row = self.rows[tier.name]
+            if row.samples and row.key != key:
                 self._emit(tier)
-            if tier.name not in self.rows:
-                self.rows[tier.name], self.keys[tier.name] = _Row(self.streams), key
-            self.rows[tier.name].add(s.wall, values, monitor.interval, highest, jitter)
+            if not row.samples:
+                row.reset(key)
+            row.add(s.wall, values, monitor.interval, highest, jitter)
             if not tier.step:
                 self._emit(tier)
 
     def _emit(self, tier):
-        row = self.rows.pop(tier.name).finish()
+        row = self.rows[tier.name].finish()
+        self.rows[tier.name].reset()
         name = _utc(row["time"] / 1000).strftime(_FORMAT[tier.period])
         current = self.files.get(tier.name)
         if current is None or current.name != name:
@@ -266,7 +276,7 @@ class History:
     def close(self):
         """Write every tier's rows so far, the partly gathered step included."""
         for tier in self.tiers:
-            if tier.name in self.rows:
+            if self.rows[tier.name].samples:
                 self._emit(tier)
         for current in self.files.values():
             current.flush()
