@@ -6,7 +6,7 @@ years in little space, the way RRDtool does.
     DIR/1min/2026-12-01/170059.parquet    a row per minute: a folder per UTC day, a file per
                                           hour, kept 31 days
     DIR/1h/2026-12/01T005959.parquet      a row per hour: a folder per UTC month, a file per
-                                          day, kept 10 years
+                                          week, kept 10 years
 
 A row holds, at its time, the monitor's monotonic totals of every counter (`monitor.py`), so
 a rate over any two rows is the difference over the time between them, whatever the tier.
@@ -16,7 +16,7 @@ maximum of the packets since the row before, exact from the hardware histogram's
 clock, and the monitor's own RSS and CPU time (the proof that it does not grow).
 
 Files are written whole, to a temporary name then renamed: 10 minutes' rows of the 1 s
-tier at a time, an hour's of the 1 min tier, a day's of the 1 h tier. A file on disk is
+tier at a time, an hour's of the 1 min tier, a week's of the 1 h tier. A file on disk is
 therefore always complete: a monitor killed without warning loses at most the last 10
 minutes of samples (and the rows of the coarse tiers not yet written, which the finer
 tiers hold), and a full disk leaves what was written. No file is ever read back, so the monitor's memory does not
@@ -54,8 +54,13 @@ class Tier:
     part: int            # seconds of rows in each file of the period's folder
 
 
-TIERS = (Tier("1s", 0, "hour", DAY, part=600), Tier("1min", 60, "day", 31 * DAY, part=3600),
-         Tier("1h", 3600, "month", 3653 * DAY, part=DAY))
+# A file's rows: enough that Parquet's per-file cost (a footer for 185 columns with 16
+# streams) is small beside them, few enough that a monitor killed without warning loses
+# little, and that the rows waiting take little memory: 10 minutes of samples, an hour of
+# minutes (the 1 s tier still has them), a week of hours (the 1 min tier still has them).
+TIERS = (Tier("1s", 0, "hour", DAY, part=600),
+         Tier("1min", 60, "day", 31 * DAY, part=3600),
+         Tier("1h", 3600, "month", 3653 * DAY, part=7 * DAY))
 LATENCY = (("p50", 50), ("p99", 99), ("max", 100))
 _FORMAT = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
 _PART = {"hour": "%H%M%S", "day": "%H%M%S", "month": "%dT%H%M%S"}     # a file's name in it

@@ -58,14 +58,14 @@ def test_tiers_rotate_by_the_clock_and_hold_exact_totals_and_latency(tmp_path):
     record(tmp_path, 2 * 3600 + 120)      # 23:00 to 01:02 across a month's end
     assert sorted(p.name for p in (tmp_path / "1s").iterdir()) == [
         "2027-03-31T23", "2027-04-01T00", "2027-04-01T01"]
-    # a file per 10 minutes in the 1 s tier's hours, an hour's in the 1 min tier's days
+    # a file per 10 minutes in the 1 s tier's hours
     assert sorted(p.name for p in (tmp_path / "1s" / "2027-04-01T00").iterdir()) == [
         f"00{m}000.parquet" for m in range(6)]
     assert sorted(p.name for p in (tmp_path / "1s" / "2027-04-01T01").iterdir()) == [
         "010000.parquet"]
     assert sorted(p.name for p in (tmp_path / "1min").iterdir()) == ["2027-03-31", "2027-04-01"]
     assert sorted(p.name for p in (tmp_path / "1min" / "2027-04-01").iterdir()) == [
-        "000059.parquet", "010059.parquet"]      # rows stamped at their last sample
+        "000059.parquet", "010059.parquet"]      # an hour a file; rows at their last sample
     assert sorted(p.name for p in (tmp_path / "1h").iterdir()) == ["2027-03", "2027-04"]
     assert sorted(p.name for p in (tmp_path / "1h" / "2027-04").iterdir()) == [
         "01T005959.parquet"]
