@@ -49,7 +49,7 @@ class HistoryError(Exception):
 class Tier:
     name: str
     step: int            # seconds a row stands for; 0: every sample
-    period: str          # one folder (or file) per "hour", "day" or "month" (UTC)
+    period: str          # one folder per "hour", "day" or "month" (UTC)
     keep: int            # seconds a period is kept after it ends
     part: int            # seconds of rows in each file of the period's folder
 
@@ -219,8 +219,8 @@ class History:
 
     def __init__(self, folder, streams, tiers=TIERS):
         import pyarrow as pa
-        # pyarrow's default allocator (mimalloc) keeps the pages each flush frees, and the
-        # monitor's RSS crept up 30 MiB over an hour; with the system's it stays flat.
+        # pyarrow's default allocator (mimalloc) kept the pages each write freed, and the
+        # monitor's RSS grew with them; the system's allocator gives them back.
         pa.set_memory_pool(pa.system_memory_pool())
         self.folder, self.streams, self.tiers = Path(folder), streams, tiers
         self.names = columns(streams)
