@@ -477,7 +477,7 @@ def _utc_time(text, flag):
 
 
 def cmd_plot(args):
-    from .history import TIERS, load
+    from .history import TIERS, load, window
     from .plots import history_figures
     from .units import parse_duration
     folder = Path(args.dir)
@@ -501,7 +501,7 @@ def cmd_plot(args):
     for tier in tiers:
         if found[tier.name] is None:
             continue
-        table = load(folder, tier.name, wanted, end)
+        table = window(found[tier.name], wanted)
         if table is not None and (args.tier != "auto" or (
                 len(table) <= 20_000 and table.column("time")[0].value / 1e3
                 <= wanted + 2 * max(tier.step, 1))):

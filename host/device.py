@@ -196,7 +196,7 @@ class Device:
         self._info = None                   # `identify()`'s answer, once asked
         # The tag of the last WRITE the unit executed, when known. The unit acknowledges a
         # WRITE that carries that tag without writing again (a retry), so a new WRITE must
-        # never carry it: `_tag_for`. Unknown at first (another Device, or another process,
+        # never carry it (`_request`). Unknown at first (another Device, or another process,
         # wrote last) and after a WRITE that got no reply; the next WRITE is then preceded by
         # one to the read-only ID register, which the unit either executes (ignored) or
         # takes for a retry, and after which its last tag is that WRITE's either way.
@@ -284,8 +284,7 @@ class Device:
 
     def read_register(self, name, index=0):
         reg = regmap.register(name)
-        words = self.read(reg.addr + index * reg.words, reg.words)
-        return sum(w << (32 * i) for i, w in enumerate(words))
+        return regmap.join_words(self.read(reg.addr + index * reg.words, reg.words))
 
     def write_register(self, name, value):
         reg = regmap.register(name)
@@ -488,8 +487,8 @@ class Device:
             if run and (reg is None or reg.addr != run[-1].addr + run[-1].words):
                 words = self.read(run[0].addr, run[-1].addr + run[-1].words - run[0].addr)
                 for r in run:
-                    part = words[r.addr - run[0].addr:][:r.words]
-                    values[r.name.lower()] = sum(w << (32 * i) for i, w in enumerate(part))
+                    at = r.addr - run[0].addr
+                    values[r.name.lower()] = regmap.join_words(words[at:at + r.words])
                 run = []
             if reg is not None:
                 run.append(reg)

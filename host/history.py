@@ -36,7 +36,7 @@ from . import regmap
 from .monitor import STREAM_COUNTERS, UNIT_COUNTERS, own_usage
 from .run import percentiles
 
-__all__ = ["Tier", "TIERS", "History", "HistoryError", "load"]
+__all__ = ["Tier", "TIERS", "History", "HistoryError", "load", "window"]
 
 DAY = 86_400
 
@@ -291,7 +291,6 @@ def load(folder, tier, start=None, end=None):
     """The rows of `tier` (a name of TIERS) in `folder` between `start` and `end` (Unix
     seconds, None: open), sorted by time, as a `pyarrow.Table` (None when there are none)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     spec = next(t for t in TIERS if t.name == tier)
     tables = []
@@ -304,13 +303,18 @@ def load(folder, tier, start=None, end=None):
             tables.append(pq.read_table(part))
     if not tables:
         return None
-    table = pa.concat_tables(tables, promote_options="default")
-    seconds = pc.divide(pc.cast(pc.cast(table["time"], pa.int64()), pa.float64()), 1000.0)
+    return window(pa.concat_tables(tables, promote_options="default"), start, end)
+
+
+def window(table, start=None, end=None):
+    """The rows of a history table between `start` and `end` (Unix seconds, None: open),
+    sorted by time (None when there are none)."""
+    import pyarrow as pa
+    seconds = table.column("time").cast(pa.int64()).to_numpy() / 1e3
     keep = np.ones(len(table), dtype=bool)
     if start is not None:
-        keep &= seconds.to_numpy() >= start
+        keep &= seconds >= start
     if end is not None:
-        keep &= seconds.to_numpy() <= end
+        keep &= seconds <= end
     table = table.filter(pa.array(keep))
     return table.sort_by("time") if len(table) else None
-

@@ -70,9 +70,14 @@ RECORD_PACKET_FLAGS = 0x01              # the datagram's own flags a record keep
 RECORD_CLIPPED = 0x40
 RECORD_EPOCH = 0x80
 
+def join_words(words):
+    """The value of 32-bit words, low first (a wide register's, a packed row's)."""
+    return sum(w << (32 * i) for i, w in enumerate(words))
+
+
 def unpack_words(fields, words, signed=()):
     """Split 32-bit words (low first) into `fields` [(name, width)], packed from bit 0."""
-    value = sum(w << (32 * i) for i, w in enumerate(words))
+    value = join_words(words)
     out, shift = {}, 0
     for name, width in fields:
         v = (value >> shift) & ((1 << width) - 1)

@@ -509,8 +509,10 @@ def _records(session, n, args):
                     break
     finally:
         records.close()
+    # Every record read goes out: those of the last chunk past MAX_RECORDS too, since the
+    # unit's FIFO no longer has them.
     rows = np.concatenate(chunks) if chunks else np.empty(0, dtype=RECORD_DTYPE)
-    return block(rows[:MAX_RECORDS].astype(RECORD_DTYPE.newbyteorder("<")).tobytes())
+    return block(rows.astype(RECORD_DTYPE.newbyteorder("<")).tobytes())
 
 
 def _sample(session, n, args):
@@ -567,7 +569,7 @@ COMMANDS = [
     Command("STATus:OPERation:CONDition", _running, None, "(none)", "1 while a stream is running."),
     Command("FETCh:STReam#:STATistics", _stats, None, "(none)", "tx, rx, lost, reordered, duplicates, latency min, mean, max, stddev (ns), jitter (ns); 9.91E37 for none."),
     Command("FETCh:STReam#:HISTogram", _histogram, None, "(none)", f"Block: {regmap.HIST_BUCKETS} little-endian uint64 bucket counts (regmap.hist_lower_ns gives bucket edges)."),
-    Command("FETCh:RECords", _records, None, "(none)", f"Block: the records waiting (at most {MAX_RECORDS:,}), little-endian rows of RECORD_DTYPE ({', '.join(f'{n} u{w}' for n, w in regmap.PACKET_FIELDS)})."),
+    Command("FETCh:RECords", _records, None, "(none)", f"Block: the records waiting (from {MAX_RECORDS:,} on, the rest wait for the next fetch), little-endian rows of RECORD_DTYPE ({', '.join(f'{n} u{w}' for n, w in regmap.PACKET_FIELDS)})."),
     Command("MEASure:STReam#:LATency[:MEAN]", _measure("latency_mean_ns"), None, "(none)", "Mean latency, ns, of the current run."),
     Command("MEASure:STReam#:LATency:MINimum", _measure("latency_min_ns"), None, "(none)", "Minimum latency, ns."),
     Command("MEASure:STReam#:LATency:MAXimum", _measure("latency_max_ns"), None, "(none)", "Maximum latency, ns."),
