@@ -45,7 +45,9 @@ class Board:
                              # docs/timing.md says why the Colorlight's is fixed
     usb: bool = False       # a ULPI USB 2.0 PHY (`ulpi` 0) carries the control link and
                             # the records; the UART stays as a fallback (`UsbUnit`)
-    jitter: bool = True     # the jitter unit (`Core(jitter=)`); the 25F has no room for it
+    # The core's build options (`Core`): the streams it carries, and the jitter unit.
+    streams: int = 16
+    jitter: bool = True
     # The timebase's reference outputs (`hdl.time.Reference`): (connector, number, PPS pin,
     # square-wave pin; None: not on this board), LVCMOS33 (docs/boards.md, "Reference
     # outputs"). An output without a pin is left out of the image by synthesis.
@@ -58,10 +60,11 @@ BOARDS = {
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
-                              router="router1", seed=3, jitter=False,
-                              # the square wave only: with the PPS too, routing the 25F took
-                              # over 23 minutes (docs/timing.md)
-                              reference=("j", 1, None, 2)),   # J1 pin 2 (HUB75 G0)
+                              router="router1", seed=3,
+                              # 8 streams: with 16, the jitter unit and the PPS do not fit
+                              # the 25F at 125 MHz (docs/boards.md)
+                              streams=8,
+                              reference=("j", 1, 1, 2)),      # J1 pins 1, 2 (HUB75 R0, G0)
     "versa_ecp5": Board("versa_ecp5:VersaECP5Platform", 100, 4, leds=True,
                         programmer="-b ecp5_evn", rx_delay_ns=0.0,
                         # router1 had not finished routing the Versa's image in 10 minutes.
@@ -141,9 +144,11 @@ class Top(Elaboratable):
             bus = SimpleNamespace(clk=ulpi_clk, data=ulpi.data, dir=ulpi.dir, nxt=ulpi.nxt,
                                   stp=ulpi.stp, rst=ulpi.rst)
             m.domains.usb = ClockDomain("usb")
-            m.submodules.unit = unit = UsbUnit(bus, self._baud)
+            m.submodules.unit = unit = UsbUnit(bus, self._baud, streams=board.streams,
+                                                 jitter=board.jitter)
         else:
-            m.submodules.unit = unit = Unit(self._baud, jitter=board.jitter)
+            m.submodules.unit = unit = Unit(self._baud, streams=board.streams,
+                                              jitter=board.jitter)
         m.d.comb += [tx_phy.gmii_tx.txd.eq(unit.gmii_tx.txd),
                      tx_phy.gmii_tx.tx_en.eq(unit.gmii_tx.tx_en),
                      tx_phy.gmii_tx.tx_er.eq(unit.gmii_tx.tx_er),

@@ -54,17 +54,22 @@ SETTINGS = ("time_increment", "unit_mac", "unit_ip", "arp_target", "stream_tx_se
 COMMANDS = ("stop", "clear", "go", "arp_write", "resolve")
 
 
-def _table_memory(m, name, table, write):
-    memory = Memory(shape=32 * table.row_words, depth=table.rows, init=[])
+def _table_memory(m, name, table, write, rows):
+    """The first `rows` rows of `table`; writes to the others are dropped (they would alias)."""
+    memory = Memory(shape=32 * table.row_words, depth=rows, init=[])
     m.submodules[name] = memory
     port = memory.write_port(granularity=32, domain="ctl")
-    m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(write.en)]
+    enable = write.en if rows == table.rows else Mux(write.addr < rows, write.en, 0)
+    m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(enable)]
     return memory
 
 
 class Core(wiring.Component):
-    """`jitter`: build the jitter unit (`rx.jitter`). Without it (the Colorlight's 25F, which
-    has no room: docs/boards.md) JITTER reads 0 and CAPS says so."""
+    """Two build options, both in CAPS: `streams` (one of `regmap.BUILD_STREAMS`), how many
+    streams the image carries, and `jitter`, whether it has the jitter unit (`rx.jitter`;
+    without it JITTER reads 0). Fewer streams make a smaller image: a rate accumulator,
+    backlog and size-list place per stream, and a histogram's block RAM per two streams
+    (docs/boards.md says what each board carries)."""
     bus: In(RegisterBus())                     # `ctl`
     gmii_tx: Out(GmiiTx())
     gmii_rx: In(GmiiRx())
@@ -72,27 +77,28 @@ class Core(wiring.Component):
     records: Out(stream.Signature(Record))     # towards the control link, `ctl`
     mdio: Out(MdioPins())                      # `ctl`
 
-    def __init__(self, jitter=True):
-        self._jitter = jitter
+    def __init__(self, streams=regmap.MAX_STREAMS, jitter=True):
+        regmap.caps(streams, jitter)            # checks `streams`
+        self._streams, self._jitter = streams, jitter
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.bank = bank = DomainRenamer("ctl")(RegisterBank())
         m.submodules.timebase = timebase = Timebase()
-        m.submodules.scheduler = scheduler = Scheduler()
-        m.submodules.generator = generator = Generator()
+        streams_built = self._streams
+        m.submodules.scheduler = scheduler = Scheduler(streams_built)
+        m.submodules.generator = generator = Generator(streams_built)
         m.submodules.mac_tx = mac_tx = MacTx()
         m.submodules.tx_mux = tx_mux = TxMux()
         m.submodules.crossing = crossing = GmiiRxCrossing()
         m.submodules.mac_rx = mac_rx = MacRx()
-        m.submodules.parser = parser = Parser()
-        m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker())
+        m.submodules.parser = parser = Parser(streams_built)
+        m.submodules.tracker = tracker = DomainRenamer("ctl")(Tracker(streams_built))
         jitter = None
         if self._jitter:
-            m.submodules.jitter = jitter = DomainRenamer("ctl")(Jitter())
-        else:
-            m.d.comb += bank.caps.eq(regmap.register("CAPS").reset & ~regmap.CAPS_JITTER)
+            m.submodules.jitter = jitter = DomainRenamer("ctl")(Jitter(streams_built))
+        m.d.comb += bank.caps.eq(regmap.caps(streams_built, self._jitter))
         m.submodules.record_fifo = record_fifo = DomainRenamer("ctl")(RecordFifo())
         m.submodules.responder = responder = Responder()
         m.submodules.mdio = mdio = DomainRenamer("ctl")(MdioMaster())
@@ -123,8 +129,10 @@ class Core(wiring.Component):
             {"running": 1, **{name: members[name].shape for name in registers}})
         settings, fired = control.applied, control.fired
 
-        streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table)
-        segments = _table_memory(m, "segment_table", regmap.SEGMENT_TABLE, bank.segment_table)
+        streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table,
+                                streams_built)
+        segments = _table_memory(m, "segment_table", regmap.SEGMENT_TABLE, bank.segment_table,
+                                 regmap.SEGMENTS)
         for reader, rows, row_layout, prefix in [
             (scheduler, streams, StreamRow, "stream"),
             (generator, streams, StreamRow, "stream"),
@@ -137,7 +145,7 @@ class Core(wiring.Component):
             ]
 
         # The tracker's histogram bucket the host reads (HIST_COUNTS, `_bus`).
-        hist_bucket = Signal(range(regmap.STREAMS * regmap.HIST_BUCKETS))
+        hist_bucket = Signal(range(streams_built * regmap.HIST_BUCKETS))
         self._bus(m, bank, control, hist_bucket)
 
         def command(bit):

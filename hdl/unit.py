@@ -23,13 +23,14 @@ class Unit(wiring.Component):
     pps: Out(1)                        # the timebase's reference outputs (`time.Reference`)
     square: Out(1)
 
-    def __init__(self, baud=3_000_000, jitter=True):
-        self._baud, self._jitter = baud, jitter
+    def __init__(self, baud=3_000_000, **options):
+        """`options`: the core's build options (`Core`: `streams`, `jitter`)."""
+        self._baud, self._options = baud, options
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core(jitter=self._jitter)
+        m.submodules.core = core = Core(**self._options)
         m.submodules.link = link = DomainRenamer("ctl")(ControlLink(self._baud, CONTROL_HZ))
         connect(m, link.bus, core.bus)
         connect(m, core.records, link.records)
@@ -60,8 +61,8 @@ class UsbUnit(wiring.Component):
     pps: Out(1)
     square: Out(1)
 
-    def __init__(self, ulpi, baud=3_000_000, serial="0"):
-        self._ulpi, self._baud, self._serial = ulpi, baud, serial
+    def __init__(self, ulpi, baud=3_000_000, serial="0", **options):
+        self._ulpi, self._baud, self._serial, self._options = ulpi, baud, serial, options
         super().__init__()
 
     def elaborate(self, platform):
@@ -69,7 +70,7 @@ class UsbUnit(wiring.Component):
         from .ctl.bridge import Bridge
         from .ctl.usb import UsbLink
         m = Module()
-        m.submodules.core = core = Core()
+        m.submodules.core = core = Core(**self._options)
         m.submodules.uart = uart = DomainRenamer("ctl")(ControlLink(self._baud, CONTROL_HZ))
         m.submodules.usb = usb = UsbLink(self._ulpi, serial=self._serial)
         m.submodules.usb_bridge = bridge = DomainRenamer("ctl")(Bridge(streaming_port=True))

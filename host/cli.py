@@ -317,8 +317,8 @@ def cmd_monitor(args):
     from .units import parse_duration
     interval = float(parse_duration(args.interval))
     duration = float(parse_duration(args.duration)) if args.duration else None
-    if not 1 <= args.streams <= regmap.STREAMS:
-        raise ValueError(f"--streams: {args.streams}; 1..{regmap.STREAMS}")
+    if not 1 <= args.streams <= regmap.MAX_STREAMS:
+        raise ValueError(f"--streams: {args.streams}; 1..{regmap.MAX_STREAMS}")
     listen = _listen(args.listen) if args.listen else None
     test = None
     if args.config:
@@ -338,6 +338,9 @@ def cmd_monitor(args):
     server = None
     view = lambda *_: None                  # noqa: E731 (until the live view starts)
     try:
+        if streams > dev.info.streams:
+            raise ValueError(f"{'--config' if test else '--streams'}: {streams} streams; the "
+                             f"unit carries {dev.info.streams}")
         if test:
             dev.set_address(test.unit_mac, test.unit_ip)
             for row in test.resolve:

@@ -117,7 +117,7 @@ class DeviceInfo:
     streams: int
     segments: int
     sizes: int
-    jitter: bool = True         # the image computes jitter (CAPS_JITTER; not the Colorlight's)
+    jitter: bool = True         # the image computes jitter (CAPS `jitter`, a build option)
 
 
 @dataclass(frozen=True)
@@ -295,10 +295,24 @@ class Device:
         ident, version, caps, clock = self.read(regmap.register("ID").addr, 4)
         if ident != regmap.ID:
             raise LinkError(f"not a wirestamp unit (ID {ident:#010x})")
+        caps = regmap.unpack_words(regmap.CAPS_FIELDS, [caps])
         self._info = DeviceInfo(version=f"{version >> 16}.{version & 0xFFFF}", clock_hz=clock,
-                                streams=caps & 0xFF, segments=caps >> 8 & 0xFF,
-                                sizes=caps >> 16 & 0xFF, jitter=bool(caps & regmap.CAPS_JITTER))
+                                streams=caps["streams"], segments=caps["segments"],
+                                sizes=caps["sizes"], jitter=bool(caps["jitter"]))
         return self._info
+
+    @property
+    def info(self):
+        """`identify()`'s answer, asked once."""
+        return self._info or self.identify()
+
+    def _stream(self, stream):
+        """`stream`, checked against the streams the unit's image carries (CAPS): what a
+        unit's registers say of another is not a figure."""
+        if not isinstance(stream, int) or not 0 <= stream < self.info.streams:
+            raise ValueError(f"stream {stream!r}: the unit carries streams 0.."
+                             f"{self.info.streams - 1}")
+        return stream
 
     def set_address(self, mac, ip):
         mac_value, ip_value = parse_mac(mac, "mac"), parse_ipv4(ip, "ip")   # checked first
@@ -371,7 +385,7 @@ class Device:
 
     def configure(self, streams):
         """Program `streams` (wirestamp.streams.Stream); ValueError before any write."""
-        writes = compile_streams(streams)
+        writes = compile_streams(streams, self.info.streams)
         run = []
         for addr, value in writes + [(None, None)]:
             if run and addr != run[0][0] + len(run):
@@ -427,7 +441,7 @@ class Device:
     def stream_stats(self, stream, ended=False):
         """`StreamStats` of `stream`; `ended`: the run is over, so `lost` counts the packets
         after the last one received too (docs/receive.md, "Loss")."""
-        self.write_register("STATS_SELECT", stream)
+        self.write_register("STATS_SELECT", self._stream(stream))
         # STATS and JITTER in one READ (JITTER lies just past STATS).
         reg, jitter_reg = regmap.register("STATS"), regmap.register("JITTER")
         words = self.read(reg.addr, jitter_reg.addr + jitter_reg.words - reg.addr)
@@ -435,7 +449,7 @@ class Device:
         jitter = regmap.unpack_words(regmap.JITTER_FIELDS, words[jitter_reg.addr - reg.addr:],
                                      regmap.JITTER_SIGNED)
         # An image built without the jitter unit (CAPS) reads JITTER as 0: no figures.
-        pairs = jitter["ipdv_pairs"] if (self._info or self.identify()).jitter else 0
+        pairs = jitter["ipdv_pairs"] if self.info.jitter else 0
         tx = self.read_register("STREAM_TX", stream)
         n = row["rx_packets"]
         lost = tx - (n - row["duplicates"]) if ended else row["lost"]
@@ -457,6 +471,7 @@ class Device:
         of the stream's exact minimum and maximum, where all its packets are). Two round
         trips per HIST_BURST consecutive buckets: HIST_SELECT, then one READ of
         HIST_COUNTS."""
+        self._stream(stream)
         counts = np.zeros(regmap.HIST_BUCKETS, dtype=np.uint64)
         wanted = sorted(set(buckets))
         reg = regmap.register("HIST_COUNTS")

@@ -19,7 +19,9 @@ MIN_FRAME = 64                          # frame sizes include the 4-byte FCS
 MAX_FRAME = 1518
 FCS_BYTES = 4
 
-STREAMS = 16                            # stream table rows
+MAX_STREAMS = 16                        # stream table rows in the register map; an image
+                                        # carries BUILD_STREAMS of them (CAPS.streams)
+BUILD_STREAMS = (4, 8, 16)              # the stream counts a build can take (`Core(streams=)`)
 SEGMENTS = 64                           # rate-profile segment table rows
 SIZES = 8                               # frame sizes a stream can cycle through (IMIX)
 SIZE_BITS = 11
@@ -50,8 +52,8 @@ HIST_COUNT_CYCLES = 20                  # the tracker's bucket count is valid th
                                         # control-clock cycles after it is asked for
 HIST_BURST = 32                         # buckets read in one READ of HIST_COUNTS (64 words)
 HIST_SELECT_FIELDS = [("bucket", 9), ("stream", 23)]    # the first bucket HIST_COUNTS reads
-START_CLEAR_CYCLES = STREAMS * HIST_BUCKETS    # START clears the histograms (control-clock
-                                                # cycles, 131 us), then starts streams
+START_CLEAR_CYCLES = MAX_STREAMS * HIST_BUCKETS  # START clears the histograms (control-clock
+                                                  # cycles, at most 131 us), then starts streams
 RX_COUNTER_BITS = 48                    # 6 years of frames at 1.49 Mpps
 
 # A measured datagram as the receive path keeps it: both stamps whole.
@@ -138,7 +140,15 @@ JITTER_FIELDS = [("jitter_q4", 48), ("ipdv_min", 48), ("ipdv_max", 48), ("ipdv_a
                  ("ipdv_pairs", 48)]
 JITTER_SIGNED = {"ipdv_min", "ipdv_max"}
 JITTER_FRAC_BITS = 4
-CAPS_JITTER = 1 << 24                   # CAPS: the image has the jitter unit (a build option)
+# CAPS: what this image carries. `streams` and `jitter` are build options (`Core`).
+CAPS_FIELDS = [("streams", 8), ("segments", 8), ("sizes", 8), ("jitter", 1)]
+
+
+def caps(streams=MAX_STREAMS, jitter=True):
+    """The CAPS value of an image with `streams` streams, with or without the jitter unit."""
+    assert streams in BUILD_STREAMS, f"streams: {streams}, a build takes {BUILD_STREAMS}"
+    return pack_fields(CAPS_FIELDS, {"streams": streams, "segments": SEGMENTS, "sizes": SIZES,
+                                     "jitter": int(jitter)}, "CAPS")
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
@@ -208,9 +218,12 @@ CONTROL_CLEAR = 1 << 2    # zero TX_FRAMES, TX_BYTES and SCHED_LATE
 REGISTERS = [
     Register("ID", 0x000, 32, "r", ID, "Identifies a wirestamp core: ASCII 'WSTP'."),
     Register("VERSION", 0x001, 32, "r", VERSION, "Contract version, major << 16 | minor."),
-    Register("CAPS", 0x002, 32, "r", STREAMS | SEGMENTS << 8 | SIZES << 16 | CAPS_JITTER,
-             "Streams (bits 0-7), profile segments (8-15), sizes per stream (16-23); bit 24: "
-             "the image computes jitter (JITTER), which an image built without it reads as 0."),
+    Register("CAPS", 0x002, 32, "r", caps(),
+             "What the image carries (CAPS_FIELDS): its streams, profile segments, sizes per "
+             "stream, and whether it computes jitter (JITTER reads 0 without it). Stream table "
+             "rows from `streams` on are not written, signature datagrams of such a stream are "
+             "RX_FOREIGN_UDP, and what STREAM_TX, STATS, JITTER and HIST_COUNTS read for one "
+             "means nothing (the host never asks)."),
     Register("CLOCK_HZ", 0x003, 32, "r", CLOCK_HZ, "Ethernet clock: byte times per second."),
     Register("CONTROL", 0x004, 32, "w", 0,
              "Bit 0 START: arm enabled streams, start them together, clear the receive "
@@ -229,7 +242,7 @@ REGISTERS = [
              "because the streams asked for more than the line carries."),
     Register("STREAM_TX", 0x100, 64, "r", 0,
              "Per stream: packets sent (the next sequence number is its low 32 bits).",
-             count=STREAMS),
+             count=MAX_STREAMS),
     # Receive path: every frame lands in exactly one of these.
     Register("RX_FRAMES", 0x200, 64, "r", 0, "Good frames received (any kind)."),
     Register("RX_BYTES", 0x202, 64, "r", 0, "Bytes of good frames, FCS included."),
@@ -246,7 +259,9 @@ REGISTERS = [
     Register("RX_IP_OTHER", 0x212, 64, "r", 0,
              "IPv4 frames dropped: options, fragments, protocols other than UDP and ICMP, "
              "ICMP other than echo requests to the unit."),
-    Register("RX_FOREIGN_UDP", 0x214, 64, "r", 0, "UDP datagrams without the signature."),
+    Register("RX_FOREIGN_UDP", 0x214, 64, "r", 0,
+             "UDP datagrams without the signature, or with the signature of a stream the "
+             "image does not carry (CAPS)."),
     Register("RX_SIGNED", 0x216, 64, "r", 0, "Signature datagrams: each one measured."),
     Register("ARP_RX", 0x218, 64, "r", 0, "ARP packets received."),
     Register("ARP_TX", 0x21A, 64, "r", 0, "ARP replies and requests sent."),
@@ -288,7 +303,7 @@ REGISTERS = [
              count=HIST_BURST),
 ]
 
-STREAM_TABLE = Table("STREAM_TABLE", 0x1000, STREAMS, 16, [
+STREAM_TABLE = Table("STREAM_TABLE", 0x1000, MAX_STREAMS, 16, [
     ("dst_mac", 48), ("src_mac", 48), ("src_ip", 32), ("dst_ip", 32),
     ("src_port", 16), ("dst_port", 16), ("ttl", 8), ("dscp", 6),
     ("enable", 1),          # START arms only enabled streams
@@ -340,6 +355,8 @@ _FIELD_SETS = [
      f"outside 0..2³² − 1 ns (`latency_ns` then reads 2³² − 1), {RECORD_EPOCH:#04x} an epoch "
      f"mark: `seq` holds the RX stamps' high 32 bits for the records after it (its other "
      f"fields repeat the next record's)."),
+    ("CAPS", CAPS_FIELDS, f"A build carries {', '.join(map(str, BUILD_STREAMS))} streams; "
+     f"`jitter` 1: the image has the jitter unit."),
     ("MDIO_COMMAND", MDIO_COMMAND_FIELDS, "`write` 1: write `data`; 0: read into MDIO_RESULT."),
     ("MDIO_RESULT", MDIO_RESULT_FIELDS, "IEEE 802.3 clause 22 register contents."),
     ("STATS", STATS_FIELDS, "`lost` is signed. Latencies in ns."),

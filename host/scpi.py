@@ -245,13 +245,14 @@ class Shared:
         self.reset()
 
     def reset(self):
-        self.streams = [None] * regmap.STREAMS
+        self.streams = [None] * self.device.info.streams   # as many as the unit carries
         self.record_sample = 1
 
 
 def _stream(session, n):
-    if not 1 <= n <= regmap.STREAMS:
-        raise ScpiError(-113, f"STReam{n}: streams are 1..{regmap.STREAMS}")
+    carried = len(session.shared.streams)
+    if not 1 <= n <= carried:
+        raise ScpiError(-113, f"STReam{n}: the unit's streams are 1..{carried}")
     return n - 1
 
 
@@ -552,7 +553,7 @@ COMMANDS = [
     Command("SYSTem:ERRor:COUNt", _error_count, None, "(none)", "Errors in the queue."),
     Command("SYSTem:VERSion", lambda *_: "1999.0", None, "(none)", "The SCPI version."),
     Command("SOURce:ADDRess", _unit_address_query, _unit_address, "IPv4 string", "The unit's own IPv4 address (ARP and ICMP answer for it)."),
-    Command(_STR + "DESTination:ADDRess", _setting("dst_ip", _ip)[0], _destination, "IPv4 string", "Defines stream <n> (1-16) and sets where it goes."),
+    Command(_STR + "DESTination:ADDRess", _setting("dst_ip", _ip)[0], _destination, "IPv4 string", "Defines stream <n> (1 to the streams the unit carries: CAPS, 16 or 8) and sets where it goes."),
     _stream_setting(_STR + "DESTination:PORT", "dst_port", _port, "0-65535", "UDP destination port (default 5001)."),
     _stream_setting(_STR + "DESTination:MAC", "dst_mac", _mac, "MAC string", "Destination MAC (default broadcast)."),
     _stream_setting(_STR + "SOURce:ADDRess", "src_ip", _ip, "IPv4 string", "The stream's source IPv4 address."),

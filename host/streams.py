@@ -114,12 +114,13 @@ class Stream:
         )
 
 
-def compile_streams(streams):
+def compile_streams(streams, rows=regmap.MAX_STREAMS):
     """[(word address, value)] that program `streams` into stream rows 0.. and the segment
-    table. Raises ValueError, before anything is written, for any bad field."""
+    table of a unit that carries `rows` streams (CAPS), disabling the rest. Raises
+    ValueError, before anything is written, for any bad field."""
     streams = list(streams)
-    if len(streams) > regmap.STREAMS:
-        raise ValueError(f"streams: {len(streams)} given, the core has {regmap.STREAMS}")
+    if len(streams) > rows:
+        raise ValueError(f"streams: {len(streams)} given, the unit carries {rows}")
     addresses = [stream.validate() for stream in streams]    # parsed MACs and IPs
     load = sum(s.bytes_per_second(s.profile.peak) for s in streams)
     if load > regmap.CLOCK_HZ:
@@ -145,7 +146,7 @@ def compile_streams(streams):
             count=stream.count, rate_mod=modulus, first_segment=next_segment)
         writes += [(regmap.STREAM_TABLE.addr(row, w), v) for w, v in enumerate(words)]
         next_segment += len(segments)
-    for row in range(len(streams), regmap.STREAMS):    # disable the rows left over
+    for row in range(len(streams), rows):       # disable the rows left over
         writes += [(regmap.STREAM_TABLE.addr(row, w), v)
                    for w, v in enumerate(regmap.STREAM_TABLE.pack())]
     return writes

@@ -16,10 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["simulator", "build_core", "run_bench", "ROOT"]
+__all__ = ["simulator", "build_core", "run_bench", "ROOT", "TOPLEVEL", "SMALL"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPLEVEL = "wirestamp_core"     # the core, register bus at the ports
+SMALL = "wirestamp_core_8"      # the same with 8 streams, as the Colorlight's image has it
 UNIT = "wirestamp_unit"         # the core behind its UART control link
 BOARD = "wirestamp_board"       # the virtual board (`board.py`) in its own loop (`board_main.cpp`)
 
@@ -203,7 +204,7 @@ def _export(toplevel):
     from ..hdl.core import Core
     from ..hdl.unit import Unit
     if toplevel != BOARD:
-        design = {TOPLEVEL: Core, UNIT: Unit}[toplevel]()
+        design = {TOPLEVEL: Core, SMALL: lambda: Core(streams=8), UNIT: Unit}[toplevel]()
         return amaranth_verilog.convert(design, name=toplevel, emit_src=False)
     from .board import VirtualBoard
     return amaranth_verilog.convert(VirtualBoard(), name=BOARD, emit_src=False)

@@ -62,7 +62,7 @@ def test_aggregate_above_line_rate_is_refused():
 
 def test_too_many_streams_or_segments():
     with pytest.raises(ValueError, match="streams"):
-        compile_streams([Stream("10.0.0.1", rate=10)] * (regmap.STREAMS + 1))
+        compile_streams([Stream("10.0.0.1", rate=10)] * (regmap.MAX_STREAMS + 1))
     with pytest.raises(ValueError, match="segments"):
         compile_streams([Stream("10.0.0.1", rate=Steps([1] * 40, 1))] * 2)
 
@@ -115,7 +115,7 @@ def test_compiled_row_holds_the_stream():
     assert row["sizes"] == 64 | 1518 << regmap.SIZE_BITS and row["size_count"] == 2
     assert row["count"] == 77 and row["ttl"] == 3 and row["dscp"] == 10
     assert row["enable"] == 1 and row["loop"] == 1 and row["first_segment"] == 0
-    for unused in range(1, regmap.STREAMS):
+    for unused in range(1, regmap.MAX_STREAMS):
         assert writes[table.addr(unused, 0)] == 0 and "enable" in dict(table.fields)
         assert table.unpack([writes[table.addr(unused, w)] for w in range(table.row_words)]) \
             == table.unpack([0] * table.row_words)

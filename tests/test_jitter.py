@@ -105,26 +105,30 @@ def test_virtual_board_is_exact_against_its_records():
         assert dev.stream_stats(0).jitter_ns is None and dev.stream_stats(0).ipdv_max_ns is None
 
 
-def test_an_image_without_the_jitter_unit_says_so():
-    """`Core(jitter=False)` (the Colorlight's image): CAPS lacks CAPS_JITTER, so the host
-    gives no jitter figures rather than zeros."""
+def test_an_image_says_what_it_carries_in_caps():
+    """`Core(streams=, jitter=)`: CAPS says how many streams the image carries and whether
+    it has the jitter unit (the host then gives no jitter figures rather than zeros)."""
     from amaranth.sim import Simulator
     from wirestamp.hdl.core import Core
     caps = {}
-    for jitter in (False, True):
-        dut = Core(jitter=jitter)
+    for options in ({"jitter": False}, {"jitter": True}, {"streams": 8}):
+        dut = Core(**options)
         sim = Simulator(dut)
         for domain, period in (("sync", 8e-9), ("ctl", 16e-9), ("rx", 8e-9)):
             sim.add_clock(period, domain=domain)
 
-        async def bench(ctx, jitter=jitter):
+        async def bench(ctx, key=tuple(options.items())):
             ctx.set(dut.bus.addr, regmap.register("CAPS").addr)
             ctx.set(dut.bus.r_en, 1)
             await ctx.tick("ctl")
             ctx.set(dut.bus.r_en, 0)
             (data,) = await ctx.tick("ctl").sample(dut.bus.r_data).until(dut.bus.r_valid)
-            caps[jitter] = data
+            caps[key] = regmap.unpack_words(regmap.CAPS_FIELDS, [data])
         sim.add_testbench(bench)
         sim.run()
-    assert caps[True] == regmap.register("CAPS").reset and caps[True] & regmap.CAPS_JITTER
-    assert caps[False] == caps[True] & ~regmap.CAPS_JITTER
+    full = {"streams": 16, "segments": regmap.SEGMENTS, "sizes": regmap.SIZES, "jitter": 1}
+    assert caps[(("jitter", True),)] == full
+    assert regmap.register("CAPS").reset == regmap.caps() == regmap.pack_fields(
+        regmap.CAPS_FIELDS, full)
+    assert caps[(("jitter", False),)] == {**full, "jitter": 0}
+    assert caps[(("streams", 8),)] == {**full, "streams": 8}

@@ -101,7 +101,17 @@ def test_bad_flags_are_one_line(capsys, flags, message):
     assert main(["monitor", "--device", "serial:///dev/no-such-unit", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
-    assert regmap.STREAMS == 16
+
+
+def test_more_streams_than_the_unit_carries_is_one_line(capsys, monkeypatch):
+    import dataclasses
+    from wirestamp.cli import main
+    from wirestamp.device import Device
+    eight = property(lambda dev: dataclasses.replace(dev.identify(), streams=8))
+    monkeypatch.setattr(Device, "info", eight)         # an 8-stream image (CAPS)
+    assert main(["monitor", "--device", "sim://", "--streams", "9", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "wirestamp: --streams: 9 streams; the unit carries 8"
 
 
 def _children(pid):

@@ -92,6 +92,7 @@ def test_bad_frames_land_in_their_counters_and_leave_records_alone():
         spec(bytes(ip_bad)),
         spec(Ether(dst=UNIT_MAC, type=0x88B5) / (b"\0" * 50)),   # other ethertype
         spec(Ether(dst=UNIT_MAC) / IP(dst=UNIT_IP) / UDP(dport=53) / (b"\0" * 30)),  # foreign
+        spec(good(1, stream=regmap.MAX_STREAMS)),     # a stream no image carries: foreign
         spec(options), spec(fragment),
         spec(good(1), preamble="555555555555aad5"),   # no SFD in place
         spec(good(1)),
@@ -99,9 +100,9 @@ def test_bad_frames_land_in_their_counters_and_leave_records_alone():
     result = exchange(frames=frames, start=True, run_us=30, stats=[0], records=3)
     registers = result["registers"]
     counters_except(registers, RX_FCS_ERRORS=1, RX_ERRORS=1, RX_RUNTS=1, RX_GIANTS=1,
-                    RX_IP_ERRORS=1, RX_OTHER=1, RX_FOREIGN_UDP=1, RX_IP_OTHER=2,
+                    RX_IP_ERRORS=1, RX_OTHER=1, RX_FOREIGN_UDP=2, RX_IP_OTHER=2,
                     RX_PREAMBLE_ERRORS=1, RX_SIGNED=2)
-    assert registers["RX_FRAMES"] == 7
+    assert registers["RX_FRAMES"] == 8
     assert [r["seq"] for r in result["records"][:2]] == [0, 1]
     assert result["records"][2]["length"] == 0, "nothing else was recorded"
     stats = result["stats"]["0"]

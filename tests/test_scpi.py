@@ -1,6 +1,7 @@
 """The SCPI server (`wirestamp scpi`): IEEE 488.2 common commands and status, SCPI syntax
 and error codes against a stand-in unit, then a real VISA client (pyvisa with pyvisa-py) over
 TCP against the virtual board, whose fetched figures must equal the host API's."""
+import dataclasses
 import socket
 import threading
 from pathlib import Path
@@ -17,6 +18,8 @@ ECHO_MAC = "02:00:00:00:00:09"
 
 class Unit:
     """Records what reaches the unit; answers as an idle one."""
+
+    info = DeviceInfo("1.2", regmap.CLOCK_HZ, 16, 64, 8)
 
     def __init__(self):
         self.calls = []
@@ -72,6 +75,16 @@ def test_bad_input_goes_to_the_error_queue_and_not_to_the_unit(line, code):
     assert ask(s, line) == ""
     assert errors(s) == [code]
     assert unit.calls == [] or line.startswith("*RST")
+
+
+def test_streams_are_those_the_unit_carries():
+    """An 8-stream image (CAPS, the Colorlight's): STReam9 is an undefined header."""
+    s, unit = session()
+    unit.info = dataclasses.replace(unit.info, streams=8)
+    s.shared.reset()
+    assert ask(s, "SOUR:STR8:DEST:ADDR 10.0.0.9") == "" and errors(s) == []
+    assert ask(s, "SOUR:STR9:DEST:ADDR 10.0.0.9") == "" and errors(s) == [-113]
+    assert unit.calls == []
 
 
 def test_values_out_of_range_and_above_line_rate():

@@ -181,9 +181,9 @@ def test_all_sixteen_streams_start_together():
     # The last stream the start sweep arms is armed in the very cycle the streams go.
     # Each its own size list, so each stream's place in it is kept apart.
     streams = [Stream(f"10.0.0.{index + 1}", rate=30_000, count=2,
-                      frame_size=[64 + index, 200 + index]) for index in range(regmap.STREAMS)]
-    frames, result = capture(streams, frames=2 * regmap.STREAMS, timeout_us=80)
+                      frame_size=[64 + index, 200 + index]) for index in range(regmap.MAX_STREAMS)]
+    frames, result = capture(streams, frames=2 * regmap.MAX_STREAMS, timeout_us=80)
     assert not result["timed_out"]
-    for index in range(regmap.STREAMS):
+    for index in range(regmap.MAX_STREAMS):
         assert [f.size for f in frames if f.stream == index] == [64 + index, 200 + index]
-    assert result["registers"]["STREAM_TX"] == [2] * regmap.STREAMS
+    assert result["registers"]["STREAM_TX"] == [2] * regmap.MAX_STREAMS

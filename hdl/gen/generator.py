@@ -15,7 +15,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import FCS_BYTES, ID, SIZES, SIZE_BITS, STREAMS
+from ...regmap import FCS_BYTES, ID, MAX_STREAMS, SIZES, SIZE_BITS
 from ..fanout import copies, shares
 from ..mac.gmii import FrameByte
 from ..net.checksum import OnesComplementSum
@@ -30,20 +30,25 @@ IP_DONT_FRAGMENT = 0x4000
 IP_HEADER_BYTES = 20
 UDP_HEADER_BYTES = 8
 ETH_HEADER_BYTES = 14
-assert STREAMS % 4 == 0, "a stream's size-list place is picked from fours"
 
 
 class Generator(wiring.Component):
     start: In(1)             # restart every stream's size list
     grants: In(stream.Signature(Grant))
-    stream_addr: Out(range(STREAMS))
+    stream_addr: Out(range(MAX_STREAMS))
     stream_row: In(StreamRow)           # the row at the previous cycle's stream_addr
     frames: Out(stream.Signature(FrameByte))
     sfd: In(1)
     now: In(64)
 
+    def __init__(self, streams=MAX_STREAMS):
+        assert streams % 4 == 0, "a stream's size-list place is picked from fours"
+        self._streams = streams
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
+        streams = self._streams
         grant = Signal(Grant)
         dst_mac, src_mac = Signal(48), Signal(48)
         src_ip, dst_ip = Signal(32), Signal(32)
@@ -145,14 +150,14 @@ class Generator(wiring.Component):
         fetched = Signal(64)
         m.d.sync += fetched.eq(reduce(operator.or_, pairs))
 
-        size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(STREAMS))
-        fours = [Signal(range(SIZES), name=f"size_index_four{q}") for q in range(STREAMS // 4)]
+        size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(streams))
+        fours = [Signal(range(SIZES), name=f"size_index_four{q}") for q in range(streams // 4)]
         # The stream's next place is written back from registers: the place, and a one-hot of
         # the stream, high for one cycle.
-        next_place, place_onehot, place_write = Signal(range(SIZES)), Signal(STREAMS), \
-            Signal(STREAMS)
+        next_place, place_onehot, place_write = Signal(range(SIZES)), Signal(streams), \
+            Signal(streams)
         m.d.sync += place_write.eq(0)
-        for i in range(STREAMS):
+        for i in range(streams):
             with m.If(self.start):
                 m.d.sync += size_index[i].eq(0)
             with m.Elif(place_write[i]):
@@ -160,7 +165,7 @@ class Generator(wiring.Component):
 
         # The stream table's address comes from a register of its own: it reaches every LUT RAM
         # of the row (a wide table), and a copy keeps it apart from `grant`.
-        table_address, = copies(range(STREAMS), 1, "table_address")
+        table_address, = copies(range(MAX_STREAMS), 1, "table_address")
         m.d.comb += self.stream_addr.eq(table_address)
         with m.FSM():
             with m.State("IDLE"):
@@ -182,7 +187,7 @@ class Generator(wiring.Component):
                     src_port.eq(row.src_port), dst_port.eq(row.dst_port),
                     ttl.eq(row.ttl), dscp.eq(row.dscp),
                     size_count.eq(row.size_count),
-                    index.eq(Array(fours)[grant.stream[2:]]),
+                    index.eq(Array(fours)[grant.stream[2:(streams - 1).bit_length()]]),
                     stamped.eq(0), in_group.eq(0),
                 ]
                 m.next = "SIZE"

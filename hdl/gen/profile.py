@@ -7,10 +7,12 @@ The long-run rate is exact for any rational rate, and each credit comes in the f
 or after its ideal time (within one byte time). A loaded rate counts from the step after next.
 
 `ProfileEngine` (one, shared) walks every stream's profile, a chain of linear segments (start
-rate, signed slope added every tick, duration in ticks; 0: forever). It visits one stream per
-cycle, so each stream gets a tick every TICK_CYCLES (= STREAMS) byte times, and hands the new
-rate to that stream's accumulator. Its per-stream state lives in a small memory, so the logic
-that does the arithmetic exists once, not sixteen times.
+rate, signed slope added every tick, duration in ticks; 0: forever). It visits one of
+TICK_CYCLES slots per cycle, so each stream gets a tick every TICK_CYCLES byte times, and hands
+the new rate to that stream's accumulator. The tick is part of the contract, the same in every
+image: one built with fewer streams (`streams`) leaves the slots above them idle. Its
+per-stream state lives in a small memory, so the logic that does the arithmetic exists once,
+not once per stream.
 """
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -18,13 +20,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import (COUNT_BITS, PHASE_BITS, RATE_FRAC_BITS, SEGMENT_TABLE, SEGMENTS,
-                       STREAM_TABLE, STREAMS, TICK_CYCLES)
+                       MAX_STREAMS, STREAM_TABLE, TICK_CYCLES)
 from ..ctl.bank import row_layout
 from ..fanout import copies, shares
 
 __all__ = ["RateAccumulator", "ProfileEngine", "SegmentRow", "StreamRow"]
 
-assert TICK_CYCLES == STREAMS, "the profile engine visits one stream per cycle"
+assert MAX_STREAMS <= TICK_CYCLES, "the profile engine visits one stream per cycle"
 
 SegmentRow = row_layout(SEGMENT_TABLE)
 StreamRow = row_layout(STREAM_TABLE)
@@ -100,48 +102,54 @@ class ProfileEngine(wiring.Component):
     the next one when this tick ends it (`ending`, kept in the state); stages P and R register
     that row; stage C computes the new state and rate; stage D registers what goes to the
     stream's accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`),
-    from registers: it fans out to all sixteen. A stream's state is written back in stage D,
-    four cycles after its place was read, long before its next visit STREAMS cycles later."""
+    from registers: it fans out to every stream. A stream's state is written back in stage D,
+    four cycles after its place was read, long before its next visit TICK_CYCLES cycles later.
+    A slot from `streams` on (an image with fewer streams) is swept like the others, but arms,
+    ends and starts nothing."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
-    stream_addr: Out(range(STREAMS))
+    stream_addr: Out(range(MAX_STREAMS))
     stream_row: In(StreamRow)
     segment_addr: Out(range(SEGMENTS))
     segment_row: In(SegmentRow)
 
-    slot: Out(range(STREAMS))           # the stream the outputs below are for
-    slot_onehot: Out(STREAMS)           # the same, one bit per stream: it runs at `rate` now
+    slot: Out(range(MAX_STREAMS))       # the stream the outputs below are for
+    slot_onehot: Out(MAX_STREAMS)       # the same, one bit per stream: it runs at `rate` now
     arm: Out(1)                         # arm `slot` with `count` (and the rate)
-    arm_onehot: Out(STREAMS)            # the same, one bit per stream
+    arm_onehot: Out(MAX_STREAMS)        # the same, one bit per stream
     count: Out(COUNT_BITS)
     limited: Out(1)                     # count != 0
     rate: Out(PHASE_BITS)
     rate_less_mod: Out(signed(PHASE_BITS + 1))
     end: Out(1)                         # `slot`'s profile is over
     go: Out(1)                          # the sweep is over: the enabled streams start now
-    starting: Out(STREAMS)              # with `go`: the enabled streams, one bit each
+    starting: Out(MAX_STREAMS)          # with `go`: the enabled streams, one bit each
+
+    def __init__(self, streams=MAX_STREAMS):
+        self._streams = streams
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         frac = RATE_FRAC_BITS
         # Each stream's state is read where it is needed, not carried down the pipeline in
         # flip-flops: its place in the profile at A (for B), all of it at R (for C).
-        m.submodules.states = states = Memory(shape=State, depth=STREAMS, init=[])
-        m.submodules.places = places = Memory(shape=Place, depth=STREAMS, init=[])
+        m.submodules.states = states = Memory(shape=State, depth=TICK_CYCLES, init=[])
+        m.submodules.places = places = Memory(shape=Place, depth=TICK_CYCLES, init=[])
         read, write = states.read_port(), states.write_port()
         read_place, write_place = places.read_port(), places.write_port()
 
-        slot_a = Signal(range(STREAMS))
-        slot_b = Signal(range(STREAMS))
-        slot_p = Signal(range(STREAMS))
-        slot_r = Signal(range(STREAMS))
-        slot_c = Signal(range(STREAMS))
+        slot_a = Signal(range(TICK_CYCLES))
+        slot_b = Signal(range(TICK_CYCLES))
+        slot_p = Signal(range(TICK_CYCLES))
+        slot_r = Signal(range(TICK_CYCLES))
+        slot_c = Signal(range(TICK_CYCLES))
         arming_a, arming_b, arming_p, arming_r, arming_c = (Signal() for _ in range(5))
         m.d.sync += [slot_a.eq(slot_a + 1), slot_b.eq(slot_a), slot_p.eq(slot_b),
                      slot_r.eq(slot_p), slot_c.eq(slot_r), arming_b.eq(arming_a),
                      arming_p.eq(arming_b), arming_r.eq(arming_p), arming_c.eq(arming_r)]
         with m.If(self.start):
             m.d.sync += [slot_a.eq(0), arming_a.eq(1)]
-        with m.Elif(arming_a & (slot_a == STREAMS - 1)):
+        with m.Elif(arming_a & (slot_a == TICK_CYCLES - 1)):
             m.d.sync += arming_a.eq(0)
         m.d.comb += [read_place.addr.eq(slot_a), self.stream_addr.eq(slot_a),
                      read.addr.eq(slot_r)]
@@ -187,7 +195,7 @@ class ProfileEngine(wiring.Component):
             with m.If(state_c.left != 0):
                 m.d.comb += [new.left.eq(state_c.left - 1), new.ending.eq(state_c.left == 2)]
         # Written back from registers (the adder's carry chain ends in flip-flops).
-        written, slot_written = Signal(State), Signal(range(STREAMS))
+        written, slot_written = Signal(State), Signal(range(TICK_CYCLES))
         m.d.sync += [written.eq(new), slot_written.eq(slot_c)]
         m.d.comb += [write.addr.eq(slot_written), write.data.eq(written), write.en.eq(1),
                      write_place.addr.eq(slot_written), write_place.en.eq(1),
@@ -196,17 +204,18 @@ class ProfileEngine(wiring.Component):
 
         # Stage D: what the stream gets, registered; stage E: handed over.
         rate_d, modulus_d = Signal(PHASE_BITS), Signal(PHASE_BITS)
-        slot_d, arm_d, end_d = Signal(range(STREAMS)), Signal(), Signal()
+        slot_d, arm_d, end_d = Signal(range(TICK_CYCLES)), Signal(), Signal()
         count_d, go_d = Signal(COUNT_BITS), Signal()
-        enables = Signal(STREAMS)               # each stream's enable, as the sweep arms it
+        enables = Signal(self._streams)         # each stream's enable, as the sweep arms it
+        real_c = Const(1) if self._streams == TICK_CYCLES else slot_c < self._streams
         m.d.sync += [
             slot_d.eq(slot_c), rate_d.eq(new.rate[frac:]), modulus_d.eq(new.modulus),
-            arm_d.eq(arming_c), end_d.eq(ended),
-            count_d.eq(row_c.count), go_d.eq(arming_c & (slot_c == STREAMS - 1)),
+            arm_d.eq(arming_c & real_c), end_d.eq(ended & real_c),
+            count_d.eq(row_c.count), go_d.eq(arming_c & (slot_c == TICK_CYCLES - 1)),
         ]
-        with m.If(arming_c):
+        with m.If(arming_c & real_c):
             m.d.sync += enables.bit_select(slot_c, 1).eq(row_c.enable)
-        # Every output below is a register: each fans out to all sixteen accumulators, or is
+        # Every output below is a register: each fans out to every accumulator, or is
         # one bit per stream.
         m.d.sync += [
             self.slot.eq(slot_d), self.slot_onehot.eq(1 << slot_d),

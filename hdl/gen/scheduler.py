@@ -14,13 +14,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import COUNT_BITS, SEGMENTS, STREAMS
+from ...regmap import COUNT_BITS, MAX_STREAMS, SEGMENTS
 from ..fanout import copies, shares
 from .profile import ProfileEngine, RateAccumulator, SegmentRow, StreamRow
 
 __all__ = ["Scheduler", "Grant"]
 
-Grant = data.StructLayout({"stream": range(STREAMS), "seq": 32, "last": 1})
+Grant = data.StructLayout({"stream": range(MAX_STREAMS), "seq": 32, "last": 1})
 BACKLOG = 255
 
 
@@ -28,20 +28,26 @@ class Scheduler(wiring.Component):
     start: In(1)
     stop: In(1)
     clear: In(1)                       # zero `late` (`sent` restarts at each start)
-    stream_addr: Out(range(STREAMS))
+    stream_addr: Out(range(MAX_STREAMS))
     stream_row: In(StreamRow)          # the row at the previous cycle's stream_addr
     segment_addr: Out(range(SEGMENTS))
     segment_row: In(SegmentRow)        # the row at the previous cycle's segment_addr
     grants: Out(stream.Signature(Grant))
-    active: Out(STREAMS)
+    active: Out(MAX_STREAMS)
     running: Out(1)
-    sent_select: In(range(STREAMS))
+    sent_select: In(range(MAX_STREAMS))
     sent: Out(COUNT_BITS)              # packets sent by stream `sent_select`
     late: Out(32)
 
+    def __init__(self, streams=MAX_STREAMS):
+        assert streams % 4 == 0, "`late` is counted by fours"
+        self._streams = streams
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.engine = engine = ProfileEngine()
+        streams = self._streams
+        m.submodules.engine = engine = ProfileEngine(streams)
         m.d.comb += [
             engine.start.eq(self.start),
             self.stream_addr.eq(engine.stream_addr),
@@ -50,12 +56,12 @@ class Scheduler(wiring.Component):
             engine.segment_row.eq(self.segment_row),
         ]
 
-        limited = Signal(STREAMS)
+        limited = Signal(streams)
         # Per stream, in small memories (LUT RAM): packets sent, and a count-limited stream's
         # last sequence number (count - 1: a comparison, no adder, decides whether a grant is
         # its last).
-        m.submodules.sent = sent = Memory(shape=COUNT_BITS, depth=STREAMS, init=[])
-        m.submodules.last_seq = last_seq = Memory(shape=COUNT_BITS, depth=STREAMS, init=[])
+        m.submodules.sent = sent = Memory(shape=COUNT_BITS, depth=streams, init=[])
+        m.submodules.last_seq = last_seq = Memory(shape=COUNT_BITS, depth=streams, init=[])
         sent_write, last_write = sent.write_port(), last_seq.write_port()
         sent_read, last_read = sent.read_port(domain="comb"), last_seq.read_port(domain="comb")
         host_read = sent.read_port(domain="comb")
@@ -64,7 +70,7 @@ class Scheduler(wiring.Component):
                      last_write.en.eq(engine.arm)]
 
         accumulators = []
-        for i in range(STREAMS):
+        for i in range(streams):
             acc = RateAccumulator()
             m.submodules[f"rate{i}"] = acc
             accumulators.append(acc)
@@ -80,42 +86,42 @@ class Scheduler(wiring.Component):
         # Arbitration, round-robin over the streams holding credit, in registered steps (find,
         # pick, fetch, check, join, grant, then three while the backlogs count the grant) so no
         # long path remains; the latency is the same always.
-        backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(STREAMS)]
-        wants = Signal(STREAMS)
+        backlog = [Signal(range(BACKLOG + 1), name=f"backlog{i}") for i in range(streams)]
+        wants = Signal(streams)
         m.d.sync += wants.eq(Cat(b != 0 for b in backlog) & self.active)
         # Round robin: the lowest stream with credit above the one served last, else the
         # lowest with credit. `above` (the streams above the last one) is set at each grant.
-        above = Signal(STREAMS, init=(1 << STREAMS) - 1)
-        upper = Signal(STREAMS)
+        above = Signal(streams, init=(1 << streams) - 1)
+        upper = Signal(streams)
         m.d.comb += upper.eq(wants & above)
         # FIND: the two candidates, registered every cycle, for PICK to choose between.
-        first_upper, first_any = Signal(range(STREAMS)), Signal(range(STREAMS))
-        for i in reversed(range(STREAMS)):
+        first_upper, first_any = Signal(range(streams)), Signal(range(streams))
+        for i in reversed(range(streams)):
             with m.If(upper[i]):
                 m.d.sync += first_upper.eq(i)
             with m.If(wants[i]):
                 m.d.sync += first_any.eq(i)
         any_upper, any_wants = Signal(), Signal()
         m.d.sync += [any_upper.eq(upper != 0), any_wants.eq(wants != 0)]
-        chosen = Signal(range(STREAMS))
+        chosen = Signal(range(streams))
         # The LUT RAMs (read in FETCH) are addressed by copies of `chosen`, apart from the
         # logic that `chosen` steers.
-        addresses = copies(range(STREAMS), 2, "chosen")
+        addresses = copies(range(streams), 2, "chosen")
         m.d.comb += [sent_read.addr.eq(addresses[0]), last_read.addr.eq(addresses[1])]
         chosen_sent = Signal(COUNT_BITS)
         chosen_last = Signal(COUNT_BITS)
         chosen_limited = Signal()
         equal_parts = Signal(3)         # chosen_sent == chosen_last, by thirds, registered
         is_last = Signal()
-        chosen_onehot = Signal(STREAMS)
+        chosen_onehot = Signal(streams)
         chosen_active = Signal()
-        take = Signal(STREAMS)          # a cycle after the grant
-        finished = Signal(STREAMS)      # the same, if it is its count-limited stream's last
+        take = Signal(streams)          # a cycle after the grant
+        finished = Signal(streams)      # the same, if it is its count-limited stream's last
         m.d.sync += [take.eq(0), finished.eq(0)]
         # `sent` is written from registers, a cycle after the arm or the grant (read again no
         # sooner than FETCH, two cycles after a grant). Arming wins (it restarts the count).
         granting = Signal()
-        sent_addr, sent_data, sent_en = Signal(range(STREAMS)), Signal(COUNT_BITS), Signal()
+        sent_addr, sent_data, sent_en = Signal(range(streams)), Signal(COUNT_BITS), Signal()
         m.d.comb += [sent_write.addr.eq(sent_addr), sent_write.data.eq(sent_data),
                      sent_write.en.eq(sent_en)]
         m.d.sync += sent_en.eq(0)
@@ -155,7 +161,7 @@ class Scheduler(wiring.Component):
             with m.State("GRANT"):          # see below
                 m.d.sync += chosen_active.eq(0)
                 m.next = "TAKE"
-            # `take` (registered, it reaches all sixteen backlogs) counts the grant in its
+            # `take` (registered, it reaches every backlog) counts the grant in its
             # backlog now, `wants` follows a cycle later and FIND's candidates one more: then
             # the next pick may look.
             with m.State("TAKE"):
@@ -172,13 +178,13 @@ class Scheduler(wiring.Component):
                 self.grants.p.stream.eq(chosen),
                 self.grants.p.seq.eq(chosen_sent[:32]),
                 self.grants.p.last.eq(is_last),
-                above.eq(Cat(chosen < i for i in range(STREAMS))),
+                above.eq(Cat(chosen < i for i in range(streams))),
             ]
             m.d.comb += granting.eq(1)
 
         # A stream runs from `go` until its profile ends, its count is reached, or STOP.
-        ended = Signal(STREAMS)
-        m.d.comb += ended.eq((engine.slot_onehot & engine.end.replicate(STREAMS)) | finished)
+        ended = Signal(streams)
+        m.d.comb += ended.eq((engine.slot_onehot & engine.end.replicate(streams)) | finished)
         with m.If(self.start | self.stop):
             m.d.sync += self.active.eq(0)
         with m.Elif(engine.go):
@@ -186,7 +192,7 @@ class Scheduler(wiring.Component):
         with m.Else():
             m.d.sync += self.active.eq(self.active & ~ended)
 
-        late = Signal(STREAMS)
+        late = Signal(streams)
         for i, acc in enumerate(accumulators):
             with m.If(self.stop | self.start | ~self.active[i]):
                 m.d.sync += backlog[i].eq(0)
@@ -198,12 +204,12 @@ class Scheduler(wiring.Component):
             with m.Elif(~acc.credit & take[i]):
                 m.d.sync += backlog[i].eq(backlog[i] - 1)
         # Registered, counted by fours, summed, then added: keeps the paths short.
-        late_r = Signal(STREAMS)
+        late_r = Signal(streams)
         m.d.sync += late_r.eq(late)
-        fours = [Signal(3, name=f"late_four{index}") for index in range(STREAMS // 4)]
+        fours = [Signal(3, name=f"late_four{index}") for index in range(streams // 4)]
         for index, four in enumerate(fours):
             m.d.sync += four.eq(sum(late_r[4 * index:4 * index + 4]))
-        late_count = Signal(range(STREAMS + 1))
+        late_count = Signal(range(streams + 1))
         m.d.sync += late_count.eq(sum(fours))
         with m.If(self.clear):
             m.d.sync += self.late.eq(0)

@@ -29,7 +29,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import JITTER_FIELDS, JITTER_FRAC_BITS, JITTER_SIGNED, STREAMS
+from ...regmap import JITTER_FIELDS, JITTER_FRAC_BITS, JITTER_SIGNED, MAX_STREAMS
 from .histogram import LATENCY_BITS
 from .parser import Packet
 
@@ -45,16 +45,20 @@ class Jitter(wiring.Component):
     record_valid: In(1)
     record: In(Packet)
     ready: Out(1)                   # a record may come next cycle
-    stats_select: In(range(STREAMS))
+    stats_select: In(range(MAX_STREAMS))
     stats: Out(JitterStats)         # of `stats_select`, a cycle later (at most 7 while a
                                     # record is under way)
+
+    def __init__(self, streams=MAX_STREAMS):
+        self._streams = streams
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         # LUT RAM with one asynchronous read port: the record's row while one is under way,
         # else the host's, copied into `stats` (a second read port would double the LUT RAM,
         # and registering it the flip-flops; the 25F has room for neither).
-        m.submodules.rows = rows = Memory(shape=Row, depth=STREAMS, init=[])
+        m.submodules.rows = rows = Memory(shape=Row, depth=self._streams, init=[])
         read, write = rows.read_port(domain="comb"), rows.write_port()
 
         blank = Signal(Row)
@@ -62,7 +66,7 @@ class Jitter(wiring.Component):
         m.d.comb += [blank.stats.ipdv_min.eq((1 << (width - 1)) - 1),   # above any D
                      blank.stats.ipdv_max.eq(-(1 << (width - 1)))]       # below any D
         record = Signal(Packet)
-        stream = Signal(range(STREAMS))     # the row read and written
+        stream = Signal(range(self._streams))   # the row read and written
         difference = Signal(signed(65))
         latency = Signal(LATENCY_BITS)
         d = Signal(signed(LATENCY_BITS + 1))
@@ -113,7 +117,7 @@ class Jitter(wiring.Component):
             with m.State("CLEAR"):
                 m.d.comb += [write.data.eq(blank), write.en.eq(1)]
                 m.d.sync += stream.eq(stream + 1)
-                with m.If(stream == STREAMS - 1):
+                with m.If(stream == self._streams - 1):
                     m.next = "IDLE"
             for state, following in [("LATENCY", "CLAMP"), ("CLAMP", "DIFF"), ("DIFF", "ABS"),
                                      ("ABS", "UPDATE")]:

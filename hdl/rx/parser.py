@@ -7,13 +7,15 @@ datagram carrying the wirestamp signature), an ARP or ICMP action, or one of the
 (other ethertype, IPv4 errors, other IPv4, foreign UDP). Bad frames never get this far.
 
 Signature datagrams are recognised by their magic alone, whatever their addresses, so frames
-looped back unchanged are measured as well as frames echoed by a device under test.
+looped back unchanged are measured as well as frames echoed by a device under test; one whose
+stream number this image does not carry (`streams`) is foreign UDP, so it lands in no
+stream's statistics.
 """
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import ID, MAX_FRAME, PACKET_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
+from ...regmap import ID, MAX_FRAME, MAX_STREAMS, PACKET_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
 from ..fanout import copies
 from ..net.checksum import OnesComplementSum
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
@@ -59,6 +61,10 @@ class Parser(wiring.Component):
     signed: Out(RX_COUNTER_BITS)
     arp_rx: Out(RX_COUNTER_BITS)
     icmp_rx: Out(RX_COUNTER_BITS)
+
+    def __init__(self, streams=MAX_STREAMS):
+        self._streams = streams
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -129,6 +135,7 @@ class Parser(wiring.Component):
             ("ip_for_unit", equal(from_be(ip.dst), self.unit_ip)),
             ("magic", equal(from_be(udp.sig.magic), ID)),
             ("udp_long", [udp_length >= 8 + SIGNATURE_BYTES]),
+            ("stream_known", [udp.sig.stream.as_value() < self._streams]),
         ]:
             registered = Signal(len(parts), name=f"{name}_parts")
             m.d.sync += registered.eq(Cat(*parts))
@@ -176,7 +183,7 @@ class Parser(wiring.Component):
                 with m.Elif(flag["fragmented"]):
                     mark("ip_other")
                 with m.Elif(flag["udp"]):
-                    with m.If(flag["magic"] & flag["udp_long"]):
+                    with m.If(flag["magic"] & flag["udp_long"] & flag["stream_known"]):
                         mark("signed")
                     with m.Else():
                         mark("foreign_udp")

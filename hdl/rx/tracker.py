@@ -18,7 +18,7 @@ SEQ_WINDOW) holding the next 8 bits of the number. It can be fooled only if a st
 every number of one slot for 65280 numbers in a row.
 
 The histogram of each stream lives in block RAM: log-linear buckets (`regmap.hist_bucket`).
-START clears all of it (8192 cycles); records arriving meanwhile are not counted.
+START clears all of it (512 cycles a stream); records arriving meanwhile are not counted.
 """
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -26,7 +26,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED,
-                       STREAMS)
+                       MAX_STREAMS)
 from ..blockram import BlockMemory
 from ..fanout import copies
 from .histogram import LATENCY_BITS, HistogramBucket
@@ -50,18 +50,23 @@ class Tracker(wiring.Component):
     busy: Out(1)                    # clearing
     dropped: Out(32)                # records that came while clearing
 
-    stats_select: In(range(STREAMS))
+    stats_select: In(range(MAX_STREAMS))
     stats: Out(Stats)               # of `stats_select`, a cycle later
-    hist_select: In(range(STREAMS * HIST_BUCKETS))
+    hist_select: In(range(MAX_STREAMS * HIST_BUCKETS))
     hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 17 cycles later
+
+    def __init__(self, streams=MAX_STREAMS):
+        self._streams = streams
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
+        streams = self._streams
         window_bits = (SEQ_WINDOW - 1).bit_length()
         m.submodules.seen_mem = seen_mem = BlockMemory(width=Seen.size,
-                                                       depth=STREAMS * SEQ_WINDOW)
+                                                       depth=streams * SEQ_WINDOW)
         m.submodules.hist_mem = hist_mem = BlockMemory(width=HIST_COUNT_BITS,
-                                                       depth=STREAMS * HIST_BUCKETS)
+                                                       depth=streams * HIST_BUCKETS)
         seen_rd, seen_wr = seen_mem.read_port(), seen_mem.write_port()
         # One read port for the histograms (so the block RAMs need not be doubled): between
         # records it reads the bucket the host selected, into `hist_count`. Reads and writes
@@ -84,9 +89,9 @@ class Tracker(wiring.Component):
         products = Signal(3 * 36)             # a*a, a*b, b*b of the latency's 18-bit halves
         squares = Signal(3 * 36)              # the same, a cycle later
         square = Signal(2 * SQUARE_BITS)
-        hist_addr = Signal(range(STREAMS * HIST_BUCKETS))
-        seen_addr = Signal(range(STREAMS * SEQ_WINDOW))
-        sweep = Signal(range(STREAMS * HIST_BUCKETS + 1))
+        hist_addr = Signal(range(streams * HIST_BUCKETS))
+        seen_addr = Signal(range(streams * SEQ_WINDOW))
+        sweep = Signal(range(streams * HIST_BUCKETS + 1))
         partial = Signal(Stats)               # the row with its sums updated
         in_order = Signal()                   # seq >= next_seq, modulo 2**32
         within = Signal()                     # next_seq - seq <= SEQ_WINDOW
@@ -118,14 +123,14 @@ class Tracker(wiring.Component):
         # to its write-back, and the host's row while STATS_SELECT does; registering them
         # would take 1,168 flip-flops.
         fields = len(STATS_FIELDS)
-        row_addr = copies(range(STREAMS), fields, "row_addr")       # the row's stream
-        host_addr = copies(range(STREAMS), fields, "host_addr")     # = stats_select
+        row_addr = copies(range(streams), fields, "row_addr")       # the row's stream
+        host_addr = copies(range(streams), fields, "host_addr")     # = stats_select
         stats_we = copies(1, fields, "stats_we")
         updating = copies(1, fields, "updating")    # load the updated row, else a blank one
         blank = Signal(Stats)
         m.d.comb += blank.latency_min.eq(-1)
         for index, (name, width) in enumerate(STATS_FIELDS):
-            memory = Memory(shape=width, depth=STREAMS, init=[])
+            memory = Memory(shape=width, depth=streams, init=[])
             m.submodules[f"stats_{name}"] = memory
             tracker_rd, host_rd, write = (memory.read_port(domain="comb"),
                                           memory.read_port(domain="comb"), memory.write_port())
@@ -224,10 +229,10 @@ class Tracker(wiring.Component):
                 after = sweep + 1       # the enables compare `sweep` (not `after`: shorter)
                 m.d.sync += [sweep.eq(after), hist_addr.eq(after),
                              seen_addr.eq(after), *(a.eq(after) for a in row_addr),
-                             *(we.eq(sweep < STREAMS - 1) for we in stats_we),
-                             seen_we.eq(sweep < STREAMS * SEQ_WINDOW - 1),
-                             hist_we.eq(sweep < STREAMS * HIST_BUCKETS - 1)]
-                with m.If(sweep == STREAMS * HIST_BUCKETS - 1):
+                             *(we.eq(sweep < streams - 1) for we in stats_we),
+                             seen_we.eq(sweep < streams * SEQ_WINDOW - 1),
+                             hist_we.eq(sweep < streams * HIST_BUCKETS - 1)]
+                with m.If(sweep == streams * HIST_BUCKETS - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
             # The stages above, one state each (see their comments).
