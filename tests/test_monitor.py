@@ -6,7 +6,6 @@ import sys
 import pytest
 
 import wirestamp
-from wirestamp import regmap
 from wirestamp.monitor import Collector, CounterTotals, Monitor, Sample, sample
 from wirestamp.streams import Stream
 
