@@ -251,3 +251,61 @@ def test_record_sampling_and_overflow_are_counted():
     result = exchange(frames=frames, start=True, run_us=360,
                       registers=["RECORD_LEVEL", "RECORD_OVERFLOW"])
     assert result["registers"] == {"RECORD_LEVEL": 512, "RECORD_OVERFLOW": 9}
+
+
+def test_bad_frames_at_line_rate_mixed_with_a_stream():
+    """Every kind of bad frame, back to back at line rate among a stream's datagrams: each is
+    counted where it belongs, and the stream's statistics and records stay exact (each
+    record's RX stamp is where its frame starts on the wire: the wire time of everything
+    before it)."""
+    good = signed_frame
+    checksum = bytearray(good(0))
+    checksum[24] ^= 0xFF
+    bad = {       # kind: (spec, the counter it lands in)
+        "fcs": (spec(good(0) + b"\0\0\0\0", raw=True), "RX_FCS_ERRORS"),
+        "rx_er": (spec(good(0), errors=[30]), "RX_ERRORS"),
+        "runt": (spec(good(0)[:50], min_len=0), "RX_RUNTS"),
+        "giant": (spec(good(0, size=1514) + bytes(60)), "RX_GIANTS"),
+        "no_sfd": (spec(good(0), preamble="555555555555aad5"), "RX_PREAMBLE_ERRORS"),
+        "ip_checksum": (spec(bytes(checksum)), "RX_IP_ERRORS"),
+        "truncated": (spec(Ether(dst=UNIT_MAC) / IP(dst=UNIT_IP, len=400) / UDP() / bytes(20)),
+                      "RX_IP_ERRORS"),         # the IP datagram claims more than the frame
+        "ethertype": (spec(Ether(dst=UNIT_MAC, type=0x88B5) / bytes(50)), "RX_OTHER"),
+        "ip_options": (spec(Ether(dst=UNIT_MAC) / IP(dst=UNIT_IP, options=b"\x01\x01\x01\x00")
+                            / UDP() / bytes(20)), "RX_IP_OTHER"),
+        "foreign_udp": (spec(Ether(dst=UNIT_MAC) / IP(dst=UNIT_IP) / UDP(dport=53) / bytes(30)),
+                        "RX_FOREIGN_UDP"),
+        "unknown_stream": (spec(good(0, stream=regmap.MAX_STREAMS)), "RX_FOREIGN_UDP"),
+    }
+    draws = random.Random(5)
+    frames, expected, seq = [], {}, 0
+    start = 0                               # the next frame's start on the wire (ns)
+    for _ in range(320):
+        if draws.random() < 0.5:
+            kind = draws.choice(sorted(bad))
+            frame, counter = bad[kind]
+            expected[counter] = expected.get(counter, 0) + 1
+        else:
+            frame = spec(good(seq, stream=2, tx_ns=start, size=draws.choice([64, 100, 700])))
+            seq += 1
+        frames.append(frame)
+        data = bytes.fromhex(frame["data"])
+        length = len(data) if frame.get("raw") else max(len(data), frame.get("min_len", 60)) + 4
+        start += (length + regmap.FRAME_OVERHEAD) * regmap.NS_PER_CYCLE
+    result = exchange(frames=frames, start=True, run_us=start // 1000 + 20, stats=[2],
+                      records=seq + 1)
+    registers = result["registers"]
+    counters_except(registers, RX_SIGNED=seq, **expected)
+    assert len(expected) == 9 and seq > 100, "every counter had its kind"
+    records = result["records"]
+    assert [r["seq"] for r in records[:seq]] == list(range(seq))
+    assert records[seq]["length"] == 0, "nothing else was recorded"
+    # The stamps: latency = rx − tx with tx = the frame's start on the wire from the first, so
+    # every latency is the same (the path's constant), and the gaps are the wire's.
+    latencies = {r["rx_ns"] - r["tx_ns"] for r in records[:seq]}
+    assert len(latencies) == 1
+    stats = result["stats"]["2"]
+    assert (stats["rx_packets"], stats["lost"], stats["reordered"], stats["duplicates"]) == \
+        (seq, 0, 0, 0)
+    assert stats["latency_min"] == stats["latency_max"] == latencies.pop()
+    assert stats["rx_bytes"] == sum(r["length"] for r in records[:seq])
