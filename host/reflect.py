@@ -14,14 +14,13 @@ import time
 import numpy as np
 
 from .records import SequenceExtender, join_key
-from .regmap import ID
+from .regmap import unpack_signature
 
 __all__ = ["REFLECTION_DTYPE", "Reflector", "read_log", "split_round_trip"]
 
 SO_TIMESTAMPING = 37                    # Linux; Python's socket module has no constant for it
 SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
 SOF_TIMESTAMPING_SOFTWARE = 1 << 4
-MAGIC = ID.to_bytes(4, "big")
 CHUNK = 4096
 
 # `seq` extended across its 32-bit wrap (`records.SequenceExtender`), as in records.parquet.
@@ -73,9 +72,9 @@ class Reflector:
                 except OSError:         # no route back, buffer full…: count it, go on
                     self.unanswered += 1
                     continue
-                if len(data) >= 10 and data[:4] == MAGIC:
-                    self._note(data[4], int.from_bytes(data[6:10], "big"),
-                               kernel_rx, app_rx, app_tx)
+                signature = unpack_signature(data)
+                if signature:
+                    self._note(signature["stream"], signature["seq"], kernel_rx, app_rx, app_tx)
                 else:
                     self.foreign += 1
         finally:

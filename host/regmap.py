@@ -160,6 +160,23 @@ MDIO_CYCLES = 64 * 32                   # one frame: 64 MDC periods of 32 contro
 
 SIGNATURE_FIELDS = [("magic", 32), ("stream", 8), ("flags", 8), ("seq", 32), ("tx_ns", 64)]
 SIGNATURE_BYTES = sum(w for _, w in SIGNATURE_FIELDS) // 8
+
+
+def pack_signature(stream, seq, tx_ns=0, flags=0):
+    """The first SIGNATURE_BYTES of a wirestamp payload (SIGNATURE_FIELDS, big-endian)."""
+    values = {"magic": ID, "stream": stream, "flags": flags, "seq": seq, "tx_ns": tx_ns}
+    return b"".join(values[name].to_bytes(width // 8, "big") for name, width in SIGNATURE_FIELDS)
+
+
+def unpack_signature(payload):
+    """{field: value} of a UDP payload that starts with the signature, else None."""
+    if len(payload) < SIGNATURE_BYTES or payload[:4] != ID.to_bytes(4, "big"):
+        return None
+    fields, at = {}, 0
+    for name, width in SIGNATURE_FIELDS:
+        fields[name] = int.from_bytes(payload[at:at + width // 8], "big")
+        at += width // 8
+    return fields
 HEADER_BYTES = 14 + 20 + 8              # Ethernet + IPv4 (no options) + UDP
 
 

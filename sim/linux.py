@@ -29,15 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import regmap
 from ..records import SequenceExtender, join_key
-from ..reflect import MAGIC, read_log
+from ..reflect import read_log
 
 __all__ = ["LinuxDut", "TAP_DTYPE", "split_stack_times", "unavailable"]
 
 TUNSETIFF = 0x400454CA
 IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 UNIT_IP, DUT_IP, UNIT_MAC = "10.77.0.2", "10.77.0.1", "02:77:73:00:00:01"
-SIGNATURE_AT = 42               # Ethernet 14 + IPv4 20 + UDP 8: where the signature starts
+SIGNATURE_AT = regmap.HEADER_BYTES     # where the signature starts
 TAP_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u8"), ("to_kernel_ns", "<i8"),
                       ("from_kernel_ns", "<i8")])
 TAP_LOG_ROWS = 1 << 16          # the newest rows are kept; memory stays flat
@@ -168,10 +169,8 @@ class LinuxDut:
 
     @staticmethod
     def _key(frame):
-        signature = frame[SIGNATURE_AT:SIGNATURE_AT + 10]
-        if len(signature) == 10 and signature[:4] == MAGIC:
-            return signature[4], int.from_bytes(signature[6:10], "big")
-        return None
+        signature = regmap.unpack_signature(frame[SIGNATURE_AT:])
+        return (signature["stream"], signature["seq"]) if signature else None
 
     def deliver(self, frame):
         """A frame from the unit (FCS removed) into the kernel."""

@@ -52,8 +52,9 @@ class WireFrame:
         _check(udp.chksum != 0 and internet_checksum(pseudo + bytes(udp)) == 0,
                "bad UDP checksum")
         payload = bytes(udp.payload)
-        _check(payload[:4] == regmap.ID.to_bytes(4, "big"), "no wirestamp signature")
-        self.stream, self.flags = payload[4], payload[5]
-        self.seq = int.from_bytes(payload[6:10], "big")
-        self.tx_ns = int.from_bytes(payload[10:18], "big")
-        _check(payload[18:] == bytes(len(payload) - 18), "payload fill is not zero")
+        signature = regmap.unpack_signature(payload)
+        _check(signature is not None, "no wirestamp signature")
+        self.stream, self.flags = signature["stream"], signature["flags"]
+        self.seq, self.tx_ns = signature["seq"], signature["tx_ns"]
+        rest = payload[regmap.SIGNATURE_BYTES:]
+        _check(rest == bytes(len(rest)), "payload fill is not zero")

@@ -9,12 +9,13 @@ import threading
 
 import numpy as np
 
+from wirestamp import regmap
 from wirestamp.device import RECORD_DTYPE
 from wirestamp.reflect import Reflector, read_log, split_round_trip
 
 
 def signature(stream, seq):
-    return b"WSTP" + bytes([stream, 0]) + seq.to_bytes(4, "big") + bytes(8) + b"payload"
+    return regmap.pack_signature(stream, seq) + b"payload"
 
 
 def test_reflects_and_stamps(tmp_path):

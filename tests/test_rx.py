@@ -20,7 +20,7 @@ COUNTERS = ["RX_FRAMES", "RX_BYTES", "RX_FCS_ERRORS", "RX_ERRORS", "RX_RUNTS", "
 
 
 def signed_frame(seq, stream=0, tx_ns=0, size=64, flags=0):
-    signature = b"WSTP" + bytes([stream, flags]) + seq.to_bytes(4, "big") + tx_ns.to_bytes(8, "big")
+    signature = regmap.pack_signature(stream, seq, tx_ns, flags)
     packet = Ether(dst=UNIT_MAC, src="02:00:00:00:00:09") / \
         IP(src="10.0.0.1", dst=UNIT_IP, flags="DF") / UDP(sport=5001, dport=5000) / signature
     return bytes(packet) + bytes(size - 4 - len(packet))

@@ -5,6 +5,7 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from wirestamp import regmap
 from wirestamp.sim.wire import WireError, WireFrame
 
 
@@ -20,6 +21,18 @@ def good_frame():
     packet = Ether(dst="02:00:00:00:00:01") / IP(src="10.0.0.2", dst="10.0.0.1", flags="DF") / \
         UDP(sport=5000, dport=5001) / signature
     return bytes(packet)
+
+
+def test_the_signature_is_packed_and_unpacked_as_declared():
+    """`regmap.pack_signature`/`unpack_signature`, the one codec of the payload signature
+    (host/reflect.py, sim/linux.py, sim/wire.py and the tests use it), against bytes
+    written out by hand."""
+    signature = b"WSTP" + bytes([3, 1]) + (77).to_bytes(4, "big") + (123456).to_bytes(8, "big")
+    assert regmap.pack_signature(3, 77, 123456, flags=1) == signature
+    assert regmap.unpack_signature(signature + bytes(4)) == {
+        "magic": regmap.ID, "stream": 3, "flags": 1, "seq": 77, "tx_ns": 123456}
+    assert regmap.unpack_signature(signature[:-1]) is None
+    assert regmap.unpack_signature(b"WSTQ" + signature[4:]) is None
 
 
 def test_a_good_frame_decodes():
