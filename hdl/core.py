@@ -225,8 +225,10 @@ class Core(wiring.Component):
         with m.If(fired.arp_write):
             m.d.sync += answered.eq(0)
         with m.Elif(parser.arp_answer):
-            m.d.sync += [answered.eq(1), control.live.arp_result[:48].eq(parser.answer_mac)]
-        m.d.comb += control.live.arp_result[48].eq(answered)
+            m.d.sync += [answered.eq(1), control.live.arp_result[
+                regmap.field_bits(regmap.ARP_RESULT_FIELDS, "mac")].eq(parser.answer_mac)]
+        m.d.comb += control.live.arp_result[
+            regmap.field_bits(regmap.ARP_RESULT_FIELDS, "answered")].eq(answered)
 
         self._records(m, parser, tracker, jitter, record_fifo, bank, start=start,
                       clear=control.commands.clear, hist_bucket=hist_bucket)

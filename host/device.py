@@ -296,7 +296,8 @@ class Device:
         if ident != regmap.ID:
             raise LinkError(f"not a wirestamp unit (ID {ident:#010x})")
         caps = regmap.unpack_words(regmap.CAPS_FIELDS, [caps])
-        self._info = DeviceInfo(version=f"{version >> 16}.{version & 0xFFFF}", clock_hz=clock,
+        version = regmap.unpack_words(regmap.VERSION_FIELDS, [version])
+        self._info = DeviceInfo(version=f"{version['major']}.{version['minor']}", clock_hz=clock,
                                 streams=caps["streams"], segments=caps["segments"],
                                 sizes=caps["sizes"], jitter=bool(caps["jitter"]))
         return self._info
@@ -326,12 +327,13 @@ class Device:
         target = parse_ipv4(ip, "dst_ip")               # checked before the device is touched
         self.write_register("ARP_TARGET", target)
         for _ in range(attempts):
-            self.write_register("ARP_CONTROL", 1)       # a request; clears ARP_RESULT's bit 48
+            self.write_register("ARP_CONTROL", 1)       # a request; clears ARP_RESULT.answered
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                result = self.read_register("ARP_RESULT")
-                if result >> 48 & 1:
-                    return format_mac(result & (1 << 48) - 1)
+                result = regmap.unpack_words(regmap.ARP_RESULT_FIELDS,
+                                             self.read(regmap.register("ARP_RESULT").addr, 2))
+                if result["answered"]:
+                    return format_mac(result["mac"])
                 time.sleep(0.01)
         unit_mac, unit_ip = self.address()
         raise ResolveError(
@@ -421,7 +423,8 @@ class Device:
         self.write_register("CONTROL", regmap.CONTROL_STOP)
 
     def running(self):
-        return bool(self.read_register("STATUS") & 1)
+        return bool(regmap.unpack_words(regmap.STATUS_FIELDS, [self.read_register("STATUS")])[
+            "running"])
 
     def wait(self, timeout=None, poll=0.05, progress=None):
         """Until every stream has ended; `progress(tx_frames)` is called at each poll."""

@@ -152,6 +152,22 @@ def caps(streams=MAX_STREAMS, jitter=True):
 
 # The wirestamp signature, first bytes of every generated UDP payload (big-endian, 18 bytes:
 # exactly the payload room of a 64-byte frame).
+# Bit fields of single registers, decoded by name (`unpack_words`, `field_bits`).
+VERSION_FIELDS = [("minor", 16), ("major", 16)]
+STATUS_FIELDS = [("running", 1)]
+ARP_RESULT_FIELDS = [("mac", 48), ("answered", 1)]
+
+
+def field_bits(fields, name):
+    """The bit slice of field `name` in `fields` [(name, width)], packed from bit 0."""
+    shift = 0
+    for field, width in fields:
+        if field == name:
+            return slice(shift, shift + width)
+        shift += width
+    raise KeyError(name)
+
+
 # PHY management (IEEE 802.3 clause 22): MDIO_COMMAND starts one MDIO frame, MDIO_RESULT
 # holds the last read's data and whether a frame is under way.
 MDIO_COMMAND_FIELDS = [("data", 16), ("reg", 5), ("phy", 5), ("write", 1)]
@@ -234,7 +250,7 @@ CONTROL_CLEAR = 1 << 2    # zero TX_FRAMES, TX_BYTES and SCHED_LATE
 
 REGISTERS = [
     Register("ID", 0x000, 32, "r", ID, "Identifies a wirestamp core: ASCII 'WSTP'."),
-    Register("VERSION", 0x001, 32, "r", VERSION, "Contract version, major << 16 | minor."),
+    Register("VERSION", 0x001, 32, "r", VERSION, "Contract version (VERSION_FIELDS)."),
     Register("CAPS", 0x002, 32, "r", caps(),
              "What the image carries (CAPS_FIELDS): its streams, profile segments, sizes per "
              "stream, and whether it computes jitter (JITTER reads 0 without it). Stream table "
@@ -246,7 +262,7 @@ REGISTERS = [
              "Bit 0 START: arm enabled streams, start them together, clear the receive "
              "statistics and histograms. Bit 1 STOP. Bit 2 CLEAR: zero the TX and RX counters "
              "(STREAM_TX, the sequence numbers, restart at each START)."),
-    Register("STATUS", 0x005, 32, "r", 0, "Bit 0: generator running (some stream active)."),
+    Register("STATUS", 0x005, 32, "r", 0, "STATUS_FIELDS: whether the generator runs (some stream active)."),
     Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
              "Timebase step per cycle, ns in 8.24 fixed point: 8 ns nominal; "
@@ -292,7 +308,7 @@ REGISTERS = [
     Register("ARP_TARGET", 0x233, 32, "rw", 0, "IPv4 address to resolve."),
     Register("ARP_CONTROL", 0x234, 32, "w", 0, "Bit 0: send an ARP request for ARP_TARGET."),
     Register("ARP_RESULT", 0x236, 64, "r", 0,
-             "Bit 48: ARP_TARGET answered since the last request; bits 0-47: its MAC."),
+             "ARP_RESULT_FIELDS: whether ARP_TARGET answered since the last request, and its MAC."),
     Register("MDIO_COMMAND", 0x238, 32, "w", 0,
              "Starts an MDIO frame to the PHYs (MDIO_COMMAND_FIELDS): a write of `data`, or a read "
              "into MDIO_RESULT. Ignored while one is under way."),
@@ -372,6 +388,11 @@ _FIELD_SETS = [
      f"outside 0..2³² − 1 ns (`latency_ns` then reads 2³² − 1), {RECORD_EPOCH:#04x} an epoch "
      f"mark: `seq` holds the RX stamps' high 32 bits for the records after it (its other "
      f"fields repeat the next record's)."),
+    ("VERSION", VERSION_FIELDS, "The contract's version."),
+    ("STATUS", STATUS_FIELDS, "`running`: from START until every stream has ended."),
+    ("ARP_RESULT", ARP_RESULT_FIELDS,
+     "`answered`: ARP_TARGET answered since the last request (ARP_CONTROL clears it); `mac`: "
+     "its MAC address."),
     ("CAPS", CAPS_FIELDS, f"A build carries {', '.join(map(str, BUILD_STREAMS))} streams; "
      f"`jitter` 1: the image has the jitter unit."),
     ("MDIO_COMMAND", MDIO_COMMAND_FIELDS, "`write` 1: write `data`; 0: read into MDIO_RESULT."),
