@@ -4,6 +4,7 @@ TCP against the virtual board, whose fetched figures must equal the host API's."
 import dataclasses
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,12 @@ def test_a_client_gone_mid_command_leaves_the_server_serving_and_two_clients(ser
     rm, first = _visa(port)
     _, second = _visa(port)
     try:
+        # The gone client's whole line runs in its own thread, which may come after these:
+        # wait for it (`*OPC?` answers either way, so a query never waits for nothing).
+        deadline = time.monotonic() + 60
+        while first.query("*CLS;SOUR:STR1:DEST:ADDR?;*OPC?") != '"10.0.0.9";1':
+            assert time.monotonic() < deadline, "the gone client's whole line never ran"
+            time.sleep(0.05)
         assert first.query("SOUR:STR1:DEST:PORT?") == "5001"     # the partial line: not run
         first.write("SOUR:STR1:DEST:PORT 6000")
         assert second.query("SOUR:STR1:DEST:PORT?") == "6000"    # the settings are shared
