@@ -23,6 +23,11 @@ def test_top_level_elaborates(board):
     frequencies = re.findall(r"FREQUENCY (?:PORT|NET) \S+ ([\d.]+) HZ", constraints)
     assert "125000000.0" in frequencies                       # the PHY's receive clock
     assert f"{BOARDS[board].clock_mhz * 1e6}" in frequencies  # the oscillator
+    # Both reference outputs on every board, on the pins docs/boards.md gives.
+    pins = dict(re.findall(r'LOCATE COMP "reference_0__(\w+)__io" SITE "(\w+)"', constraints))
+    assert pins == {"colorlight_5a75b": {"pps": "F3", "square": "F1"},
+                    "versa_ecp5": {"pps": "A8", "square": "A12"},
+                    "ecpix5": {"pps": "T25", "square": "U25"}}[board]
 
 
 @pytest.mark.parametrize("board", ["colorlight_5a75b", "versa_ecp5"])      # two RGMII ports
