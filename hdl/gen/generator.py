@@ -7,6 +7,12 @@ sends the preamble and the first header bytes: the IPv4 checksum (frame byte 24)
 cycles after the frame is first offered, and the UDP checksum (byte 40) after the 4 words of
 the TX timestamp, which is latched when the MAC puts this frame's SFD on the wire. So the
 stamp in the payload is the SFD time itself, and the checksum covers it.
+
+The invariant this rests on: the sink pauses at least one cycle within a frame's first 15
+bytes (at full speed from the first byte, byte 24 would be fetched a cycle before the IPv4
+checksum is final), and `sfd` comes before byte 40 is fetched. In the core the MAC's preamble
+pauses it 8 cycles after the skid buffers' 4 bytes, with `sfd` at its end
+(`tests/test_blocks.py` checks both, and the edge).
 """
 import operator
 from functools import reduce

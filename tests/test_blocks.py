@@ -1,0 +1,249 @@
+"""Blocks on their own, in the Amaranth simulator, under random back-pressure and random
+valid/ready stalls, swept over stall patterns and seeds in the manner of verilog-ethernet's
+TestFactory: the generator (every frame whole and right, its stamp the SFD's time), the
+scheduler (every stream's sequence numbers whole and in order, nothing late), and the tracker
+(the statistics and histogram of records that come at random, against a Python reference).
+The whole core's benches (test_tx, test_rx) test them together."""
+import random
+import zlib
+
+import pytest
+
+from helpers import simulate
+from test_rx import reference_sequence_counts
+from wirestamp import regmap
+from wirestamp.hdl.gen.generator import Generator
+from wirestamp.hdl.gen.profile import SegmentRow, StreamRow
+from wirestamp.hdl.gen.scheduler import Grant, Scheduler
+from wirestamp.hdl.rx.tracker import Tracker
+from wirestamp.sim.wire import WireFrame
+from wirestamp.streams import Stream, compile_streams
+
+# Stall patterns: the chance that a cycle stalls, and how long a stall lasts (cycles).
+PATTERNS = {"none": (0.0, 1), "half": (0.5, 1), "bursts": (0.05, 40), "heavy": (0.7, 6)}
+
+
+class Stalls:
+    """Whether a cycle is stalled, by `pattern` (PATTERNS), seeded."""
+
+    def __init__(self, pattern, seed):
+        self.chance, self.longest = PATTERNS[pattern]
+        self.draws, self.left = random.Random(seed), 0
+
+    def stalled(self):
+        if self.left:
+            self.left -= 1
+            return True
+        if self.draws.random() < self.chance:
+            self.left = self.draws.randrange(self.longest)
+            return True
+        return False
+
+
+def tables(streams, rows=regmap.MAX_STREAMS):
+    """The stream and segment table rows `compile_streams` writes, as layout constants."""
+    words = dict(compile_streams(streams, rows))
+
+    def row(table, layout, index):
+        fields = table.unpack([words.get(table.addr(index, w), 0) for w in range(table.row_words)])
+        if "slope" in fields and fields["slope"] >> 63:
+            fields["slope"] -= 1 << 64
+        return layout.const(fields)
+    return ([row(regmap.STREAM_TABLE, StreamRow, i) for i in range(rows)],
+            [row(regmap.SEGMENT_TABLE, SegmentRow, i) for i in range(regmap.SEGMENTS)])
+
+
+def table(addr, data, rows):
+    """A testbench serving `rows` as a synchronous memory: `data` is the row at the previous
+    cycle's `addr`."""
+    async def serve(ctx):
+        async for _, _, at in ctx.tick().sample(addr):
+            ctx.set(data, rows[at % len(rows)])
+    return serve
+
+
+# The MAC's start of a frame as the generator sees it in the core: two skid buffers take up to
+# four bytes, then the MAC sends the preamble (8 cycles) before it takes more.
+MAC_START = {"after": 4, "hold": 8}
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_generator_frames_are_whole_and_stamped_under_back_pressure(pattern, seed):
+    run_generator(pattern, seed, **MAC_START)
+
+
+def test_generator_needs_its_sink_to_pause_once_in_a_frames_first_15_bytes():
+    """The invariant in `Generator`'s docstring, at its edge: one cycle of pause after byte
+    15 is enough for the IPv4 checksum."""
+    run_generator("none", 3, after=15, hold=1)
+
+
+def run_generator(pattern, seed, after, hold):
+    """Frames of three streams through the generator, taken by a sink that stalls by
+    `pattern` and pauses `hold` cycles after each frame's first `after` bytes; each frame
+    must be whole and right (`WireFrame`), its stamp the SFD's time."""
+    streams = [Stream("10.0.0.1", dst_port=7, dst_mac="02:00:00:00:00:aa", frame_size=[64, 333],
+                      ttl=9, dscp=5, rate=1000),
+               Stream("192.0.2.9", src_ip="172.16.0.1", src_port=4000, frame_size=[1518, 90],
+                      rate=1000),
+               Stream("10.1.1.1", frame_size=[100, 64, 77], rate=1000)]
+    rows, _ = tables(streams)
+    dut = Generator()
+    draws = random.Random(seed)
+    grants = [(draws.randrange(len(streams)), seq) for seq in range(16)]
+    frames, stamps = [], []
+
+    async def grant(ctx):
+        for stream, seq in grants:
+            await ctx.tick().repeat(draws.randrange(1, 4))
+            ctx.set(dut.grants.valid, 1)
+            ctx.set(dut.grants.payload, Grant.const({"stream": stream, "seq": seq, "last": 0}))
+            await ctx.tick().until(dut.grants.ready)
+            ctx.set(dut.grants.valid, 0)
+
+    async def sink(ctx):
+        """Takes bytes when not stalled; pulses `sfd` a few cycles into each frame, as the
+        MAC does after the preamble, with `now` at a new value."""
+        stalls, frame, sfd_in = Stalls(pattern, seed), bytearray(), None
+        now, held = 10_000, 0
+        while len(frames) < len(grants):
+            waiting = held and len(frame) >= after
+            ready = not stalls.stalled() and not waiting
+            held = max(0, held - waiting)
+            ctx.set(dut.frames.ready, ready)
+            ctx.set(dut.sfd, sfd_in == 0)
+            if sfd_in == 0:
+                stamps.append(now)
+            sfd_in = None if sfd_in is None or sfd_in == 0 else sfd_in - 1
+            _, _, valid, payload = await ctx.tick().sample(dut.frames.valid, dut.frames.payload)
+            now += 8
+            ctx.set(dut.now, now)
+            if valid and ready:
+                if not frame:
+                    sfd_in, held = draws.randrange(1, 8), hold
+                frame.append(payload.data)
+                if payload.last:
+                    frames.append(bytes(frame))
+                    frame = bytearray()
+
+    simulate(dut, grant, sink, background=[
+        table(dut.stream_addr, dut.stream_row, rows)])
+    places = [0] * len(streams)
+    for (stream, seq), raw, stamp in zip(grants, frames, stamps):
+        decoded = WireFrame({"data": (raw + zlib.crc32(raw).to_bytes(4, "little")).hex(),
+                             "preamble": "55555555555555d5", "sfd_ns": stamp, "error": False})
+        sizes = streams[stream].sizes
+        assert decoded.size == sizes[places[stream] % len(sizes)]
+        places[stream] += 1
+        assert (decoded.stream, decoded.seq, decoded.tx_ns) == (stream, seq, stamp)
+        assert decoded.packet.dst == streams[stream].dst_mac.lower()
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+@pytest.mark.parametrize("built", [regmap.MAX_STREAMS, 8])
+def test_scheduler_grants_every_packet_in_order_under_back_pressure(pattern, built):
+    # Five streams together just under line rate (of 64-byte frames); counts end them. The
+    # grants' taker stalls by `pattern`.
+    streams = [Stream(f"10.0.0.{i}", rate=rate, count=count, frame_size=64)
+               for i, (rate, count) in enumerate([(400_000, 20), (300_000, 10), (400_000, 30),
+                                                  (200_000, 6), (100_000, 4)])]
+    rows, segments = tables(streams, built)
+    dut = Scheduler(built)
+    got = {i: [] for i in range(len(streams))}
+    lasts = []
+    result = {}
+
+    async def bench(ctx):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        stalls = Stalls(pattern, built)
+        await ctx.tick().repeat(4)
+        while ctx.get(dut.running):
+            ready = not stalls.stalled()
+            ctx.set(dut.grants.ready, ready)
+            _, _, valid, grant = await ctx.tick().sample(dut.grants.valid, dut.grants.payload)
+            if valid and ready:
+                got[grant.stream].append(grant.seq)
+                if grant.last:
+                    lasts.append(grant.stream)
+        result["late"] = ctx.get(dut.late)
+        result["sent"] = []
+        for i in range(len(streams)):
+            ctx.set(dut.sent_select, i)
+            await ctx.tick()
+            result["sent"].append(ctx.get(dut.sent))
+
+    simulate(dut, bench, background=[
+        table(dut.stream_addr, dut.stream_row, rows),
+        table(dut.segment_addr, dut.segment_row, segments)])
+    assert result["late"] == 0
+    for i, stream in enumerate(streams):
+        assert got[i] == list(range(stream.count)), f"stream {i}"
+    assert sorted(lasts) == list(range(len(streams)))
+    assert result["sent"] == [s.count for s in streams]
+
+
+def tracker_reference(records):
+    """What the tracker keeps of `records` [(seq, latency, length)] of one stream."""
+    latencies = [lat for _, lat, _ in records]
+    seqs = [seq for seq, _, _ in records]
+    counts = reference_sequence_counts(seqs)
+    hist = {}
+    for lat in latencies:
+        hist[regmap.hist_bucket(lat)] = hist.get(regmap.hist_bucket(lat), 0) + 1
+    return {"rx_packets": len(records), "rx_bytes": sum(n for _, _, n in records),
+            "latency_min": min(latencies), "latency_max": max(latencies),
+            "latency_sum": sum(latencies), "latency_sumsq": sum(x * x for x in latencies),
+            **counts}, hist
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_tracker_keeps_exact_statistics_of_records_that_come_at_random(pattern):
+    draws = random.Random(hash(pattern) % 1000)
+    dut = Tracker(streams=4)
+    records, order = {s: [] for s in range(4)}, []     # per stream; all, in arrival order
+    for _ in range(160):
+        stream = draws.randrange(4)
+        base = len(records[stream])
+        seq = max(0, base + draws.choice([0, 0, 0, 1, 3, -2, -5]))     # loss, late, dups
+        record = (seq, draws.choice([8, 40, 300, 5000, 123_456]), draws.randrange(64, 1519))
+        records[stream].append(record)
+        order.append((stream, record))
+    stats, hist = {}, {}
+
+    async def bench(ctx):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        await ctx.tick().until(~dut.busy)
+        stalls = Stalls(pattern, 7)
+        for stream, (seq, latency, length) in order:
+            while stalls.stalled():
+                await ctx.tick()
+            await ctx.tick().until(dut.ready)
+            ctx.set(dut.record, {"stream": stream, "flags": 0, "length": length, "seq": seq,
+                                 "tx_ns": 1_000_000, "rx_ns": 1_000_000 + latency})
+            ctx.set(dut.record_valid, 1)
+            await ctx.tick()
+            ctx.set(dut.record_valid, 0)
+        await ctx.tick().repeat(20)
+        for stream in records:
+            ctx.set(dut.stats_select, stream)
+            await ctx.tick().repeat(2)
+            stats[stream] = {name: ctx.get(getattr(dut.stats, name))
+                             for name, _ in regmap.STATS_FIELDS}
+            for bucket in {regmap.hist_bucket(lat) for _, lat, _ in records[stream]} | {0}:
+                ctx.set(dut.hist_select, stream * regmap.HIST_BUCKETS + bucket)
+                await ctx.tick().repeat(regmap.HIST_COUNT_CYCLES)
+                hist[stream, bucket] = ctx.get(dut.hist_count)
+
+    simulate(dut, bench, clock_s=16e-9)
+    for stream, mine in records.items():
+        expected, buckets = tracker_reference(mine)
+        for name, value in expected.items():
+            assert stats[stream][name] == value, (stream, name)
+        for (s, bucket), count in hist.items():
+            if s == stream:
+                assert count == buckets.get(bucket, 0), (stream, bucket)
