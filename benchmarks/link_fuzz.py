@@ -25,6 +25,9 @@ def main():
                         help="each fault's chance per chunk, both ways (default 0.02)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if not 0 <= args.chance <= 1 / len(FAULTS):
+        parser.error(f"--chance {args.chance}: each of the {len(FAULTS)} faults' chance is "
+                     f"0..{1 / len(FAULTS):g}")
     draws = random.Random(args.seed)
     link = FaultyLink(SimTransport(), longest_delay=0.05)
     chances = {name: args.chance for name in FAULTS}
