@@ -1,8 +1,9 @@
 """Blocks on their own, in the Amaranth simulator, under random back-pressure and random
 valid/ready stalls, swept over stall patterns and seeds in the manner of verilog-ethernet's
 TestFactory: the generator (every frame whole and right, its stamp the SFD's time), the
-scheduler (every stream's sequence numbers whole and in order, nothing late), and the tracker
-(the statistics and histogram of records that come at random, against a Python reference).
+scheduler (every stream's sequence numbers whole and in order, nothing late), the tracker
+(the statistics and histogram of records that come at random, against a Python reference),
+and the profile engine (each stream's rate, tick by tick, against its compiled profile).
 The whole core's benches (test_tx, test_rx) test them together."""
 import random
 import zlib
@@ -247,3 +248,71 @@ def test_tracker_keeps_exact_statistics_of_records_that_come_at_random(pattern):
         for (s, bucket), count in hist.items():
             if s == stream:
                 assert count == buckets.get(bucket, 0), (stream, bucket)
+
+
+def profile_reference(segments, loop, visits):
+    """The rate the profile engine hands a stream at each of its first `visits` ticks
+    (`compile_profile`'s segments: the start rate, plus the slope each tick after, for
+    `ticks` ticks), and the visit at which it ends (None: it does not)."""
+    frac, rates, index = regmap.RATE_FRAC_BITS, [], 0
+    rate, left = segments[0].rate << frac, segments[0].ticks
+    for visit in range(visits):
+        if visit:
+            if left == 1:
+                if index == len(segments) - 1 and not loop:
+                    return rates, visit
+                index = (index + 1) % len(segments)
+                rate, left = segments[index].rate << frac, segments[index].ticks
+            else:
+                rate += segments[index].slope
+                left -= left != 0
+        rates.append(rate >> frac)
+    return rates, None
+
+
+@pytest.mark.parametrize("built", [regmap.MAX_STREAMS, 8])
+def test_profile_engine_hands_each_stream_its_profile_tick_by_tick(built):
+    from fractions import Fraction
+
+    from wirestamp.hdl.gen.profile import ProfileEngine
+    from wirestamp.rates import Constant, Ramp, Segments, compile_profile
+    tick = Fraction(regmap.TICK_CYCLES, regmap.CLOCK_HZ)          # seconds
+    streams = [
+        Stream("10.0.0.1", rate=Ramp(0, 90_000, 6 * tick)),
+        Stream("10.0.0.4", rate=Constant(40_000)),                      # forever
+        Stream("10.0.0.2", rate=Segments([(10_000, 10_000, 3 * tick), (50_000, 20_000, 4 * tick),
+                                          (70_000, 70_000, 2 * tick)])),
+        Stream("10.0.0.3", rate=Segments([(30_000, 60_000, 3 * tick), (60_000, 30_000, 3 * tick)],
+                                         loop=True)),
+    ]
+    rows, segments = tables(streams, built)
+    dut = ProfileEngine(built)
+    visits, seen = 24, {}
+
+    async def bench(ctx):
+        await ctx.tick().repeat(2)          # the tables answer (they hold still from here)
+        ctx.set(dut.start, 1)               # (visits from before it may still come out)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(regmap.TICK_CYCLES * (visits + 2)):
+            _, _, onehot, arm, rate, end = await ctx.tick().sample(
+                dut.slot_onehot, dut.arm_onehot, dut.rate, dut.end)
+            for slot in range(regmap.TICK_CYCLES):     # from each slot's arming on
+                if onehot >> slot & 1 and (slot in seen or arm >> slot & 1):
+                    got = seen.setdefault(slot, {"rates": [], "armed": 0, "end": None})
+                    got["armed"] += arm >> slot & 1
+                    if slot < built and end and got["end"] is None:
+                        got["end"] = len(got["rates"])
+                    if got["end"] is None:
+                        got["rates"].append(rate)
+
+    simulate(dut, bench, background=[
+        table(dut.stream_addr, dut.stream_row, rows),
+        table(dut.segment_addr, dut.segment_row, segments)])
+    for i, stream in enumerate(streams):
+        _, hw = compile_profile(stream.profile)
+        rates, ends = profile_reference(hw, stream.profile.loop, visits)
+        assert seen[i]["rates"][:len(rates)] == rates, f"stream {i}"
+        assert seen[i]["end"] == ends and seen[i]["armed"] == 1, f"stream {i}"
+    for slot in range(len(streams), regmap.TICK_CYCLES):     # no profile, or no stream at all
+        assert seen.get(slot, {"armed": 0})["armed"] == (slot < built), f"slot {slot}"
