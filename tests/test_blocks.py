@@ -3,7 +3,10 @@ valid/ready stalls, swept over stall patterns and seeds in the manner of verilog
 TestFactory: the generator (every frame whole and right, its stamp the SFD's time), the
 scheduler (every stream's sequence numbers whole and in order, nothing late), the tracker
 (the statistics and histogram of records that come at random, against a Python reference),
-and the profile engine (each stream's rate, tick by tick, against its compiled profile).
+the profile engine (each stream's rate, tick by tick, against its compiled profile) and the
+responder (ARP and echo replies, checked with scapy). The generator and the responder rest
+on how the MAC takes a frame (a pause at its start, then a byte every cycle); their
+docstrings say so, and the tests check them at the edge of what they allow.
 The whole core's benches (test_tx, test_rx) test them together."""
 import random
 import zlib
@@ -316,3 +319,105 @@ def test_profile_engine_hands_each_stream_its_profile_tick_by_tick(built):
         assert seen[i]["end"] == ends and seen[i]["armed"] == 1, f"stream {i}"
     for slot in range(len(streams), regmap.TICK_CYCLES):     # no profile, or no stream at all
         assert seen.get(slot, {"armed": 0})["armed"] == (slot < built), f"slot {slot}"
+
+
+UNIT_MAC, UNIT_IP, PEER_MAC = 0x02_77_73_00_00_01, 0xC0A80002, "02:00:00:00:00:09"
+
+
+def run_responder(requests, pattern, seed, after, hold, stall_before=None):
+    """`requests` (frames without FCS, each an ICMP echo request or an ARP request for the
+    unit) into the responder as MacRx and the parser hand them over; its replies taken by a
+    sink that stalls by `pattern` (before a reply's byte `stall_before` only, when given),
+    pausing `hold` cycles after each reply's first `after` bytes. Returns the replies'
+    bytes."""
+    from wirestamp.hdl.net.headers import UDPFrameHead
+    from wirestamp.hdl.rx.responder import Responder
+    dut = Responder()
+    replies = []
+
+    async def receive(ctx):
+        ctx.set(dut.unit_mac, UNIT_MAC)
+        ctx.set(dut.unit_ip, UNIT_IP)
+        for frame in requests:
+            ctx.set(dut.frame_start, 1)
+            await ctx.tick()
+            ctx.set(dut.frame_start, 0)
+            for index, byte in enumerate(frame):
+                ctx.set(dut.byte_valid, 1)
+                ctx.set(dut.byte, byte)
+                ctx.set(dut.index, index)
+                await ctx.tick()
+            ctx.set(dut.byte_valid, 0)
+            head = frame[:UDPFrameHead.size // 8].ljust(UDPFrameHead.size // 8, b"\0")
+            ctx.set(dut.head, int.from_bytes(head, "little"))
+            ctx.set(dut.frame_length, len(frame) + 4)
+            await ctx.tick().repeat(3)              # the parser decides
+            verdict = dut.arp_request if frame[12:14] == b"\x08\x06" else dut.icmp_echo
+            ctx.set(verdict, 1)
+            await ctx.tick()
+            ctx.set(verdict, 0)
+            count = len(replies)
+            while len(replies) == count:            # one at a time: nothing is dropped
+                await ctx.tick()
+
+    async def sink(ctx):
+        stalls, reply, held = Stalls(pattern, seed), bytearray(), 0
+        while len(replies) < len(requests):
+            waiting = held and len(reply) >= after
+            stalling = stall_before is None or len(reply) < stall_before
+            ready = not (stalling and stalls.stalled()) and not waiting
+            held = max(0, held - waiting)
+            ctx.set(dut.frames.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(dut.frames.valid, dut.frames.payload)
+            if valid and ready:
+                if not reply:
+                    held = hold
+                reply.append(payload.data)
+                if payload.last:
+                    replies.append(bytes(reply))
+                    reply = bytearray()
+
+    simulate(dut, receive, sink)
+    return replies
+
+
+def echo_request(size, seed):
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Ether
+    body = random.Random(seed).randbytes(size)
+    return bytes(Ether(dst="02:77:73:00:00:01", src=PEER_MAC) /
+                 IP(src="192.168.0.9", dst="192.168.0.2", id=seed, ttl=33) /
+                 ICMP(type=8, id=0x1234, seq=seed) / body)
+
+
+def check_reply(request, reply):
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import ARP, Ether
+    from wirestamp.sim.wire import internet_checksum
+    asked, got = Ether(request), Ether(reply)
+    assert got.dst == asked.src and got.src == "02:77:73:00:00:01"
+    if ARP in asked:
+        assert got[ARP].op == 2 and got[ARP].psrc == "192.168.0.2"
+        assert (got[ARP].hwdst, got[ARP].pdst) == (asked[ARP].hwsrc, asked[ARP].psrc)
+        return
+    assert len(reply) == len(request)
+    assert (got[IP].src, got[IP].dst) == (asked[IP].dst, asked[IP].src)
+    assert internet_checksum(bytes(got[IP])[:20]) == 0
+    assert got[ICMP].type == 0 and internet_checksum(bytes(got[ICMP])) == 0
+    assert bytes(got[ICMP].payload) == bytes(asked[ICMP].payload), "the echo's data"
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_responder_replies_are_right_when_paused_in_their_first_41_bytes(pattern):
+    """ARP and echo replies, with stalls by `pattern` in a reply's first 41 bytes and the
+    MAC's pause at its start, then none, as the MAC takes them: the invariant in
+    `Responder`'s docstring, at its edge."""
+    from scapy.layers.l2 import ARP, Ether
+    arp = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC) /
+                ARP(op=1, hwsrc=PEER_MAC, psrc="192.168.0.9", pdst="192.168.0.2")) + bytes(18)
+    requests = [echo_request(18, 1), arp, echo_request(1000, 2), echo_request(1472, 3), arp]
+    seed = sorted(PATTERNS).index(pattern)
+    replies = run_responder(requests, pattern, seed, stall_before=41, **MAC_START)
+    assert len(replies) == len(requests)
+    for request, reply in zip(requests, replies):
+        check_reply(request, reply)

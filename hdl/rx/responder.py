@@ -13,6 +13,12 @@ the ICMP type set to 0, its checksum updated incrementally (RFC 1624, eqn. 3). T
 kept in a 2 KiB frame buffer; while its reply waits, no other frame is buffered, and an echo
 request arriving meanwhile is counted in `dropped`, as is an ARP request arriving while the
 previous reply still waits.
+
+The invariant the echo reply rests on: its sink may pause only within a reply's first 41
+bytes. The buffer is read two bytes ahead of the byte on offer, through two registers that
+move every cycle, so a pause from byte 41 on would repeat payload bytes. The MAC pauses a
+reply only for its preamble, before the skid buffers' first 4 bytes are taken, then takes a
+byte every cycle (`tests/test_blocks.py` checks it at the edge).
 """
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -128,8 +134,8 @@ class Responder(wiring.Component):
         # frame, or the echo reply's headers), then, for an echo, out of `payload_byte`, the
         # buffer's output registered (nothing slower may follow a block RAM). The buffer is
         # read at `fetch`, two bytes ahead of the byte on offer: right once bytes go every
-        # cycle, as they do from well before the payload (the TX FIFO may take the first two
-        # early, then the MAC takes one per cycle through the frame).
+        # cycle, as they do from well before the payload (the skid buffers may take the first
+        # bytes early, then the MAC takes one per cycle through the frame).
         out = Signal(max(arp_bytes, echo_bytes) * 8)
         fetch = Signal(range(MAX_FRAME + 2), init=2)
         payload_byte = Signal(8, reset_less=True)
