@@ -262,7 +262,8 @@ REGISTERS = [
              "Bit 0 START: arm enabled streams, start them together, clear the receive "
              "statistics and histograms. Bit 1 STOP. Bit 2 CLEAR: zero the TX and RX counters "
              "(STREAM_TX, the sequence numbers, restart at each START)."),
-    Register("STATUS", 0x005, 32, "r", 0, "STATUS_FIELDS: whether the generator runs (some stream active)."),
+    Register("STATUS", 0x005, 32, "r", 0,
+             "STATUS_FIELDS: whether the generator runs (some stream active)."),
     Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
              "Timebase step per cycle, ns in 8.24 fixed point: 8 ns nominal; "

@@ -28,7 +28,8 @@ op = st.one_of(st.tuples(st.sampled_from(["read_id", "read_ip", "arp"]), st.none
 chance = st.sampled_from([0.0, 0.02, 0.1, 0.25])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), drop=chance, corrupt=chance, duplicate=chance,
        delay=chance, ops=st.lists(op, min_size=1, max_size=25))
 def test_every_request_is_right_or_a_link_error(link, seed, drop, corrupt, duplicate, delay, ops):
