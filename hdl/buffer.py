@@ -56,11 +56,11 @@ class CrossingFifo(wiring.Component):
     """An asynchronous FIFO (Gray-coded pointers through two flip-flops each way, as in
     Cummings, "Simulation and Synthesis Techniques for Asynchronous FIFO Design", style 2) from
     `i` (in `w_domain`) to `o` (in `r_domain`), whose write side decides from registers only:
-    `i.ready` is registered, computed from the level a cycle earlier with one entry of margin.
-    So the write side's pointer follows `i.valid` through one LUT and a short carry chain,
-    where lib.fifo.AsyncFIFO runs from the synchronised read pointer through its full test
-    into the same carry chain (the receive clock's worst path, 8.2 ns in one build, and the
-    records' way to `ctl` in another). Both sides must come out of reset together."""
+    `i.ready` is registered, computed from the level a cycle earlier with one entry of margin. So the write side's pointer follows `w_en` through
+    one LUT and a short carry chain, where lib.fifo.AsyncFIFO runs from the synchronised read
+    pointer through its full test into the same carry chain (the receive clock's worst path,
+    8.2 ns in one build, and the records' way to `ctl` in another). Both sides must come out of
+    reset together."""
 
     def __init__(self, width, depth, w_domain, r_domain="sync"):
         assert depth & (depth - 1) == 0, "a power of two"

@@ -208,10 +208,14 @@ class Core(wiring.Component):
             mac_rx.is_sfd.eq(crossing.is_sfd), mac_rx.is_preamble.eq(crossing.is_preamble),
             mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[1]),
         ]
-        connect(m, mac_rx.frame, parser.frame, responder.frame)
+        for name in ("stamp", "byte_valid", "byte", "index", "done", "good",
+                     "length"):
+            m.d.comb += getattr(parser, name).eq(getattr(mac_rx, name))
         m.d.comb += [
             parser.unit_ip.eq(settings.unit_ip), parser.arp_target.eq(settings.arp_target),
             parser.clear.eq(clears[2]),
+            responder.frame_start.eq(mac_rx.start), responder.byte_valid.eq(mac_rx.byte_valid),
+            responder.byte.eq(mac_rx.byte), responder.index.eq(mac_rx.index),
             responder.head.eq(parser.head), responder.frame_length.eq(parser.frame_length),
             responder.arp_request.eq(parser.arp_request),
             responder.icmp_echo.eq(parser.icmp_echo),

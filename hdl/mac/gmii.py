@@ -2,9 +2,7 @@
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
-from ...regmap import MAX_FRAME
-
-__all__ = ["GmiiTx", "GmiiRx", "FrameByte", "RxFrame"]
+__all__ = ["GmiiTx", "GmiiRx", "FrameByte"]
 
 
 class GmiiTx(wiring.Signature):
@@ -22,15 +20,3 @@ class GmiiRx(wiring.Signature):
 # One byte of a frame between the layers above the MAC and the MAC, `last` on the final byte
 # (FCS excluded: the MAC adds it on transmit).
 FrameByte = data.StructLayout({"data": 8, "last": 1})
-
-
-class RxFrame(wiring.Signature):
-    """A received frame as the MAC hands it to the parser and the responder (`connect`ed to
-    both): `start` as it begins, its SFD time in `stamp` (a cycle after `start`, until the next
-    frame's), each byte after the SFD with its `index` (FCS included), then `done` with its
-    `length` (bytes, FCS included, saturating) and whether it is `good` (it passed every
-    check)."""
-    def __init__(self):
-        super().__init__({"start": Out(1), "stamp": Out(64), "byte_valid": Out(1),
-                          "byte": Out(8), "index": Out(range(MAX_FRAME + 2)), "done": Out(1),
-                          "good": Out(1), "length": Out(range(MAX_FRAME + 2))})

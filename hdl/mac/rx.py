@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..buffer import CrossingFifo
 from ..fanout import copies, shares
 from ...regmap import MAX_FRAME, MIN_FRAME, NS_PER_CYCLE, RX_COUNTER_BITS
-from .gmii import GmiiRx, RxFrame
+from .gmii import GmiiRx
 
 __all__ = ["GmiiRxCrossing", "MacRx", "RxByte", "RX_CROSSING_CYCLES"]
 
@@ -77,7 +77,14 @@ class MacRx(wiring.Component):
     is_preamble: In(1)          # wire.data == PREAMBLE
     now: In(64)
 
-    frame: Out(RxFrame())
+    start: Out(1)               # a frame begins
+    stamp: Out(64)              # its SFD time, a cycle after `start`, until the next frame's
+    byte_valid: Out(1)          # frame bytes after the SFD, FCS included
+    byte: Out(8)
+    index: Out(range(MAX_FRAME + 2))
+    done: Out(1)                # the frame ended; `good` if it passed every check
+    good: Out(1)
+    length: Out(range(MAX_FRAME + 2))   # with `done`: bytes, FCS included (saturating)
 
     clear: In(1)
     frames: Out(RX_COUNTER_BITS)
@@ -99,8 +106,7 @@ class MacRx(wiring.Component):
         verdict = Signal(data.StructLayout({"error": 1, "runt": 1, "giant": 1, "fcs": 1}))
         byte, valid = self.wire, self.valid
 
-        frame = self.frame
-        m.d.sync += [frame.start.eq(0), frame.byte_valid.eq(0), frame.done.eq(0), ended.eq(0)]
+        m.d.sync += [self.start.eq(0), self.byte_valid.eq(0), self.done.eq(0), ended.eq(0)]
         # The stamp is taken a cycle late, from a register that holds `now` a cycle late, under
         # registered enables in copies (a decode of the SFD in front of 64 enables was late).
         now_then = Signal(64)
@@ -109,7 +115,7 @@ class MacRx(wiring.Component):
                      [copy.eq(0) for copy in take_stamp]]
         for bits, take in zip(shares(64, len(take_stamp)), take_stamp):
             with m.If(take):
-                m.d.sync += self.frame.stamp[bits].eq(now_then[bits])
+                m.d.sync += self.stamp[bits].eq(now_then[bits])
         m.d.comb += crc.data.eq(byte.data)
 
         def count(counter):
@@ -119,7 +125,7 @@ class MacRx(wiring.Component):
             with m.State("IDLE"):
                 with m.If(valid & ~byte.end):
                     with m.If(self.is_sfd):
-                        m.d.sync += [self.frame.start.eq(1), length.eq(0), errored.eq(byte.er),
+                        m.d.sync += [self.start.eq(1), length.eq(0), errored.eq(byte.er),
                                      short.eq(1), long.eq(0),
                                      [copy.eq(1) for copy in take_stamp]]
                         m.d.comb += crc.start.eq(1)
@@ -133,23 +139,23 @@ class MacRx(wiring.Component):
             with m.State("DATA"):
                 with m.If(valid & byte.end):
                     error = errored | byte.er
-                    m.d.sync += [self.frame.done.eq(1), self.frame.length.eq(length), ended.eq(1),
+                    m.d.sync += [self.done.eq(1), self.length.eq(length), ended.eq(1),
                                  verdict.error.eq(error), verdict.runt.eq(short),
                                  verdict.giant.eq(long), verdict.fcs.eq(~crc.match_detected),
-                                 self.frame.good.eq(~error & ~short & ~long & crc.match_detected)]
+                                 self.good.eq(~error & ~short & ~long & crc.match_detected)]
                     m.next = "IDLE"
                 with m.Elif(valid):
                     m.d.comb += crc.valid.eq(1)
-                    m.d.sync += [self.frame.byte_valid.eq(1), self.frame.byte.eq(byte.data),
-                                 self.frame.index.eq(length)]
+                    m.d.sync += [self.byte_valid.eq(1), self.byte.eq(byte.data),
+                                 self.index.eq(length)]
                     with m.If(~long):           # length <= MAX_FRAME, from a register
                         m.d.sync += [length.eq(length + 1),
                                      short.eq(length < MIN_FRAME - 1),     # length + 1 < MIN
                                      long.eq(length >= MAX_FRAME)]
                     with m.If(byte.er):
                         m.d.sync += errored.eq(1)
-        with m.If(self.frame.start):
-            m.d.sync += self.frame.good.eq(0)
+        with m.If(self.start):
+            m.d.sync += self.good.eq(0)
         with m.If(ended):           # each frame counted in exactly one place
             with m.If(verdict.error):
                 count(self.rx_errors)
@@ -160,7 +166,7 @@ class MacRx(wiring.Component):
             with m.Elif(verdict.fcs):
                 count(self.fcs_errors)
             with m.Else():
-                m.d.sync += self.bytes.eq(self.bytes + self.frame.length)
+                m.d.sync += self.bytes.eq(self.bytes + self.length)
                 count(self.frames)
 
         with m.If(self.clear):

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...regmap import MAX_FRAME, RX_COUNTER_BITS
 from ..fanout import copies, shares
-from ..mac.gmii import FrameByte, RxFrame
+from ..mac.gmii import FrameByte
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
                            to_be)
@@ -34,7 +34,10 @@ ICMP_ECHO_WORD = 0x0800          # type 8, code 0: the word the reply changes to
 
 class Responder(wiring.Component):
     # The received frame, byte by byte (from MacRx), and the parser's verdicts.
-    frame: In(RxFrame())
+    frame_start: In(1)
+    byte_valid: In(1)
+    byte: In(8)
+    index: In(range(MAX_FRAME + 2))
     head: In(UDPFrameHead.size)
     frame_length: In(range(MAX_FRAME + 2))
     arp_request: In(1)
@@ -58,11 +61,10 @@ class Responder(wiring.Component):
 
         arp_pending, query_pending, echo_pending = Signal(), Signal(), Signal()
         buffering = Signal()         # this frame is going into the buffer
-        with m.If(self.frame.start):
+        with m.If(self.frame_start):
             m.d.sync += buffering.eq(~echo_pending)
-        frame = self.frame
-        m.d.comb += [write.addr.eq(frame.index), write.data.eq(frame.byte),
-                     write.en.eq(frame.byte_valid & buffering & (frame.index < BUFFER_BYTES))]
+        m.d.comb += [write.addr.eq(self.index), write.data.eq(self.byte),
+                     write.en.eq(self.byte_valid & buffering & (self.index < BUFFER_BYTES))]
 
         arp_in = data.View(ArpFrame, self.head[:ArpFrame.size])
         icmp_in = data.View(IcmpFrameHead, self.head[:IcmpFrameHead.size])
