@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
-from .buffer import CrossingFifo, SkidBuffer
+from .buffer import CrossingFifo, buffered
 from .ctl.bank import RegisterBank, RegisterBus
 from .ctl.crossing import ControlCrossing
 from .ctl.mdio import MdioMaster, MdioPins
@@ -33,14 +33,13 @@ from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
 from .gen.scheduler import Scheduler
-from .mac.gmii import FrameByte, GmiiRx, GmiiTx
-from .mac.mux import TxMux
+from .mac.gmii import GmiiRx, GmiiTx
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
 from .rx.jitter import Jitter
 from .rx.parser import Packet, Parser
 from .rx.records import Record, RecordFifo
-from .rx.responder import Responder
+from .rx.responder import Responder, TxMux
 from .rx.tracker import Tracker
 from .time import Timebase
 
@@ -190,15 +189,12 @@ class Core(wiring.Component):
             scheduler.sent_select.eq(settings.stream_tx_select),
         ]
         connect(m, scheduler.grants, generator.grants)
-        # Skid buffers between the MAC and the mux, and between the mux and each
+        # Skid buffers (`buffered`) between the MAC and the mux, and between the mux and each
         # source: the sources and the mux see a `ready` from a flip-flop, not through the
         # mux's or the MAC's state (a path into every wide register they shift).
-        for name, source, sink in [("generated_buffer", generator.frames, tx_mux.generated),
-                                   ("reply_buffer", responder.frames, tx_mux.replies),
-                                   ("tx_buffer", tx_mux.out, mac_tx.frames)]:
-            m.submodules[name] = buffer = SkidBuffer(FrameByte)
-            connect(m, source, buffer.i)
-            connect(m, buffer.o, sink)
+        buffered(m, "generated_buffer", generator.frames, tx_mux.generated)
+        buffered(m, "reply_buffer", responder.frames, tx_mux.replies)
+        buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
 
         # Receive path.
@@ -289,15 +285,15 @@ class Core(wiring.Component):
         between records."""
         m.submodules.record_crossing = fifo = CrossingFifo(width=Packet.size, depth=4,
                                                            w_domain="sync", r_domain="ctl")
-        m.d.comb += [fifo.i.payload.eq(parser.record), fifo.i.valid.eq(parser.record_valid)]
+        m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
         record, record_valid = Signal(Packet), Signal()
-        take = fifo.o.valid & tracker.ready & ~record_valid
+        take = fifo.r_rdy & tracker.ready & ~record_valid
         if jitter is not None:
             take &= jitter.ready
-        m.d.comb += fifo.o.ready.eq(take)
+        m.d.comb += fifo.r_en.eq(take)
         m.d.ctl += record_valid.eq(take)
         with m.If(take):
-            m.d.ctl += record.eq(fifo.o.payload)
+            m.d.ctl += record.eq(fifo.r_data)
         start_held = Signal()
         with m.If(start):
             m.d.ctl += start_held.eq(1)

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
                          RECORD_TAG, ErrorCode, Op)
 from ...regmap import RECORD_FIELDS
-from ..buffer import SkidBuffer
+from ..buffer import buffered
 from ..fanout import copies, shares
 from .bank import RegisterBus
 
@@ -106,9 +106,8 @@ class Bridge(wiring.Component):
         wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
         # Reply bytes go to the framer through a small FIFO: the byte chosen by this FSM's
         # state is stored, not steered through the framer's logic in the same cycle.
-        m.submodules.out_buffer = out_buffer = SkidBuffer(OutByte)
-        wiring.connect(m, out_buffer.o, frame_tx.frame)
-        out = out_buffer.i
+        out = stream.Signature(OutByte).create()
+        buffered(m, "out_buffer", out, frame_tx.frame)
         m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
         size = 4 + MAX_BODY
         m.submodules.buffer = buffer = Memory(shape=8, depth=1 << (size - 1).bit_length(),
@@ -155,9 +154,8 @@ class Bridge(wiring.Component):
         # RAM, slow to its output) or ends there: the byte goes through a small FIFO (its
         # `ready` comes from a flip-flop), is unescaped (`u_*`, pulses), then stored and
         # checked by the FSM in RECEIVE.
-        m.submodules.rx_buffer = rx_buffer = SkidBuffer(8)
-        wiring.connect(m, wiring.flipped(self.rx), rx_buffer.i)
-        received = rx_buffer.o
+        received = stream.Signature(8).create()
+        buffered(m, "rx_buffer", self.rx, received)
         in_valid, in_byte, take_in = received.valid, received.payload, received.ready
         u_data, u_end, u_bad, u_byte = Signal(), Signal(), Signal(), Signal(8)
         m.d.sync += [u_data.eq(0), u_end.eq(0), u_bad.eq(0)]

@@ -53,7 +53,7 @@ class GmiiRxCrossing(wiring.Component):
         lost = Signal()       # a byte of this frame found the FIFO full
         write = Signal()
         entry = Signal(RxByte)
-        dropped = write & ~fifo.i.ready           # the entry on offer now does not fit
+        dropped = write & ~fifo.w_rdy           # the entry on offer now does not fit
         m.d.rx += [in_frame.eq(dv), write.eq(dv | in_frame), entry.eq(0)]
         with m.If(dropped):
             m.d.rx += lost.eq(1)
@@ -61,12 +61,12 @@ class GmiiRxCrossing(wiring.Component):
             m.d.rx += [entry.data.eq(rxd), entry.er.eq(er)]
         with m.Elif(in_frame):
             m.d.rx += [entry.end.eq(1), entry.er.eq(lost | dropped), lost.eq(0)]
-        m.d.comb += [fifo.i.payload.eq(entry), fifo.i.valid.eq(write)]
+        m.d.comb += [fifo.w_data.eq(entry), fifo.w_en.eq(write)]
 
-        m.d.comb += fifo.o.ready.eq(1)
-        m.d.sync += [self.valid.eq(fifo.o.valid), self.byte.eq(fifo.o.payload),
-                     self.is_sfd.eq(fifo.o.payload[:8] == SFD),
-                     self.is_preamble.eq(fifo.o.payload[:8] == PREAMBLE)]
+        m.d.comb += fifo.r_en.eq(1)
+        m.d.sync += [self.valid.eq(fifo.r_rdy), self.byte.eq(fifo.r_data),
+                     self.is_sfd.eq(fifo.r_data[:8] == SFD),
+                     self.is_preamble.eq(fifo.r_data[:8] == PREAMBLE)]
         return m
 
 

@@ -1,6 +1,12 @@
 """What lets the unit live on a real LAN: ARP (RFC 826) replies for its own address, ARP
-requests to resolve a device's MAC, and ICMP echo replies (RFC 792), all sent by `Responder`.
-The MAC is shared between these replies and the generator by `mac.mux.TxMux`.
+requests to resolve a device's MAC, and ICMP echo replies (RFC 792), all sent by `Responder`;
+and `TxMux`, which shares the MAC between these replies and the generator.
+
+Merging: `TxMux` chooses at frame boundaries only. When a reply and a generated frame both wait,
+the reply goes first, so a stream at line rate cannot starve ARP. The generated frame then
+leaves one reply later (at most 1518 + 20 byte times for a maximal echo). Its TX stamp is
+taken at its real SFD, so its latency is still exact, and the scheduler's rate accumulators
+never stop, so only that frame moves: the ones after it leave at their own times.
 
 The echo reply is the request with addresses swapped (the IPv4 checksum does not change) and
 the ICMP type set to 0, its checksum updated incrementally (RFC 1624, eqn. 3). The request is
@@ -26,7 +32,7 @@ from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4
                            ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
                            to_be)
 
-__all__ = ["Responder"]
+__all__ = ["Responder", "TxMux"]
 
 BUFFER_BYTES = 2048
 ICMP_ECHO_WORD = 0x0800          # type 8, code 0: the word the reply changes to 0x0000
@@ -199,4 +205,32 @@ class Responder(wiring.Component):
 
         with m.If(self.clear):
             m.d.sync += [self.arp_tx.eq(0), self.icmp_tx.eq(0), self.dropped.eq(0)]
+        return m
+
+
+class TxMux(wiring.Component):
+    """Shares the MAC between generated frames and replies, a whole frame at a time."""
+    generated: In(stream.Signature(FrameByte))
+    replies: In(stream.Signature(FrameByte))
+    out: Out(stream.Signature(FrameByte))
+    sfd: In(1)                      # from the MAC
+    generated_sfd: Out(1)           # the MAC's SFD, when it belongs to a generated frame
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.replies.valid):
+                    m.next = "REPLY"
+                with m.Elif(self.generated.valid):
+                    m.next = "GENERATED"
+            for name, source in (("REPLY", self.replies), ("GENERATED", self.generated)):
+                with m.State(name):
+                    m.d.comb += [self.out.valid.eq(source.valid),
+                                 self.out.payload.eq(source.payload),
+                                 source.ready.eq(self.out.ready)]
+                    if name == "GENERATED":
+                        m.d.comb += self.generated_sfd.eq(self.sfd)
+                    with m.If(source.valid & self.out.ready & source.payload.last):
+                        m.next = "IDLE"
         return m
