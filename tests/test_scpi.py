@@ -200,9 +200,10 @@ def test_a_client_gone_mid_command_leaves_the_server_serving_and_two_clients(ser
             assert time.monotonic() < deadline, "the gone client's whole line never ran"
             time.sleep(0.05)
         assert first.query("SOUR:STR1:DEST:PORT?") == "5001"     # the partial line: not run
-        first.write("SOUR:STR1:DEST:PORT 6000")
+        # Each client has its own thread: `*OPC?` answers once the line before it has run.
+        assert first.query("SOUR:STR1:DEST:PORT 6000;*OPC?") == "1"
         assert second.query("SOUR:STR1:DEST:PORT?") == "6000"    # the settings are shared
-        first.write("NOPE")
+        assert first.query("NOPE;*OPC?") == "1"
         assert second.query("SYST:ERR:COUN?") == "0"             # each its own error queue
         assert first.query("SYST:ERR:COUN?") == "1"
     finally:
