@@ -39,6 +39,13 @@ class FaultyLink:
         self._sender = threading.Thread(target=self._send_loop, daemon=True)
         self._sender.start()
 
+    def damage(self, chances, seed):
+        """Faults on from now, with `chances` ({fault: chance}), each direction's draws seeded
+        from `seed`."""
+        self.chances, self.enabled = chances, True
+        self._draws["to_unit"].seed(seed)
+        self._draws["from_unit"].seed(~seed)
+
     def _damaged(self, direction, data, queue):
         """`data` into `queue` [(release time, bytes)] as the fault drawn for it says."""
         now = time.monotonic()
@@ -147,9 +154,7 @@ def session(link, seed, chances, ops, timeout=0.03, retries=3):
     clean.write_register("UNIT_IP", 1)
     arp_before = clean.read_register("ARP_TX") + clean.read_register("REPLY_DROPPED")
     identity = [regmap.ID, regmap.VERSION, clean.read_register("CAPS")]
-    link.chances, link.enabled = chances, True
-    link._draws["to_unit"].seed(seed)
-    link._draws["from_unit"].seed(~seed)
+    link.damage(chances, seed)
     dev = Device(link, timeout=timeout, retries=retries)
     unit_ip = {1}               # what UNIT_IP may hold now (more than one after a LinkError)
     arp_ok = arp_unknown = failed = 0
