@@ -14,6 +14,7 @@ import resource
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,10 @@ class SoakUnit:
 
     def uptime(self):
         return self.now - self.booted
+
+    @contextmanager
+    def snapshot(self):         # every value here is of `now` already
+        yield self
 
     def read_register(self, name):
         assert name == "TIME"

@@ -50,8 +50,9 @@ CONTROL_HZ = regmap.CLOCK_HZ // 2       # the `ctl` clock
 # Bank registers the core's `sync` side uses, carried over by the crossing.
 SETTINGS = ("time_increment", "unit_mac", "unit_ip", "arp_target", "stream_tx_select")
 # What the host starts on the `sync` side: STOP, CLEAR, the streams' start (after START has
-# cleared the statistics), an ARP_CONTROL write (`arp_write`), and a resolve request.
-COMMANDS = ("stop", "clear", "go", "arp_write", "resolve")
+# cleared the statistics), an ARP_CONTROL write (`arp_write`), a resolve request, and a
+# SNAPSHOT write (`snapshot`: the counters are captured, and the streams' counts copied).
+COMMANDS = ("stop", "clear", "go", "arp_write", "resolve", "snapshot")
 
 
 def _table_memory(m, name, table, write, rows):
@@ -124,10 +125,23 @@ class Core(wiring.Component):
         }
         registers = [*counters, "arp_result"]
         members = bank.signature.members
+        # SNAPSHOT: while the host holds one (`hold`), the crossing's rounds capture only
+        # STREAM_TX (the scheduler holds its copy of the counts still), and the tracker and
+        # the jitter unit hold their copies of the statistics; writing it captures all of
+        # them anew (the tracker's and jitter's at once, the rest a round later).
+        hold = Signal()
+        m.d.comb += hold.eq(bank.snapshot[regmap.field_bits(regmap.SNAPSHOT_FIELDS, "hold")])
         m.submodules.control = control = ControlCrossing(
-            {name: members[name].shape for name in SETTINGS}, COMMANDS,
-            {"running": 1, **{name: members[name].shape for name in registers}})
+            {"freeze": 1, **{name: members[name].shape for name in SETTINGS}}, COMMANDS,
+            {"running": 1, **{name: members[name].shape for name in registers}},
+            always=("stream_tx",), capturing=("snapshot",))
         settings, fired = control.applied, control.fired
+        m.d.comb += [control.settings.freeze.eq(hold), control.freeze.eq(hold),
+                     tracker.freeze.eq(hold), tracker.capture.eq(bank.snapshot_strobe)]
+        capturing = tracker.capturing       # reads wait until the copies are taken
+        if jitter is not None:
+            m.d.comb += [jitter.freeze.eq(hold), jitter.capture.eq(bank.snapshot_strobe)]
+            capturing = capturing | jitter.capturing
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table,
                                 streams_built)
@@ -146,7 +160,7 @@ class Core(wiring.Component):
 
         # The tracker's histogram bucket the host reads (HIST_COUNTS, `_bus`).
         hist_bucket = Signal(range(streams_built * regmap.HIST_BUCKETS))
-        self._bus(m, bank, control, hist_bucket)
+        self._bus(m, bank, control, hist_bucket, capturing)
 
         def command(bit):
             return bank.control_strobe & ((bank.control & bit) != 0)
@@ -160,6 +174,7 @@ class Core(wiring.Component):
                     control.commands.clear.eq(command(regmap.CONTROL_CLEAR)),
                     control.commands.arp_write.eq(bank.arp_control_strobe),
                     control.commands.resolve.eq(bank.arp_control_strobe & bank.arp_control[0]),
+                    control.commands.snapshot.eq(bank.snapshot_strobe),
                     clearing.eq(tracker.busy), streams_go.eq(clearing & ~tracker.busy)]
         m.d.comb += control.commands.go.eq(streams_go)
         for name in SETTINGS:
@@ -187,6 +202,7 @@ class Core(wiring.Component):
             generator.sfd.eq(tx_mux.generated_sfd),
             control.live.running.eq(scheduler.running),
             scheduler.sent_select.eq(settings.stream_tx_select),
+            scheduler.freeze.eq(settings.freeze), scheduler.capture.eq(fired.snapshot),
         ]
         connect(m, scheduler.grants, generator.grants)
         # Skid buffers (`buffered`) between the MAC and the mux, and between the mux and each
@@ -234,7 +250,7 @@ class Core(wiring.Component):
                       clear=control.commands.clear, hist_bucket=hist_bucket)
         return m
 
-    def _bus(self, m, bank, control, hist_bucket):
+    def _bus(self, m, bank, control, hist_bucket, capturing):
         """Writes go straight to the bank, then a round carries the settings over. A read
         first has a round bring the counters over, then reads the bank (holding the next
         round off until the word is out). A read of HIST_COUNTS element i first points the
@@ -268,7 +284,7 @@ class Core(wiring.Component):
                     m.next = "ROUND"
             with m.State("ROUND"):
                 m.d.comb += control.refresh.eq(written[-1])
-                with m.If(control.settled & ((waiting == 0) | ~in_counts)):
+                with m.If(control.settled & ~capturing & ((waiting == 0) | ~in_counts)):
                     m.d.comb += [bank.bus.r_en.eq(1), control.hold.eq(1)]
                     m.next = "READ"
             with m.State("READ"):

@@ -11,6 +11,7 @@ import ipaddress
 import math
 import time
 from collections import deque
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
@@ -201,6 +202,9 @@ class Device:
         # one to the read-only ID register, which the unit either executes (ignored) or
         # takes for a retry, and after which its last tag is that WRITE's either way.
         self._write_tag = None
+        # Whether this Device has let go of a snapshot another left held (SNAPSHOT: a
+        # process that died inside `snapshot()`), which would make every count read stale.
+        self._released = False
 
     def __enter__(self):
         return self
@@ -218,6 +222,13 @@ class Device:
 
     # The link.
     def _request(self, frame_for_tag, expect):
+        if not self._released:      # before anything else is asked: no snapshot held
+            self._released = True
+            try:
+                self._hold(False)
+            except LinkError:
+                self._released = False
+                raise
         # One tag for every attempt: that is what lets the device recognise a retried WRITE.
         write = expect == Op.WRITE_REPLY
         if write and self._write_tag is None:
@@ -440,6 +451,25 @@ class Device:
         """Correct the timebase for an oscillator `ppm` fast (negative: slow)."""
         nominal = regmap.NS_PER_CYCLE << regmap.TIME_FRAC_BITS
         self.write_register("TIME_INCREMENT", round(nominal / (1 + ppm * 1e-6)))
+
+    def _hold(self, hold):
+        self.write_register("SNAPSHOT", regmap.pack_fields(
+            regmap.SNAPSHOT_FIELDS, {"hold": int(hold)}, "SNAPSHOT"))
+
+    @contextmanager
+    def snapshot(self):
+        """Holds a snapshot of the unit (SNAPSHOT) for the reads inside: TIME, the
+        unit-wide counters (`counters`), ACTIVE, and every stream's `stream_stats` then
+        belong to one instant (within a microsecond), so rates computed from them agree.
+        Histograms and records are not held. Let go on leaving, also on an error."""
+        self._hold(True)
+        try:
+            yield self
+        except BaseException:
+            with suppress(LinkError):   # the error that is on its way says more
+                self._hold(False)
+            raise
+        self._hold(False)
 
     def stream_stats(self, stream, ended=False):
         """`StreamStats` of `stream`; `ended`: the run is over, so `lost` counts the packets

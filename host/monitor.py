@@ -98,16 +98,16 @@ class Sample:
 
 def sample(device, streams, histograms=False):
     """A `Sample` of `device` with streams 0..`streams`-1, and with `histograms` each
-    stream's latency buckets. The unit's TIME is read first, so rates over samples use the
-    unit's clock; the unit's counters are read in bursts (`Device.counters`), each of which
-    is one instant; then each stream's row, whose own reads are one burst. The reads take
-    `read_s`, the same few round trips each time, so a rate over two samples is out by the
-    change in that spread over the interval (microseconds in seconds)."""
+    stream's latency buckets. TIME, the unit's counters and every stream's row are read
+    in one held snapshot (`Device.snapshot`): all of one instant, whose TIME the rates over
+    samples use. The histograms are read after it, live: a bucket's gain counts in the
+    sample it is read in. The reads take `read_s`."""
     from .run import stream_histogram
     began = time.monotonic()
-    now = device.read_register("TIME")
-    counters = device.counters()
-    rows = [device.stream_stats(i) for i in range(streams)]
+    with device.snapshot():
+        now = device.read_register("TIME")
+        counters = device.counters()
+        rows = [device.stream_stats(i) for i in range(streams)]
     counts = {r.stream: stream_histogram(device, r) for r in rows if histograms and r.rx_packets}
     return Sample(wall=time.time(), time_ns=now, counters=counters, streams=rows,
                   read_s=time.monotonic() - began, histograms=counts)

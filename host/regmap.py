@@ -6,7 +6,7 @@ here and both sides follow; `docs/registers.md` is generated from it (`wirestamp
 """
 from dataclasses import dataclass
 
-VERSION = 0x0001_0002                   # gateware/contract version: major.minor, 16 bits each
+VERSION = 0x0001_0003                   # gateware/contract version: major.minor, 16 bits each
 ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payload magic
 
 # 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.
@@ -155,6 +155,7 @@ def caps(streams=MAX_STREAMS, jitter=True):
 # Bit fields of single registers, decoded by name (`unpack_words`, `field_bits`).
 VERSION_FIELDS = [("minor", 16), ("major", 16)]
 STATUS_FIELDS = [("running", 1)]
+SNAPSHOT_FIELDS = [("hold", 1)]
 ARP_RESULT_FIELDS = [("mac", 48), ("answered", 1)]
 
 
@@ -265,6 +266,12 @@ REGISTERS = [
     Register("STATUS", 0x005, 32, "r", 0,
              "STATUS_FIELDS: whether the generator runs (some stream active)."),
     Register("ACTIVE", 0x006, 32, "r", 0, "Bit n: stream n is active."),
+    Register("SNAPSHOT", 0x007, 32, "w", 0,
+             "SNAPSHOT_FIELDS. Writing `hold` 1 takes a snapshot of every counter and "
+             "statistic at one instant (within a microsecond: TIME, the unit-wide counters, "
+             "STATUS, ACTIVE, and STREAM_TX, STATS and JITTER of every stream), and reads "
+             "show it until SNAPSHOT is written again; `hold` 0 lets reads show the live "
+             "values again. HIST_COUNTS and RECORD are not held."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
              "Timebase step per cycle, ns in 8.24 fixed point: 8 ns nominal; "
              "trim it to correct the oscillator's ppm error."),
@@ -391,6 +398,7 @@ _FIELD_SETS = [
      f"fields repeat the next record's)."),
     ("VERSION", VERSION_FIELDS, "The contract's version."),
     ("STATUS", STATUS_FIELDS, "`running`: from START until every stream has ended."),
+    ("SNAPSHOT", SNAPSHOT_FIELDS, "`hold` 1: take a snapshot and show it; 0: live values."),
     ("ARP_RESULT", ARP_RESULT_FIELDS,
      "`answered`: ARP_TARGET answered since the last request (ARP_CONTROL clears it); `mac`: "
      "its MAC address."),

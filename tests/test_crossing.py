@@ -94,6 +94,47 @@ def test_settings_commands_and_snapshot_cross():
     sim.run()
 
 
+def test_a_frozen_round_captures_only_what_the_core_holds_unless_it_carries_a_capture():
+    dut = ControlCrossing({}, ("snapshot", "go"), {"count": 48, "held": 48},
+                          always=("held",), capturing=("snapshot",))
+    m = Module()
+    m.submodules.dut = dut
+    count = Signal(48)
+    m.d.sync += count.eq(count + 1)
+    m.d.comb += [dut.live.count.eq(count), dut.live.held.eq(count)]
+    sim = Simulator(m)
+    sim.add_clock(8e-9, domain="sync")
+    sim.add_clock(16.5e-9, domain="ctl")
+
+    async def command(ctx, name):
+        ctx.set(getattr(dut.commands, name), 1)
+        await ctx.tick("ctl")
+        ctx.set(getattr(dut.commands, name), 0)
+        await ctx.tick("ctl").repeat(14)
+
+    async def control_side(ctx):
+        await round_trip(ctx, dut)
+        ctx.set(dut.freeze, 1)
+        await command(ctx, "snapshot")              # the round that carries it captures
+        frozen = ctx.get(dut.snapshot.count)
+        assert ctx.get(dut.snapshot.held) == frozen
+        for _ in range(3):                          # rounds under `freeze`: held still...
+            await round_trip(ctx, dut)
+            assert ctx.get(dut.snapshot.count) == frozen
+            assert ctx.get(dut.snapshot.held) > frozen      # ... but for `always`
+        await command(ctx, "go")                    # another command does not capture
+        assert ctx.get(dut.snapshot.count) == frozen
+        await command(ctx, "snapshot")              # a new snapshot
+        again = ctx.get(dut.snapshot.count)
+        assert again > frozen
+        ctx.set(dut.freeze, 0)                      # let go: every round captures again
+        await round_trip(ctx, dut)
+        assert ctx.get(dut.snapshot.count) > again
+
+    sim.add_testbench(control_side)
+    sim.run()
+
+
 @pytest.mark.parametrize("write_ns, read_ns, read_every, pause", [
     (8.0, 8.0016, 1, False),    # the PHY's clock 200 ppm fast of the core's
     (7.0, 9.0, 1, False),       # a much faster writer: the FIFO fills

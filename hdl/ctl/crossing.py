@@ -12,6 +12,10 @@ Each side holds what it latched until the other has taken it, so no value is sam
 changes, and all counters of a snapshot belong to the same cycle. A round takes about eight
 control cycles. It runs when asked (`refresh`: before the bank reads, after it is written), or
 when a command is pending, but never while `hold` (the bank is reading the snapshot).
+
+While `freeze` is high when a round begins (the host holds a snapshot: SNAPSHOT), the round
+captures only the counters named `always` (those the core holds still itself), unless it
+carries one of the `capturing` commands: the snapshot then stays that instant's.
 """
 from amaranth import Cat, Module, Signal
 from amaranth.lib import data, wiring
@@ -29,16 +33,18 @@ class ControlCrossing(wiring.Component):
     """`settings` and `commands` (pulses) are in `ctl`, `applied` and `fired` in `sync`;
     `live` is sampled in `sync` into `snapshot`, which `ctl` reads once `settled`."""
 
-    def __init__(self, settings, commands, counters):
+    def __init__(self, settings, commands, counters, always=(), capturing=()):
         self._settings = data.StructLayout(settings)
         self._commands = data.StructLayout({name: 1 for name in commands})
         self._counters = data.StructLayout(counters)
+        self._always, self._capturing = set(always), set(capturing)
+        assert self._always <= set(counters) and self._capturing <= set(commands)
         super().__init__({
             "settings": In(self._settings), "applied": Out(self._settings),
             "commands": In(self._commands), "fired": Out(self._commands),
             "in_flight": Out(self._commands),    # given and not yet applied (or applying)
             "live": In(self._counters), "snapshot": Out(self._counters),
-            "refresh": In(1), "hold": In(1),
+            "refresh": In(1), "hold": In(1), "freeze": In(1),
             "settled": Out(1),      # no round asked for or running: `snapshot` is fresh
         })
 
@@ -60,10 +66,13 @@ class ControlCrossing(wiring.Component):
                      self.settled.eq(~requested & ~waiting)]
         m.d.ctl += [pending.eq(pending.as_value() | commands),
                     requested.eq(requested | self.refresh)]
+        fresh = Signal()            # this round captures every counter
+        forced = Cat(getattr(pending, name) for name in sorted(self._capturing)).any()
         with m.If(~waiting):
             with m.If((requested | (pending.as_value() != 0)) & ~self.hold):
                 m.d.ctl += [latched.eq(self.settings), carried.eq(pending), pending.eq(commands),
-                            requested.eq(self.refresh), req.eq(~req), waiting.eq(1)]
+                            requested.eq(self.refresh), req.eq(~req), waiting.eq(1),
+                            fresh.eq(~self.freeze | forced)]
         with m.Elif(ack_sync != ack_seen):
             m.d.ctl += [ack_seen.eq(ack_sync), carried.eq(0), waiting.eq(0)]
 
@@ -74,12 +83,26 @@ class ControlCrossing(wiring.Component):
         with m.If(arrived):
             m.d.sync += [req_seen.eq(req_sync), self.applied.eq(latched),
                          self.fired.eq(carried)]
-        capture = copies(1, 8, "capture")
-        m.d.sync += [copy.eq(after[-2]) for copy in capture]
+        fresh_sync = Signal()
+        with m.If(arrived):
+            m.d.sync += fresh_sync.eq(fresh)
         live, snapshot = self.live.as_value(), self.snapshot.as_value()
-        for bits, enable in zip(shares(len(live), len(capture)), capture):
+        held, kept = [], []         # bit ranges captured unless frozen, and always
+        for name, field in self._counters:
+            bits = slice(field.offset, field.offset + field.width)
+            (kept if name in self._always else held).append(bits)
+        capture = copies(1, 8, "capture")
+        m.d.sync += [copy.eq(after[-2] & fresh_sync) for copy in capture]
+        for bits, enable in zip(shares(sum(b.stop - b.start for b in held), len(capture)),
+                                capture):
             with m.If(enable):
-                m.d.sync += snapshot[bits].eq(live[bits])
+                m.d.sync += Cat(snapshot[b] for b in held)[bits].eq(
+                    Cat(live[b] for b in held)[bits])
+        if kept:
+            always = Signal()
+            m.d.sync += always.eq(after[-2])
+            with m.If(always):
+                m.d.sync += [snapshot[b].eq(live[b]) for b in kept]
         with m.If(after[-1]):
             m.d.sync += ack.eq(~ack)
         return m

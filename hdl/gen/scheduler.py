@@ -36,7 +36,9 @@ class Scheduler(wiring.Component):
     active: Out(MAX_STREAMS)
     running: Out(1)
     sent_select: In(range(MAX_STREAMS))
-    sent: Out(COUNT_BITS)              # packets sent by stream `sent_select`
+    sent: Out(COUNT_BITS)              # packets sent by stream `sent_select` (host's copy)
+    freeze: In(1)                      # the host holds a snapshot: its copy holds still
+    capture: In(1)                     # copy every stream's count, from this instant on
     late: Out(32)
 
     def __init__(self, streams=MAX_STREAMS):
@@ -64,10 +66,26 @@ class Scheduler(wiring.Component):
         m.submodules.last_seq = last_seq = Memory(shape=COUNT_BITS, depth=streams, init=[])
         sent_write, last_write = sent.write_port(), last_seq.write_port()
         sent_read, last_read = sent.read_port(domain="comb"), last_seq.read_port(domain="comb")
-        host_read = sent.read_port(domain="comb")
-        m.d.comb += [host_read.addr.eq(self.sent_select), self.sent.eq(host_read.data),
-                     last_write.addr.eq(engine.slot), last_write.data.eq(engine.count - 1),
+        m.d.comb += [last_write.addr.eq(engine.slot), last_write.data.eq(engine.count - 1),
                      last_write.en.eq(engine.arm)]
+        # The host reads a copy of `sent`, which a read port of its own refreshes a row a
+        # cycle (every row within `streams` cycles of any instant), unless frozen; a capture
+        # sweeps it once more from row 0, then `freeze` holds it. The counts go on meanwhile
+        # (a grant is not held up), so a snapshot's rows are of one instant within `streams`
+        # cycles: at most one frame of any stream.
+        m.submodules.sent_copy = sent_copy = Memory(shape=COUNT_BITS, depth=streams, init=[])
+        sweep_read, copy_write = sent.read_port(domain="comb"), sent_copy.write_port()
+        host_read = sent_copy.read_port(domain="comb")
+        sweep, sweeping = Signal(range(streams)), Signal()
+        m.d.comb += [sweep_read.addr.eq(sweep), copy_write.addr.eq(sweep),
+                     copy_write.data.eq(sweep_read.data), copy_write.en.eq(~self.freeze | sweeping),
+                     host_read.addr.eq(self.sent_select), self.sent.eq(host_read.data)]
+        with m.If(self.capture):
+            m.d.sync += [sweep.eq(0), sweeping.eq(1)]
+        with m.Elif(copy_write.en):
+            m.d.sync += sweep.eq(sweep + 1)
+            with m.If(sweep == streams - 1):
+                m.d.sync += sweeping.eq(0)
 
         accumulators = []
         for i in range(streams):

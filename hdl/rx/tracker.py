@@ -51,7 +51,10 @@ class Tracker(wiring.Component):
     dropped: Out(32)                # records that came while clearing
 
     stats_select: In(range(MAX_STREAMS))
-    stats: Out(Stats)               # of `stats_select`, a cycle later
+    stats: Out(Stats)               # of `stats_select` in the host's copy, a cycle later
+    freeze: In(1)                   # the host holds a snapshot: its copy holds still
+    capture: In(1)                  # copy every row at this instant (then `freeze` holds it)
+    capturing: Out(1)               # a capture is asked for or under way
     hist_select: In(range(MAX_STREAMS * HIST_BUCKETS))
     hist_count: Out(HIST_COUNT_BITS)    # of `hist_select`, at most 17 cycles later
 
@@ -118,7 +121,13 @@ class Tracker(wiring.Component):
         tag = record.seq[window_bits:window_bits + SEEN_TAG_BITS]
 
         # The stats rows live in LUT RAM, one memory per field; each field has its own copy
-        # of the controls (`fanout`): one register cannot reach all 584 bits in a cycle. Both
+        # of the controls (`fanout`): one register cannot reach all 584 bits in a cycle. The
+        # host reads a copy of them (the host's copy, `copy`), which the tracker's own read
+        # port refreshes a row a cycle whenever it is not frozen: from `row_addr`, which
+        # walks the rows while idle, so every row is at most a sweep (`streams` cycles) old.
+        # A capture sweeps all rows with no record in between, then `freeze` holds the copy:
+        # a snapshot of one instant. (A memory with a second read port is built twice over,
+        # so this costs the same LUT RAM as the host's own port on the live rows did.) Both
         # reads are asynchronous, from registered addresses: the row holds still from IDLE
         # to its write-back, and the host's row while STATS_SELECT does; registering them
         # would take 1,168 flip-flops.
@@ -126,14 +135,16 @@ class Tracker(wiring.Component):
         row_addr = copies(range(streams), fields, "row_addr")       # the row's stream
         host_addr = copies(range(streams), fields, "host_addr")     # = stats_select
         stats_we = copies(1, fields, "stats_we")
+        copy_we = copies(1, fields, "copy_we")      # the host's copy takes the row now
         updating = copies(1, fields, "updating")    # load the updated row, else a blank one
         blank = Signal(Stats)
         m.d.comb += blank.latency_min.eq(-1)
         for index, (name, width) in enumerate(STATS_FIELDS):
             memory = Memory(shape=width, depth=streams, init=[])
-            m.submodules[f"stats_{name}"] = memory
-            tracker_rd, host_rd, write = (memory.read_port(domain="comb"),
-                                          memory.read_port(domain="comb"), memory.write_port())
+            copy = Memory(shape=width, depth=streams, init=[])
+            m.submodules[f"stats_{name}"], m.submodules[f"copy_{name}"] = memory, copy
+            tracker_rd, write = memory.read_port(domain="comb"), memory.write_port()
+            host_rd, copy_write = copy.read_port(domain="comb"), copy.write_port()
             m.d.sync += [
                 host_addr[index].eq(self.stats_select),
                 getattr(stats_next, name).eq(Mux(updating[index], getattr(updated, name),
@@ -142,6 +153,8 @@ class Tracker(wiring.Component):
             m.d.comb += [
                 tracker_rd.addr.eq(row_addr[index]), write.addr.eq(row_addr[index]),
                 write.data.eq(getattr(stats_next, name)), write.en.eq(stats_we[index]),
+                copy_write.addr.eq(row_addr[index]), copy_write.data.eq(tracker_rd.data),
+                copy_write.en.eq(copy_we[index]),
                 host_rd.addr.eq(host_addr[index]),
                 getattr(row, name).eq(tracker_rd.data),
                 getattr(self.stats, name).eq(host_rd.data),
@@ -209,6 +222,18 @@ class Tracker(wiring.Component):
                          seen_next.eq(Cat(Const(1, 1), tag)),
                          seen_we.eq(in_order | (within & ~seen_before))]
 
+        # The host's copy takes a row each cycle unless frozen, and through a capture's sweep
+        # (SNAP) whatever `freeze` says. Any row it takes is whole and of one instant: the
+        # write-back of a record's row is one cycle, for all fields. Its enables are
+        # registered, a cycle behind what they follow; so the first row of a sweep is taken
+        # in SNAP's first cycle, and a row taken a cycle after the sweep (or after `freeze`
+        # rises) is still the row of that instant (the FSM changes no row meanwhile).
+        pending = Signal()          # a capture asked for, not yet begun
+        snapping = Signal()         # in SNAP, or entering it
+        with m.If(self.capture):
+            m.d.sync += pending.eq(1)
+        m.d.sync += [we.eq(~self.freeze | snapping) for we in copy_we]
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.sync += [hist_addr.eq(self.hist_select), host_read[0].eq(1)]
@@ -223,6 +248,18 @@ class Tracker(wiring.Component):
                                  seen_addr.eq(Cat(self.record.seq[:window_bits],
                                                   self.record.stream))]
                     m.next = "LATENCY"
+                with m.Elif(pending):
+                    m.d.sync += [pending.eq(0), *(a.eq(0) for a in row_addr)]
+                    m.d.comb += snapping.eq(1)
+                    m.next = "SNAP"
+                with m.Else():      # the host's copy walks the rows
+                    m.d.sync += [a.eq(a + 1) for a in row_addr]
+            with m.State("SNAP"):   # no record is taken meanwhile (`ready` is low)
+                m.d.sync += [a.eq(a + 1) for a in row_addr]
+                with m.If(row_addr[0] != streams - 1):
+                    m.d.comb += snapping.eq(1)
+                with m.Else():
+                    m.next = "IDLE"
             with m.State("CLEAR"):
                 # The memories' own address registers walk through them, so each memory
                 # keeps a single address for reading and writing (one block RAM port).
@@ -256,5 +293,6 @@ class Tracker(wiring.Component):
                 m.next = "WRITE"
             with m.State("WRITE"):
                 m.next = "IDLE"
-        m.d.comb += self.ready.eq(fsm.ongoing("IDLE") | fsm.ongoing("CLEAR"))
+        m.d.comb += [self.ready.eq((fsm.ongoing("IDLE") & ~pending) | fsm.ongoing("CLEAR")),
+                     self.capturing.eq(pending | fsm.ongoing("SNAP"))]
         return m
