@@ -89,8 +89,8 @@ class FrameTx(wiring.Component):
 class Bridge(wiring.Component):
     """With `streaming_port`, `streaming` says when RECORDS_START..RECORDS_STOP is on (a USB
     link's record endpoint follows it, and `records` stays idle). Only the USB unit asks for
-    it: without it the UART unit's netlist stays the one whose timing docs/boards.md gives
-    (adding the unused port moved the 25F's core clock from 127.5 to 123.9 MHz)."""
+    it: an unused port would still change the UART unit's netlist, and with it the 25F's
+    placement (docs/timing.md, "Tries kept out of the code")."""
 
     def __init__(self, streaming_port=False):
         ports = {"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),

@@ -63,8 +63,7 @@ class RateAccumulator(wiring.Component):
         # `ahead` is the phase (in [-modulus, 0)) plus the rate: whether a step is due is known
         # from its sign bit, registered (in copies, each steering a quarter of the adder's
         # input), so no carry chain comes before the choice and none after it. (Summing both
-        # next values in parallel is a LUT shorter, but costs 784 LUTs in all: the 25F's image
-        # with it did not route.)
+        # next values in parallel is a LUT shorter, but 784 LUTs bigger: docs/timing.md.)
         ahead = Signal(Phase)
         dues = copies(1, 4, "due")          # ahead >= 0
         addend, advanced = Signal(Phase), Signal(Phase)
