@@ -126,9 +126,10 @@ class Core(wiring.Component):
         registers = [*counters, "arp_result"]
         members = bank.signature.members
         # SNAPSHOT: while the host holds one (`hold`), the crossing's rounds capture only
-        # STREAM_TX (the scheduler holds its copy of the counts still), and the tracker and
-        # the jitter unit hold their copies of the statistics; writing it captures all of
-        # them anew (the tracker's and jitter's at once, the rest a round later).
+        # STREAM_TX (the scheduler holds its copy of the counts still), and the tracker holds
+        # its copy of the statistics; writing it captures all of them anew (the tracker's at
+        # once, the rest a round later). The jitter unit's figures are not counts and not
+        # held: a copy of its rows did not fit the 25F (docs/timing.md).
         hold = Signal()
         m.d.comb += hold.eq(bank.snapshot[regmap.field_bits(regmap.SNAPSHOT_FIELDS, "hold")])
         m.submodules.control = control = ControlCrossing(
@@ -139,9 +140,6 @@ class Core(wiring.Component):
         m.d.comb += [control.settings.freeze.eq(hold), control.freeze.eq(hold),
                      tracker.freeze.eq(hold), tracker.capture.eq(bank.snapshot_strobe)]
         capturing = tracker.capturing       # reads wait until the copies are taken
-        if jitter is not None:
-            m.d.comb += [jitter.freeze.eq(hold), jitter.capture.eq(bank.snapshot_strobe)]
-            capturing = capturing | jitter.capturing
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table,
                                 streams_built)

@@ -100,8 +100,8 @@ def sample(device, streams, histograms=False):
     """A `Sample` of `device` with streams 0..`streams`-1, and with `histograms` each
     stream's latency buckets. TIME, the unit's counters and every stream's row are read
     in one held snapshot (`Device.snapshot`): all of one instant, whose TIME the rates over
-    samples use. The histograms are read after it, live: a bucket's gain counts in the
-    sample it is read in. The reads take `read_s`."""
+    samples use (the jitter figures are read live). The histograms are read after it, live:
+    a bucket's gain counts in the sample it is read in. The reads take `read_s`."""
     from .run import stream_histogram
     began = time.monotonic()
     with device.snapshot():

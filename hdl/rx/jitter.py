@@ -17,9 +17,7 @@ deep); START clears them (STREAMS cycles, well inside the tracker's 8192), and a
 START that comes while a record is under way is kept until it is done. One record takes six
 cycles (the stages below, one state each); records come at most one per 42 cycles.
 
-    IDLE     take the record and its stream (the row's address); with none, the next row
-             goes to the host's copy (below)
-    SNAP     a capture: every row into the host's copy, one a cycle, no record taken
+    IDLE     take the record and its stream (the row's address)
     LATENCY  RX − TX; the row is out
     CLAMP    0 ≤ L < 2**40
     DIFF     D = L − L_prev
@@ -48,10 +46,8 @@ class Jitter(wiring.Component):
     record: In(Packet)
     ready: Out(1)                   # a record may come next cycle
     stats_select: In(range(MAX_STREAMS))
-    stats: Out(JitterStats)         # of `stats_select`, in the host's copy
-    freeze: In(1)                   # the host holds a snapshot: its copy holds still
-    capture: In(1)                  # copy every row at this instant (then `freeze` holds it)
-    capturing: Out(1)               # a capture is asked for or under way
+    stats: Out(JitterStats)         # of `stats_select`, a cycle later (at most 7 while a
+                                    # record is under way)
 
     def __init__(self, streams=MAX_STREAMS):
         self._streams = streams
@@ -59,15 +55,11 @@ class Jitter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # LUT RAM with one asynchronous read port, at `stream`: the record's row while one is
-        # under way; while idle it walks the rows, each copied into the host's copy (`copy`),
-        # so every row there is at most a sweep (`streams` cycles) old, unless frozen. A
-        # capture sweeps all rows with no record in between (SNAP), then `freeze` holds the
-        # copy: a snapshot of one instant.
+        # LUT RAM with one asynchronous read port: the record's row while one is under way,
+        # else the host's, copied into `stats` (a second read port would double the LUT RAM,
+        # and registering it the flip-flops; the 25F has room for neither).
         m.submodules.rows = rows = Memory(shape=Row, depth=self._streams, init=[])
-        m.submodules.copy = copy = Memory(shape=JitterStats, depth=self._streams, init=[])
         read, write = rows.read_port(domain="comb"), rows.write_port()
-        host, taken = copy.read_port(domain="comb"), copy.write_port()
 
         blank = Signal(Row)
         width = JitterStats["ipdv_min"].shape.width
@@ -82,9 +74,10 @@ class Jitter(wiring.Component):
         lower, higher = Signal(), Signal()
         row = data.View(Row, read.data)
         stats = row.stats
-        m.d.comb += [read.addr.eq(stream), write.addr.eq(stream),
-                     taken.addr.eq(stream), taken.data.eq(stats),
-                     host.addr.eq(self.stats_select), self.stats.eq(host.data)]
+        host = Signal()                     # idle: the port reads the host's row
+        m.d.comb += [read.addr.eq(Mux(host, self.stats_select, stream)), write.addr.eq(stream)]
+        with m.If(host):
+            m.d.sync += self.stats.eq(stats)
 
         # Each stage is computed every cycle from registers that hold still from IDLE on.
         m.d.sync += [
@@ -113,28 +106,14 @@ class Jitter(wiring.Component):
                                    latency, 1))
 
         clear = Signal()                    # START seen, not yet done
-        pending = Signal()                  # a capture asked for, not yet begun
-        with m.If(self.capture):
-            m.d.sync += pending.eq(1)
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += taken.en.eq(~self.freeze)
                 with m.If(self.start | clear):
                     m.d.sync += [stream.eq(0), clear.eq(0)]
                     m.next = "CLEAR"
                 with m.Elif(self.record_valid):
                     m.d.sync += [record.eq(self.record), stream.eq(self.record.stream)]
                     m.next = "LATENCY"
-                with m.Elif(pending):
-                    m.d.sync += [stream.eq(0), pending.eq(0)]
-                    m.next = "SNAP"
-                with m.Else():
-                    m.d.sync += stream.eq(stream + 1)
-            with m.State("SNAP"):           # no record is taken meanwhile (`ready` is low)
-                m.d.comb += taken.en.eq(1)
-                m.d.sync += stream.eq(stream + 1)
-                with m.If(stream == self._streams - 1):
-                    m.next = "IDLE"
             with m.State("CLEAR"):
                 m.d.comb += [write.data.eq(blank), write.en.eq(1)]
                 m.d.sync += stream.eq(stream + 1)
@@ -151,6 +130,5 @@ class Jitter(wiring.Component):
                     m.d.sync += clear.eq(1)
                 m.d.comb += [write.data.eq(updated), write.en.eq(1)]
                 m.next = "IDLE"
-        m.d.comb += [self.ready.eq(fsm.ongoing("IDLE") & ~clear & ~pending),
-                     self.capturing.eq(pending | fsm.ongoing("SNAP"))]
+        m.d.comb += [host.eq(fsm.ongoing("IDLE")), self.ready.eq(fsm.ongoing("IDLE") & ~clear)]
         return m
