@@ -12,7 +12,9 @@ ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payl
 # 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.
 CLOCK_HZ = 125_000_000
 NS_PER_CYCLE = 8
-PREAMBLE_BYTES = 8                      # 7 x 0x55 + SFD (IEEE 802.3 clause 35)
+PREAMBLE_BYTES = 8                      # 7 x PREAMBLE + SFD (IEEE 802.3 clause 35.2.3.2)
+PREAMBLE = 0x55                         # a preamble byte on GMII
+SFD = 0xD5                              # the start frame delimiter
 IFG_BYTES = 12                          # minimum inter-frame gap
 FRAME_OVERHEAD = PREAMBLE_BYTES + IFG_BYTES
 MIN_FRAME = 64                          # frame sizes include the 4-byte FCS

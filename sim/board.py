@@ -156,7 +156,7 @@ def _tap(m, direction, data, enable, now):
     inside, count = Signal(), Signal(4)
     bytes16 = Signal(128)
     shifted = Cat(data, bytes16[:120])
-    with m.If(~inside & enable & (data == 0xD5)):
+    with m.If(~inside & enable & (data == regmap.SFD)):
         m.d.sync += [inside.eq(1), count.eq(0),
                      Print(Format("@W{} {}", direction, now * regmap.NS_PER_CYCLE))]
     with m.Elif(inside & enable):

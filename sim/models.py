@@ -33,6 +33,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .. import regmap
 from ..hdl.mac.gmii import FrameByte, GmiiTx
 from ..hdl.mac.tx import MacTx
 
@@ -136,7 +137,7 @@ class EchoModel(wiring.Component):
 
         m.d.comb += [frame_w.addr.eq(Cat(index[:11], slot_in)), frame_w.data.eq(self.request.txd),
                      length_w.addr.eq(slot_in), udp_w.addr.eq(slot_in)]
-        sfd_in = ~receiving & self.request.tx_en & (self.request.txd == 0xD5)
+        sfd_in = ~receiving & self.request.tx_en & (self.request.txd == regmap.SFD)
         with m.If(sfd_in):
             depart = now + delay
             action = Signal(3)

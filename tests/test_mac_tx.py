@@ -4,6 +4,7 @@ import random
 import pytest
 
 from helpers import fcs, simulate, stream_put
+from wirestamp import regmap
 from wirestamp.hdl.mac.tx import MacTx
 
 
@@ -53,7 +54,7 @@ def run_mac(frames, stall_at=None, cycles_after=100):
     return wire_bursts(samples) + (done[0],)
 
 
-PREAMBLE = [0x55] * 7 + [0xD5]
+PREAMBLE = [regmap.PREAMBLE] * 7 + [regmap.SFD]
 
 
 @pytest.mark.parametrize("length", [1, 42, 59, 60, 61, 1514])

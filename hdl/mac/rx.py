@@ -22,13 +22,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..buffer import CrossingFifo
 from ..fanout import copies, shares
-from ...regmap import MAX_FRAME, MIN_FRAME, NS_PER_CYCLE, RX_COUNTER_BITS
+from ...regmap import MAX_FRAME, MIN_FRAME, NS_PER_CYCLE, PREAMBLE, RX_COUNTER_BITS, SFD
 from .gmii import GmiiRx
 
 __all__ = ["GmiiRxCrossing", "MacRx", "RxByte", "RX_CROSSING_CYCLES"]
 
-PREAMBLE = 0x55
-SFD = 0xD5
+# A frame on the wire: 7 bytes of PREAMBLE, the SFD, then the frame (IEEE 802.3 clause
+# 35.2.3.2); both bytes are declared once, in `regmap`.
 RxByte = data.StructLayout({"data": 8, "er": 1, "end": 1})
 # Cycles from a byte on rxd to the same byte out of the crossing, when the receive clock is the
 # core's clock (a loopback): measured by tests/test_rx.py::test_loopback_latency.

@@ -14,13 +14,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.crc.catalog import CRC32_ETHERNET
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import FCS_BYTES, IFG_BYTES, MIN_FRAME
+from ...regmap import FCS_BYTES, IFG_BYTES, MIN_FRAME, PREAMBLE, SFD
 from .gmii import FrameByte, GmiiTx
 
 __all__ = ["MacTx"]
 
-PREAMBLE = 0x55
-SFD = 0xD5
+# 7 bytes of PREAMBLE, the SFD, the frame, its FCS (IEEE 802.3 clause 35.2.3.2); the bytes
+# are declared once, in `regmap`.
 
 
 class MacTx(wiring.Component):
