@@ -90,6 +90,8 @@ State = data.StructLayout({
     **Place.members,
     "rate": PHASE_BITS + RATE_FRAC_BITS,    # current rate, with the slope's fraction bits
     "left": dict(SEGMENT_TABLE.fields)["ticks"],  # ticks left in the segment (0: forever)
+    "forever": 1,                       # left == 0, kept apart: a 48-bit test on the
+                                        # tick's path did not meet 125 MHz on the 25F
     "loop": 1,
     "modulus": PHASE_BITS,
 })
@@ -178,7 +180,7 @@ class ProfileEngine(wiring.Component):
         with m.If(arming_c):
             m.d.comb += [
                 new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
-                new.ending.eq(segment.ticks == 1),
+                new.ending.eq(segment.ticks == 1), new.forever.eq(segment.ticks == 0),
                 new.index.eq(row_c.first_segment), new.last.eq(segment.last),
                 new.first.eq(row_c.first_segment), new.loop.eq(row_c.loop),
                 new.modulus.eq(row_c.rate_mod),
@@ -187,11 +189,13 @@ class ProfileEngine(wiring.Component):
             with m.If(state_c.last & ~state_c.loop):
                 m.d.comb += ended.eq(1)
             m.d.comb += [new.rate.eq(segment.rate << frac), new.left.eq(segment.ticks),
-                         new.ending.eq(segment.ticks == 1),
+                         new.ending.eq(segment.ticks == 1), new.forever.eq(segment.ticks == 0),
                          new.index.eq(next_index_c), new.last.eq(segment.last)]
         with m.Else():
+            # A segment counts down to 1 (`ending`), and the next tick loads the next one,
+            # so `left` is 0 only in a segment without end: `forever` says so.
             m.d.comb += new.rate.eq(carry_select_sum(state_c.rate, segment.slope))
-            with m.If(state_c.left != 0):
+            with m.If(~state_c.forever):
                 m.d.comb += [new.left.eq(state_c.left - 1), new.ending.eq(state_c.left == 2)]
         # Written back from registers (the adder's carry chain ends in flip-flops).
         written, slot_written = Signal(State), Signal(range(TICK_CYCLES))
