@@ -52,13 +52,17 @@ def test_profile_rate_at():
 
 
 class ChunkTransport:
-    """Hands over everything the device 'sent' in one chunk: a reply and record frames."""
+    """Hands over everything the device 'sent' in one chunk: a reply and record frames
+    (reads read 7; writes, which a new Device makes first, are acknowledged)."""
 
     def __init__(self):
         self.chunks = []
 
     def write(self, data):
-        tag = data[0]
+        tag, op = data[0], data[1]
+        if op == Op.WRITE:
+            self.chunks.append(encode(Frame(tag, Op.WRITE_REPLY, b"")))
+            return
         record = np.zeros(1, dtype=wirestamp.records.WIRE_DTYPE)
         frames = [Frame(RECORD_TAG, Op.RECORDS, record.tobytes()),
                   Frame(tag, Op.READ_REPLY, (7).to_bytes(4, "little")),
