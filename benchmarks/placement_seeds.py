@@ -9,6 +9,7 @@ Needs the build extra (pip install 'wirestamp[build]').
 Run: python benchmarks/placement_seeds.py [build/boards/colorlight_5a75b] [seeds, default 4]
 [first seed, default 1]
 """
+import argparse
 import shlex
 import statistics
 import subprocess
@@ -47,9 +48,16 @@ def route(folder, arguments, seed):
 
 
 def main():
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/boards/colorlight_5a75b")
-    first = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    seeds = range(first, first + (int(sys.argv[2]) if len(sys.argv) > 2 else 4))
+    parser = argparse.ArgumentParser(description="The core clock's Fmax over placement seeds.")
+    parser.add_argument("folder", nargs="?", default="build/boards/colorlight_5a75b",
+                        help="a folder `wirestamp build` left")
+    parser.add_argument("seeds", nargs="?", type=int, default=4, help="how many (default 4)")
+    parser.add_argument("first", nargs="?", type=int, default=1, help="the first seed")
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    if not (folder / "build_wirestamp.sh").exists():
+        parser.error(f"{folder}: no build_wirestamp.sh (run `wirestamp build --out` first)")
+    seeds = range(args.first, args.first + args.seeds)
     arguments = nextpnr_arguments(folder)
     core = []
     with ThreadPoolExecutor(2) as pool:
