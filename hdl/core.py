@@ -139,7 +139,7 @@ class Core(wiring.Component):
         settings, fired = control.applied, control.fired
         m.d.comb += [control.settings.freeze.eq(hold), control.freeze.eq(hold),
                      tracker.freeze.eq(hold), tracker.capture.eq(bank.snapshot_strobe)]
-        capturing = tracker.capturing       # reads wait until the copies are taken
+        # (Reads wait until the tracker's copy is taken: `_bus`.)
 
         streams = _table_memory(m, "stream_table", regmap.STREAM_TABLE, bank.stream_table,
                                 streams_built)
@@ -158,7 +158,7 @@ class Core(wiring.Component):
 
         # The tracker's histogram bucket the host reads (HIST_COUNTS, `_bus`).
         hist_bucket = Signal(range(streams_built * regmap.HIST_BUCKETS))
-        self._bus(m, bank, control, hist_bucket, capturing)
+        self._bus(m, bank, control, hist_bucket, tracker.capturing)
 
         def command(bit):
             return bank.control_strobe & ((bank.control & bit) != 0)

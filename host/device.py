@@ -459,9 +459,10 @@ class Device:
     @contextmanager
     def snapshot(self):
         """Holds a snapshot of the unit (SNAPSHOT) for the reads inside: TIME, the
-        unit-wide counters (`counters`), ACTIVE, and every stream's `stream_stats` counts
-        and latency figures then belong to one instant (within a microsecond), so rates
-        computed from them agree. The jitter figures, histograms and records are read live.
+        unit-wide counters (`counters`, but RECORD_OVERFLOW), ACTIVE, and every stream's
+        `stream_stats` counts and latency figures then belong to one instant (within a
+        microsecond), so rates computed from them agree. RECORD_OVERFLOW, the jitter
+        figures, histograms and records are read live.
         Let go on leaving, also on an error."""
         self._hold(True)
         try:

@@ -273,7 +273,7 @@ REGISTERS = [
              "statistic at one instant (within a microsecond: TIME, the unit-wide counters, "
              "ACTIVE, and STREAM_TX and STATS of every stream), and reads show it until "
              "SNAPSHOT is written again; `hold` 0 lets reads show the live values again. "
-             "JITTER, HIST_COUNTS and RECORD are not held."),
+             "RECORD_LEVEL, RECORD_OVERFLOW, JITTER, HIST_COUNTS and RECORD are not held."),
     Register("TIME_INCREMENT", 0x008, 32, "rw", NS_PER_CYCLE << TIME_FRAC_BITS,
              "Timebase step per cycle, ns in 8.24 fixed point: 8 ns nominal; "
              "trim it to correct the oscillator's ppm error."),
