@@ -3,8 +3,9 @@ valid/ready stalls, swept over stall patterns and seeds in the manner of verilog
 TestFactory: the generator (every frame whole and right, its stamp the SFD's time), the
 scheduler (every stream's sequence numbers whole and in order, nothing late), the tracker
 (the statistics and histogram of records that come at random, against a Python reference),
-the profile engine (each stream's rate, tick by tick, against its compiled profile) and the
-responder (ARP and echo replies, checked with scapy). The generator and the responder rest
+the profile engine (each stream's rate, tick by tick, against its compiled profile), the
+parser (every kind of frame into its one counter, pulse and record, whatever the gaps
+between its bytes) and the responder (ARP and echo replies, checked with scapy). The generator and the responder rest
 on how the MAC takes a frame (a pause at its start, then a byte every cycle); their
 docstrings say so, and the tests check them at the edge of what they allow.
 The whole core's benches (test_tx, test_rx) test them together."""
@@ -13,7 +14,7 @@ import zlib
 
 import pytest
 
-from helpers import simulate
+from helpers import fcs, simulate
 from test_rx import reference_sequence_counts
 from wirestamp import regmap
 from wirestamp.hdl.gen.generator import Generator
@@ -422,3 +423,149 @@ def test_responder_replies_are_right_when_paused_in_their_first_41_bytes(pattern
     assert len(replies) == len(requests)
     for request, reply in zip(requests, replies):
         check_reply(request, reply)
+
+
+def parser_frames(seed, streams):
+    """Frames of every kind the parser sorts, shuffled, each with what it must become: its
+    counter, the pulse it raises (or None) and, for a signature datagram, its record."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.l2 import ARP, Ether
+    from wirestamp.sim.wire import internet_checksum
+    draws = random.Random(seed)
+    unit, target, other = "192.168.0.2", "192.168.0.9", "192.168.0.77"
+    eth = Ether(dst="02:77:73:00:00:01", src=PEER_MAC)
+
+    def ip(**fields):
+        return eth / IP(src=target, dst=unit, **fields)
+
+    def signed(stream):
+        seq, tx_ns, flags = draws.randrange(2**32), draws.randrange(2**64), draws.randrange(256)
+        size = draws.choice([60, 60, 100, 300, 1514])
+        frame = bytes(ip(flags="DF") / UDP(sport=5001, dport=5000) /
+                      regmap.pack_signature(stream, seq, tx_ns, flags))
+        frame += bytes(size - len(frame))
+        return frame, {"stream": stream, "flags": flags, "length": size + 4, "seq": seq,
+                       "tx_ns": tx_ns}
+
+    def bad_checksum():
+        frame = bytearray(bytes(ip() / UDP() / b"x"))
+        frame[24] ^= 0x40
+        return bytes(frame)
+
+    def version6():
+        frame = bytearray(bytes(ip() / UDP() / b"x"))
+        frame[14] = 0x65                                # version 6, IHL 5; checksum mended
+        frame[24:26] = bytes(2)
+        frame[24:26] = internet_checksum(bytes(frame[14:34])).to_bytes(2, "big")
+        return bytes(frame)
+
+    def short_total():
+        frame = bytearray(bytes(ip() / UDP() / b"x"))
+        frame[16:18], frame[24:26] = (19).to_bytes(2, "big"), bytes(2)
+        frame[24:26] = internet_checksum(bytes(frame[14:34])).to_bytes(2, "big")
+        return bytes(frame)
+
+    kinds = []
+    for _ in range(3):
+        for stream in (0, streams - 1, draws.randrange(streams)):
+            frame, record = signed(stream)
+            kinds.append((frame, "signed", None, record))
+    kinds += [
+        (signed(streams)[0], "foreign_udp", None, None),        # a stream not built
+        (signed(255)[0], "foreign_udp", None, None),
+        (bytes(ip() / UDP(sport=53, dport=53) / b"just a datagram"), "foreign_udp", None, None),
+        (bytes(ip() / UDP() / regmap.pack_signature(0, 1)[:10]), "foreign_udp", None, None),
+        (bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC) /
+               ARP(op=1, hwsrc=PEER_MAC, psrc=target, pdst=unit)), "arp_rx", "arp_request", None),
+        (bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC) /
+               ARP(op=1, hwsrc=PEER_MAC, psrc=target, pdst=other)), "arp_rx", None, None),
+        (bytes(eth / ARP(op=2, hwsrc=PEER_MAC, psrc=target, pdst=unit)),
+         "arp_rx", "arp_answer", None),
+        (bytes(eth / ARP(op=2, hwsrc=PEER_MAC, psrc=other, pdst=unit)), "arp_rx", None, None),
+        (bytes(ip() / ICMP(type=8) / b"ping"), "icmp_rx", "icmp_echo", None),
+        (bytes(eth / IP(src=target, dst=other) / ICMP(type=8)), "ip_other", None, None),
+        (bytes(ip() / ICMP(type=0)), "ip_other", None, None),
+        (bytes(ip() / TCP()), "ip_other", None, None),
+        (bytes(ip(options=b"\x01\x01\x01\x01") / UDP()), "ip_other", None, None),     # IHL 6
+        (bytes(ip(flags="MF") / UDP() / b"part"), "ip_other", None, None),
+        (bytes(ip(frag=100) / UDP() / b"part"), "ip_other", None, None),
+        (bad_checksum(), "ip_errors", None, None),
+        (version6(), "ip_errors", None, None),
+        (short_total(), "ip_errors", None, None),
+        (bytes(ip(len=400) / UDP() / b"cut short"), "ip_errors", None, None),
+        (bytes(Ether(dst="02:77:73:00:00:01", src=PEER_MAC, type=0x86DD) / bytes(50)),
+         "other", None, None),
+    ]
+    kinds = [(frame + bytes(max(0, 60 - len(frame))), counter, pulse, record)
+             for frame, counter, pulse, record in kinds]
+    kinds += [(frame, None, None, None) for frame, *_ in kinds[:4]]     # the MAC says bad
+    draws.shuffle(kinds)
+    return kinds
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_parser_sorts_every_good_frame_into_one_place_whatever_its_byte_gaps(pattern):
+    """Frames of every kind, byte by byte as MacRx hands them on (gaps between bytes by
+    `pattern`, as a slower receive clock leaves them; `done` a cycle or more after the FCS;
+    the MAC's shortest gap between frames): each good frame is counted in exactly its
+    counter, raises exactly its pulse, with `head` holding it, and each signature datagram
+    of a stream this build carries makes its record, every field exact. Frames the MAC
+    calls bad are counted nowhere."""
+    from wirestamp.hdl.rx.parser import COUNTED, Parser
+    streams, seed = 8, sorted(PATTERNS).index(pattern)
+    frames = parser_frames(seed, streams)
+    dut = Parser(streams)
+    stamps = random.Random(seed + 10)
+    records, pulses, counts = [], [], {}
+
+    async def feed(ctx):
+        ctx.set(dut.unit_ip, 0xC0A80002)
+        ctx.set(dut.arp_target, 0xC0A80009)
+        stalls = Stalls(pattern, seed)
+        for frame, counter, _, record in frames:
+            wire = frame + fcs(frame)
+            stamp = stamps.randrange(2**64)
+            if record is not None:
+                record["rx_ns"] = stamp
+            ctx.set(dut.stamp, stamp)
+            for index, byte in enumerate(wire):
+                while stalls.stalled():
+                    await ctx.tick()
+                ctx.set(dut.byte_valid, 1)
+                ctx.set(dut.byte, byte)
+                ctx.set(dut.index, index)
+                await ctx.tick()
+                ctx.set(dut.byte_valid, 0)
+            while stalls.stalled():
+                await ctx.tick()
+            ctx.set(dut.done, 1)
+            ctx.set(dut.good, counter is not None)
+            ctx.set(dut.length, len(wire))
+            await ctx.tick()
+            ctx.set(dut.done, 0)
+            await ctx.tick().repeat(20)         # the inter-frame gap (12) and preamble (8)
+        await ctx.tick().repeat(4)
+        counts.update({name: ctx.get(getattr(dut, name)) for name in COUNTED})
+
+    async def watch(ctx):
+        async for _, _, valid, arp, answer, echo, record, head, mac in ctx.tick().sample(
+                dut.record_valid, dut.arp_request, dut.arp_answer, dut.icmp_echo,
+                dut.record, dut.head, dut.answer_mac):
+            if valid:
+                records.append({name: getattr(record, name) for name, _ in regmap.PACKET_FIELDS})
+            for name, raised in (("arp_request", arp), ("arp_answer", answer),
+                                 ("icmp_echo", echo)):
+                if raised:
+                    pulses.append((name, head, mac))
+
+    simulate(dut, feed, background=[watch])
+    expected = {name: sum(counter == name for _, counter, _, _ in frames) for name in COUNTED}
+    assert counts == expected
+    assert records == [record for *_, record in frames if record is not None]
+    assert [name for name, _, _ in pulses] == [pulse for _, _, pulse, _ in frames if pulse]
+    head_bytes = len(dut.head) // 8
+    raised = [frame for frame, _, pulse, _ in frames if pulse]
+    for (name, head, mac), frame in zip(pulses, raised):
+        assert head == int.from_bytes(frame[:head_bytes], "little"), name
+        if name == "arp_answer":
+            assert mac == int(PEER_MAC.replace(":", ""), 16)
