@@ -53,6 +53,12 @@ class Tier:
     keep: int            # seconds a period is kept after it ends
     part: int            # seconds of rows in each file of the period's folder
 
+    @property
+    def rows(self):
+        """The most rows a file takes: a part's steps (its seconds in the 1 s tier, so that
+        samples faster than a second make more files, not more memory)."""
+        return self.part // max(self.step, 1)
+
 
 # A file's rows: enough that Parquet's per-file cost (a footer for 185 columns with 16
 # streams) is small beside them, few enough that a monitor killed without warning loses
@@ -154,47 +160,74 @@ class _Row:
         return row
 
 
+class _Pending:
+    """A tier's rows waiting for their file, in columns allocated once: a row's values are
+    copied in, so the waiting rows hold no Python objects and take the same memory from the
+    first row of a run to the last. (Waiting rows kept as dicts, a week of them in the 1 h
+    tier, grew the monitor's RSS 2 MiB over a week: docs/monitor.md.)"""
+
+    def __init__(self, names, capacity):
+        self.names, self.capacity, self.n = names, capacity, 0
+        self.real = [_is_float(name) for name in names]
+        # A column a row of `ints` or `floats` (so a column is contiguous), and where it is.
+        self.where = [(real, sum(self.real[:i]) if real else i - sum(self.real[:i]))
+                      for i, real in enumerate(self.real)]
+        self.ints = np.zeros((self.real.count(False), capacity), dtype=np.int64)
+        self.floats = np.zeros((self.real.count(True), capacity), dtype=np.float64)
+        self.null = np.zeros((len(names), capacity), dtype=bool)
+
+    def append(self, row):
+        values = [row.get(name) for name in self.names]
+        null = [value is None for value in values]
+        self.null[:, self.n] = null
+        self.ints[:, self.n] = [0 if gone else value
+                                for value, gone, real in zip(values, null, self.real) if not real]
+        self.floats[:, self.n] = [0.0 if gone else value
+                                  for value, gone, real in zip(values, null, self.real) if real]
+        self.n += 1
+
+    def table(self, schema):
+        """The waiting rows as a `pyarrow.Table` (copied out), and the buffer emptied."""
+        import pyarrow as pa
+        columns = [pa.array((self.floats if real else self.ints)[j, :self.n].copy(),
+                            type=field.type, mask=self.null[i, :self.n].copy())
+                   for i, ((real, j), field) in enumerate(zip(self.where, schema))]
+        self.n = 0
+        return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _is_float(name):
+    return name.endswith(("_mib", "_s", "_ms", "jitter_ns"))
+
+
 class _File:
-    """The open period of one tier: its folder, and the rows not yet written, which go into
-    a new file of the folder once they span the tier's `part` seconds. Waiting rows are put
-    into columns (Arrow) every COMPACT of them, so they take little memory. Files are written
-    whole and never read back, so memory does not grow with the period."""
+    """The open period of one tier: its folder, and the rows not yet written (in the tier's
+    `_Pending` columns), which go into a new file of the folder once they span the tier's
+    `part` seconds or fill its `rows`. Files are written whole and never read back, so
+    memory does not grow with the period."""
 
-    COMPACT = 60
-
-    def __init__(self, folder, tier, name, names):
+    def __init__(self, folder, tier, name, pending):
         import pyarrow as pa
         self.path = folder / name
-        self.tier, self.name, self.names = tier, name, names
-        self.pending, self.tables, self.first = [], [], None
+        self.tier, self.name, self.pending, self.first = tier, name, pending, None
         self.schema = pa.schema([pa.field("time", pa.timestamp("ms", tz="UTC"))] + [
-            pa.field(name, pa.float64() if name.endswith(("_mib", "_s", "_ms", "jitter_ns"))
-                     else pa.int64()) for name in names[1:]])
+            pa.field(name, pa.float64() if _is_float(name) else pa.int64())
+            for name in pending.names[1:]])
 
     def add(self, row):
-        """Take `row`, after writing those waiting if they span the tier's part."""
-        if self.first is not None and row["time"] - self.first >= self.tier.part * 1000:
+        """Take `row`, after writing those waiting if they span the tier's part or fill it."""
+        if self.first is not None and (row["time"] - self.first >= self.tier.part * 1000
+                                       or self.pending.n == self.pending.capacity):
             self.flush()
         if self.first is None:
             self.first = row["time"]
         self.pending.append(row)
-        if len(self.pending) >= self.COMPACT:
-            self._compact()
-
-    def _compact(self):
-        import pyarrow as pa
-        if self.pending:
-            data = {name: [row.get(name) for row in self.pending] for name in self.names}
-            self.tables.append(pa.table(data, schema=self.schema))
-            self.pending = []
 
     def flush(self):
-        import pyarrow as pa
         import pyarrow.parquet as pq
-        self._compact()
-        if not self.tables:
+        if not self.pending.n:
             return
-        table = pa.concat_tables(self.tables)
+        table = self.pending.table(self.schema)
         first = _utc(self.first / 1000).strftime(_PART[self.tier.period])
         target, n = self.path / f"{first}.parquet", 1
         while target.exists():          # a monitor started again within the second
@@ -209,13 +242,14 @@ class _File:
         except OSError as error:
             tmp.unlink(missing_ok=True)
             raise HistoryError(f"cannot write {target}: {error.strerror or error}") from None
-        self.tables, self.first = [], None
+        self.first = None
 
 
 class History:
     """Appends a `Monitor`'s samples to the tiers in `folder`; `close()` writes what is
-    pending. Memory: the rows not yet written (at most 10 minutes' of the 1 s tier, in
-    columns) and one row being gathered per tier."""
+    pending. Memory, allocated here and the same for the whole run: each tier's columns for
+    a file's rows (`Tier.rows`: 600 + 60 + 168 rows, 9 bytes a value: 1.4 MB with 16 streams) and one row
+    being gathered per tier."""
 
     def __init__(self, folder, streams, tiers=TIERS):
         import pyarrow as pa
@@ -226,6 +260,7 @@ class History:
         self.names = columns(streams)
         self.files = {}
         self.rows = {tier.name: _Row(streams) for tier in tiers}
+        self.pending = {tier.name: _Pending(self.names, tier.rows) for tier in tiers}
         try:
             for tier in tiers:
                 (self.folder / tier.name).mkdir(parents=True, exist_ok=True)
@@ -269,7 +304,7 @@ class History:
             if current is not None:
                 current.flush()
             current = self.files[tier.name] = _File(self.folder / tier.name, tier, name,
-                                                    self.names)
+                                                    self.pending[tier.name])
             self._expire(tier, _utc(row["time"] / 1000))
         current.add(row)
 

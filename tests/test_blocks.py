@@ -5,9 +5,10 @@ scheduler (every stream's sequence numbers whole and in order, nothing late), th
 (the statistics and histogram of records that come at random, against a Python reference),
 the profile engine (each stream's rate, tick by tick, against its compiled profile), the
 parser (every kind of frame into its one counter, pulse and record, whatever the gaps
-between its bytes) and the responder (ARP and echo replies, checked with scapy). The generator and the responder rest
-on how the MAC takes a frame (a pause at its start, then a byte every cycle); their
-docstrings say so, and the tests check them at the edge of what they allow.
+between its bytes) and the responder (ARP and echo replies, checked with scapy). The
+generator and the responder rest on how the MAC takes a frame (a pause at its start, then a
+byte every cycle); their docstrings say so, and the tests check them at the edge of what
+they allow.
 The whole core's benches (test_tx, test_rx) test them together."""
 import random
 import zlib
