@@ -7,7 +7,10 @@ counts and latency; it prints the monitor's RSS per hour, its CPU per sample and
 history's size. Time limit: --limit seconds (default 600); it reports how far it got if it
 runs out.
 
-    python benchmarks/monitor_soak.py [--hours 24] [--limit 600] [--out DIR]
+    python benchmarks/monitor_soak.py [--hours 24] [--step 1] [--limit 600] [--out DIR]
+
+`--step S` takes a sample every S simulated seconds: `--hours 8760 --step 60` is a year of
+the monitor in 525,600 samples, every tier's rotation and retention through it.
 """
 import argparse
 import resource
@@ -79,9 +82,13 @@ def rss_mib():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=24)
+    parser.add_argument("--step", type=int, default=1,
+                        help="simulated seconds between samples (default 1; at most 3600)")
     parser.add_argument("--limit", type=float, default=600)
     parser.add_argument("--out", help="the history's folder (default: a temporary one)")
     args = parser.parse_args()
+    if not 1 <= args.step <= 3600 or 3600 % args.step:
+        parser.error("--step: a whole number of seconds that divides an hour")
     with tempfile.TemporaryDirectory() as tmp:
         return soak(args, Path(args.out or tmp))
 
@@ -90,7 +97,7 @@ def soak(args, out):
     unit, monitor = SoakUnit(), Monitor(STREAMS)
     history = History(out, STREAMS)
     collector = Collector(monitor)
-    samples = int(args.hours * 3600)
+    samples, hour = int(args.hours * 3600) // args.step, 3600 // args.step
     restart_at = samples // 2
     began, cpu_began = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
     hourly, wrong, backwards, exported = [], 0, 0, {}
@@ -98,7 +105,7 @@ def soak(args, out):
         if time.monotonic() - began > args.limit:
             print(f"time limit: {i} of {samples} samples in {args.limit:.0f} s", file=sys.stderr)
             break
-        unit.now = i + 1.0
+        unit.now = (i + 1.0) * args.step
         if i == restart_at:
             unit.booted = unit.now - 0.5                # up again for half a second
         s = sample(unit, STREAMS, histograms=True)
@@ -109,40 +116,47 @@ def soak(args, out):
             for key, rate in rates.items():
                 truth = TRUTH[key[1]] if isinstance(key, tuple) else TRUTH[key]
                 one = 64 if "bytes" in str(key) else 1  # within one whole packet
-                wrong += abs(rate - truth) > one * 1.01
-        if i % 60 == 0:                                 # a scrape a minute
+                wrong += abs(rate - truth) > one * 1.01 / args.step
+        if i % max(1, 60 // args.step) == 0:            # a scrape a minute
             for family in collector.collect():
                 for s in family.samples:
                     key = (s.name, tuple(sorted(s.labels.items())))
                     if s.name.endswith("_total"):
                         backwards += s.value < exported.get(key, 0)
                         exported[key] = s.value
-        if i % 3600 == 0:
+        if i % hour == 0:
             hourly.append(rss_mib())
     done = i + 1
     history.close()
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_began
     rows = {tier: load(out, tier) for tier in ("1s", "1min", "1h")}
     counts = {tier: 0 if table is None else len(table) for tier, table in rows.items()}
-    times = np.arange(1, done + 1)                  # the samples' seconds since T0
+    times = np.arange(1, done + 1) * args.step      # the samples' seconds since T0
     # A tier keeps a period's folder `keep` seconds after the period ends (history.TIERS):
     # after a day, the 1 s tier holds the last 24 hours and the hour that ended a day ago.
     day = 86_400
 
-    def kept(seconds, period, keep):
-        return int(np.sum((seconds // period + 1) * period + keep >= done))
-    expected = {"1s": kept(times, 3600, day),
-                "1min": kept(np.unique(times // 60) * 60, day, 31 * day),
+    def kept(rows, period, keep):
+        # Expiry runs as a tier opens a period, at the time of the period's first row.
+        opened = rows[rows // period == rows[-1] // period][0]
+        return int(np.sum((rows // period + 1) * period + keep >= opened))
+    minutes = times[np.r_[np.diff(times // 60) != 0, True]]     # a minute's row: its last
+    expected = {"1s": kept(times, 3600, day), "1min": kept(minutes, day, 31 * day),
                 "1h": len(np.unique(times // 3600))}
     p50 = rows["1h"].column("s0_latency_p50_ns").to_numpy(zero_copy_only=False)
     # 1,500 ns lies in the bucket 1,472-1,536 ns: the percentiles are within it.
     latency_wrong = int(np.sum((p50 < 1472) | (p50 > 1536)))
     size = {tier: sum(f.stat().st_size for f in (out / tier).rglob("*.parquet"))
             for tier in rows}
-    print(f"{done:,} samples of {STREAMS} streams in {time.monotonic() - began:.1f} s; "
+    print(f"{done:,} samples of {STREAMS} streams ({done * args.step / 3600:,.0f} simulated hours) "
+          f"in {time.monotonic() - began:.1f} s; "
           f"CPU {cpu / done * 1e6:.0f} µs per sample")
     print(f"RSS per hour (MiB): first hour {hourly[1] if len(hourly) > 1 else hourly[0]:.2f}, "
-          f"last {hourly[-1]:.2f}, growth {hourly[-1] - hourly[min(1, len(hourly) - 1)]:+.3f}")
+          f"last {hourly[-1]:.2f}, growth {hourly[-1] - hourly[min(1, len(hourly) - 1)]:+.3f}, "
+          f"highest {max(hourly[1:] or hourly):.2f}")
+    tenths = [hourly[min(len(hourly) - 1, max(1, round(k * (len(hourly) - 1) / 10)))]
+              for k in range(11)]
+    print("RSS at each tenth of the run (MiB): " + " ".join(f"{v:.2f}" for v in tenths))
     print(f"rates off the truth: {wrong}; exported counters that went backwards: {backwards}; "
           f"restarts seen: {monitor.restarts}")
     print("history rows: " + ", ".join(f"{t} {counts[t]:,} (expected {expected[t]:,})"
