@@ -19,9 +19,10 @@ Files are written whole, to a temporary name then renamed: 10 minutes' rows of t
 tier at a time, an hour's of the 1 min tier, a week's of the 1 h tier. A file on disk is
 therefore always complete: a monitor killed without warning loses at most the last 10
 minutes of samples (and the rows of the coarse tiers not yet written, which the finer
-tiers hold), and a full disk leaves what was written. No file is ever read back, so the monitor's memory does not
-grow with the hour, the day or the month. Periods that ended more than
-the tier's `keep` ago are deleted at each rotation, so disk use is bounded
+tiers hold), and a full disk leaves what was written. No file is ever read back, and the
+rows waiting for their file sit in columns allocated at the start, so the monitor's memory
+does not grow with the hour, the day or the month. Periods that ended more than the tier's
+`keep` ago are deleted at each rotation, so disk use is bounded
 (docs/monitor.md has the sizes).
 """
 import datetime
@@ -248,8 +249,8 @@ class _File:
 class History:
     """Appends a `Monitor`'s samples to the tiers in `folder`; `close()` writes what is
     pending. Memory, allocated here and the same for the whole run: each tier's columns for
-    a file's rows (`Tier.rows`: 600 + 60 + 168 rows, 9 bytes a value: 1.4 MB with 16 streams) and one row
-    being gathered per tier."""
+    a file's rows (`Tier.rows`: 600 + 60 + 168 rows, 9 bytes a value: 1.4 MB with 16
+    streams) and one row being gathered per tier."""
 
     def __init__(self, folder, streams, tiers=TIERS):
         import pyarrow as pa
