@@ -9,8 +9,9 @@ runs out.
 
     python benchmarks/monitor_soak.py [--hours 24] [--step 1] [--limit 600] [--out DIR]
 
-`--step S` takes a sample every S simulated seconds: `--hours 8760 --step 60` is a year of
-the monitor in 525,600 samples, every tier's rotation and retention through it.
+`--step S` takes a sample every S simulated seconds: `--hours 8760 --step 1800 --limit 1500`
+is a year of the monitor in 17,520 samples (13 minutes here), every tier's rotation and
+retention through it.
 """
 import argparse
 import resource

@@ -453,16 +453,11 @@ def parser_frames(seed, streams):
         frame[24] ^= 0x40
         return bytes(frame)
 
-    def version6():
+    def edited(at, value):
+        """A small UDP frame with its bytes from `at` set to `value`, and its IPv4 header
+        checksum made right again."""
         frame = bytearray(bytes(ip() / UDP() / b"x"))
-        frame[14] = 0x65                                # version 6, IHL 5; checksum mended
-        frame[24:26] = bytes(2)
-        frame[24:26] = internet_checksum(bytes(frame[14:34])).to_bytes(2, "big")
-        return bytes(frame)
-
-    def short_total():
-        frame = bytearray(bytes(ip() / UDP() / b"x"))
-        frame[16:18], frame[24:26] = (19).to_bytes(2, "big"), bytes(2)
+        frame[at:at + len(value)], frame[24:26] = value, bytes(2)
         frame[24:26] = internet_checksum(bytes(frame[14:34])).to_bytes(2, "big")
         return bytes(frame)
 
@@ -491,8 +486,8 @@ def parser_frames(seed, streams):
         (bytes(ip(flags="MF") / UDP() / b"part"), "ip_other", None, None),
         (bytes(ip(frag=100) / UDP() / b"part"), "ip_other", None, None),
         (bad_checksum(), "ip_errors", None, None),
-        (version6(), "ip_errors", None, None),
-        (short_total(), "ip_errors", None, None),
+        (edited(14, b"\x65"), "ip_errors", None, None),                  # version 6
+        (edited(16, (19).to_bytes(2, "big")), "ip_errors", None, None),  # total length 19
         (bytes(ip(len=400) / UDP() / b"cut short"), "ip_errors", None, None),
         (bytes(Ether(dst="02:77:73:00:00:01", src=PEER_MAC, type=0x86DD) / bytes(50)),
          "other", None, None),
