@@ -102,33 +102,41 @@ def soak(args, out):
     restart_at = samples // 2
     began, cpu_began = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
     hourly, wrong, backwards, exported = [], 0, 0, {}
-    for i in range(samples):
-        if time.monotonic() - began > args.limit:
-            print(f"time limit: {i} of {samples} samples in {args.limit:.0f} s", file=sys.stderr)
-            break
-        unit.now = (i + 1.0) * args.step
-        if i == restart_at:
-            unit.booted = unit.now - 0.5                # up again for half a second
-        s = sample(unit, STREAMS, histograms=True)
-        s.wall = T0 + unit.now
-        rates = monitor.add(s)
-        history.add(monitor, s)
-        if i and i != restart_at:                       # a sample after a whole second
-            for key, rate in rates.items():
-                truth = TRUTH[key[1]] if isinstance(key, tuple) else TRUTH[key]
-                one = 64 if "bytes" in str(key) else 1  # within one whole packet
-                wrong += abs(rate - truth) > one * 1.01 / args.step
-        if i % max(1, 60 // args.step) == 0:            # a scrape a minute
-            for family in collector.collect():
-                for s in family.samples:
-                    key = (s.name, tuple(sorted(s.labels.items())))
-                    if s.name.endswith("_total"):
-                        backwards += s.value < exported.get(key, 0)
-                        exported[key] = s.value
-        if i % hour == 0:
-            hourly.append(rss_mib())
-    done = i + 1
+    done, interrupted = 0, False        # samples taken; Ctrl-C ends the run, with a report
+    try:
+        for i in range(samples):
+            if time.monotonic() - began > args.limit:
+                print(f"time limit: {i} of {samples} samples in {args.limit:.0f} s",
+                      file=sys.stderr)
+                break
+            unit.now = (i + 1.0) * args.step
+            if i == restart_at:
+                unit.booted = unit.now - 0.5                # up again for half a second
+            s = sample(unit, STREAMS, histograms=True)
+            s.wall = T0 + unit.now
+            rates = monitor.add(s)
+            history.add(monitor, s)
+            if i and i != restart_at:                       # a sample after a whole second
+                for key, rate in rates.items():
+                    truth = TRUTH[key[1]] if isinstance(key, tuple) else TRUTH[key]
+                    one = 64 if "bytes" in str(key) else 1  # within one whole packet
+                    wrong += abs(rate - truth) > one * 1.01 / args.step
+            if i % max(1, 60 // args.step) == 0:            # a scrape a minute
+                for family in collector.collect():
+                    for s in family.samples:
+                        key = (s.name, tuple(sorted(s.labels.items())))
+                        if s.name.endswith("_total"):
+                            backwards += s.value < exported.get(key, 0)
+                            exported[key] = s.value
+            if i % hour == 0:
+                hourly.append(rss_mib())
+            done = i + 1
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"interrupted: {done} of {samples} samples", file=sys.stderr)
     history.close()
+    if not done:
+        return 130 if interrupted else 1
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_began
     rows = {tier: load(out, tier) for tier in ("1s", "1min", "1h")}
     counts = {tier: 0 if table is None else len(table) for tier, table in rows.items()}
@@ -165,6 +173,8 @@ def soak(args, out):
           f"{latency_wrong}")
     print("history on disk: " + ", ".join(f"{t} {size[t] / 2**20:.2f} MiB" for t in size))
     ok = not wrong and not backwards and monitor.restarts == (done > restart_at)
+    if interrupted:     # the sample under way may or may not be in the history
+        return 130
     return 0 if ok and counts == expected and not latency_wrong else 1
 
 
