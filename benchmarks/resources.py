@@ -30,7 +30,7 @@ BLOCKS = {
     "tracker": "wirestamp.hdl.rx.tracker:Tracker",
     "record_fifo": "wirestamp.hdl.rx.records:RecordFifo",
     "responder": "wirestamp.hdl.rx.responder:Responder",
-    "tx_mux": "wirestamp.hdl.rx.responder:TxMux",
+    "tx_mux": "wirestamp.hdl.mac.mux:TxMux",
     "core": "wirestamp.hdl.core:Core",
 }
 

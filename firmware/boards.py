@@ -60,7 +60,7 @@ BOARDS = {
     # both (RXDLY/TXDLY strapped).
     "colorlight_5a75b": Board("colorlight_5a75b_r7_0:Colorlight_5A75B_R70Platform", 25, 1,
                               leds=False, programmer="-c ft232", rx_delay_ns=2.0,
-                              router="router1", seed=3,
+                              router="router1", seed=1,
                               # 8 streams: with 16, the jitter unit and the PPS do not fit
                               # the 25F at 125 MHz (docs/boards.md)
                               streams=8,

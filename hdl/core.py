@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from .. import regmap
-from .buffer import CrossingFifo, buffered
+from .buffer import CrossingFifo, SkidBuffer
 from .ctl.bank import RegisterBank, RegisterBus
 from .ctl.crossing import ControlCrossing
 from .ctl.mdio import MdioMaster, MdioPins
@@ -33,13 +33,14 @@ from .fanout import copies
 from .gen.generator import Generator
 from .gen.profile import SegmentRow, StreamRow
 from .gen.scheduler import Scheduler
-from .mac.gmii import GmiiRx, GmiiTx
+from .mac.gmii import FrameByte, GmiiRx, GmiiTx
+from .mac.mux import TxMux
 from .mac.rx import GmiiRxCrossing, MacRx
 from .mac.tx import MacTx
 from .rx.jitter import Jitter
 from .rx.parser import Packet, Parser
 from .rx.records import Record, RecordFifo
-from .rx.responder import Responder, TxMux
+from .rx.responder import Responder
 from .rx.tracker import Tracker
 from .time import Timebase
 
@@ -203,12 +204,15 @@ class Core(wiring.Component):
             scheduler.freeze.eq(settings.freeze), scheduler.capture.eq(fired.snapshot),
         ]
         connect(m, scheduler.grants, generator.grants)
-        # Skid buffers (`buffered`) between the MAC and the mux, and between the mux and each
-        # source: the sources and the mux see a `ready` from a flip-flop, not through the
-        # mux's or the MAC's state (a path into every wide register they shift).
-        buffered(m, "generated_buffer", generator.frames, tx_mux.generated)
-        buffered(m, "reply_buffer", responder.frames, tx_mux.replies)
-        buffered(m, "tx_buffer", tx_mux.out, mac_tx.frames)
+        # Skid buffers between the MAC and the mux, and between the mux and each source: the
+        # sources and the mux see a `ready` from a flip-flop, not through the mux's or the
+        # MAC's state (a path into every wide register they shift).
+        for name, source, sink in [("generated_buffer", generator.frames, tx_mux.generated),
+                                   ("reply_buffer", responder.frames, tx_mux.replies),
+                                   ("tx_buffer", tx_mux.out, mac_tx.frames)]:
+            buffer = m.submodules[name] = SkidBuffer(FrameByte)
+            connect(m, source, buffer.i)
+            connect(m, buffer.o, sink)
         connect(m, mac_tx.gmii, wiring.flipped(self.gmii_tx))
 
         # Receive path.
@@ -218,14 +222,10 @@ class Core(wiring.Component):
             mac_rx.is_sfd.eq(crossing.is_sfd), mac_rx.is_preamble.eq(crossing.is_preamble),
             mac_rx.now.eq(timebase.now), mac_rx.clear.eq(clears[1]),
         ]
-        for name in ("stamp", "byte_valid", "byte", "index", "done", "good",
-                     "length"):
-            m.d.comb += getattr(parser, name).eq(getattr(mac_rx, name))
+        connect(m, mac_rx.frame, parser.frame, responder.frame)
         m.d.comb += [
             parser.unit_ip.eq(settings.unit_ip), parser.arp_target.eq(settings.arp_target),
             parser.clear.eq(clears[2]),
-            responder.frame_start.eq(mac_rx.start), responder.byte_valid.eq(mac_rx.byte_valid),
-            responder.byte.eq(mac_rx.byte), responder.index.eq(mac_rx.index),
             responder.head.eq(parser.head), responder.frame_length.eq(parser.frame_length),
             responder.arp_request.eq(parser.arp_request),
             responder.icmp_echo.eq(parser.icmp_echo),
@@ -297,17 +297,17 @@ class Core(wiring.Component):
         fills. Each is held in a register for the tracker, the jitter and the record FIFO.
         START is held for the tracker until it has begun clearing: it takes START only
         between records."""
-        m.submodules.record_crossing = fifo = CrossingFifo(width=Packet.size, depth=4,
-                                                           w_domain="sync", r_domain="ctl")
-        m.d.comb += [fifo.w_data.eq(parser.record), fifo.w_en.eq(parser.record_valid)]
+        m.submodules.record_crossing = fifo = CrossingFifo(Packet, depth=4, w_domain="sync",
+                                                           r_domain="ctl")
+        m.d.comb += [fifo.i.payload.eq(parser.record), fifo.i.valid.eq(parser.record_valid)]
         record, record_valid = Signal(Packet), Signal()
-        take = fifo.r_rdy & tracker.ready & ~record_valid
+        take = fifo.o.valid & tracker.ready & ~record_valid
         if jitter is not None:
             take &= jitter.ready
-        m.d.comb += fifo.r_en.eq(take)
+        m.d.comb += fifo.o.ready.eq(take)
         m.d.ctl += record_valid.eq(take)
         with m.If(take):
-            m.d.ctl += record.eq(fifo.r_data)
+            m.d.ctl += record.eq(fifo.o.payload)
         start_held = Signal()
         with m.If(start):
             m.d.ctl += start_held.eq(1)

@@ -142,7 +142,7 @@ def test_a_frozen_round_captures_only_what_the_core_holds_unless_it_carries_a_ca
     (8.0, 8.0, 1, True),        # a reader that stops a while: the FIFO fills to the last entry
 ])
 def test_receive_fifo_keeps_every_accepted_entry(write_ns, read_ns, read_every, pause):
-    fifo = CrossingFifo(width=16, depth=16, w_domain="rx")
+    fifo = CrossingFifo(16, depth=16, w_domain="rx")
     m = Module()
     m.domains.rx = ClockDomain("rx")
     m.submodules.fifo = fifo
@@ -153,22 +153,22 @@ def test_receive_fifo_keeps_every_accepted_entry(write_ns, read_ns, read_every, 
 
     async def writer(ctx):
         value = 0
-        ctx.set(fifo.w_en, 1)
+        ctx.set(fifo.i.valid, 1)
         for _ in range(600):
-            ctx.set(fifo.w_data, value)
-            _, _, ready = await ctx.tick("rx").sample(fifo.w_rdy)
+            ctx.set(fifo.i.payload, value)
+            _, _, ready = await ctx.tick("rx").sample(fifo.i.ready)
             if ready:
                 written.append(value)
                 value += 1
             else:
                 refused.append(value)
-        ctx.set(fifo.w_en, 0)
+        ctx.set(fifo.i.valid, 0)
 
     async def reader(ctx):
         for cycle in range(3000):
             taking = cycle % read_every == 0 and not (pause and 50 <= cycle < 400)
-            ctx.set(fifo.r_en, taking)
-            _, _, ready, data = await ctx.tick("sync").sample(fifo.r_rdy, fifo.r_data)
+            ctx.set(fifo.o.ready, taking)
+            _, _, ready, data = await ctx.tick("sync").sample(fifo.o.valid, fifo.o.payload)
             if taking and ready:
                 read.append(data)
 
@@ -183,7 +183,7 @@ def test_receive_fifo_keeps_every_accepted_entry(write_ns, read_ns, read_every, 
 
 @pytest.mark.parametrize("write_odds, read_odds", [(1.0, 1.0), (1.0, 0.5), (0.5, 1.0), (0.6, 0.4)])
 def test_skid_buffer_passes_every_word_once_in_order(write_odds, read_odds):
-    buffer = SkidBuffer(width=16)
+    buffer = SkidBuffer(16)
     sim = Simulator(buffer)
     sim.add_clock(8e-9)
     chance = random.Random(f"{write_odds} {read_odds}")
@@ -194,15 +194,15 @@ def test_skid_buffer_passes_every_word_once_in_order(write_odds, read_odds):
         value = 0
         for _ in range(cycles):
             writing, reading = chance.random() < write_odds, chance.random() < read_odds
-            ctx.set(buffer.w_en, writing)
-            ctx.set(buffer.w_data, value)
-            ctx.set(buffer.r_en, reading)
-            # `w_rdy` and the output come from flip-flops: what they show now holds at the edge.
-            if writing and ctx.get(buffer.w_rdy):
+            ctx.set(buffer.i.valid, writing)
+            ctx.set(buffer.i.payload, value)
+            ctx.set(buffer.o.ready, reading)
+            # `i.ready` and the output come from flip-flops: what they show now holds at the edge.
+            if writing and ctx.get(buffer.i.ready):
                 written.append(value)
                 value += 1
-            if reading and ctx.get(buffer.r_rdy):
-                read.append(ctx.get(buffer.r_data))
+            if reading and ctx.get(buffer.o.valid):
+                read.append(ctx.get(buffer.o.payload))
             await ctx.tick()
 
     sim.add_testbench(bench)

@@ -10,15 +10,13 @@ into a memory row, one 32-bit word at a time.
 A register wider than 32 bits reads as several words, low first; reading word 0 latches the
 others, so they all belong to the same instant.
 """
-import operator
-from functools import reduce
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import regmap
-from ..fanout import copies
+from ..fanout import and_or, copies
 
 __all__ = ["RegisterBus", "TableWrite", "RegisterBank", "row_layout"]
 
@@ -168,10 +166,10 @@ class RegisterBank(wiring.Component):
             if all(entry is entries[0] for entry in entries):   # a register array
                 m.d.sync += block_pair.eq(Cat(*entries[0], indices[0] in shadowed))
             else:
-                m.d.sync += block_pair.eq(reduce(operator.or_, (
-                    Cat(*entry, index in shadowed) & in_block[i].replicate(65)
+                m.d.sync += block_pair.eq(and_or([
+                    (in_block[i], Cat(*entry, index in shadowed))
                     for i, (entry, index) in enumerate(zip(entries, indices))
-                    if entry is not None)))
+                    if entry is not None]))
             block_pairs[block] = block_pair
         # The block is chosen by a registered one-hot match (an AND-OR, no address decode),
         # in two copies, each for half of the pair.
@@ -182,9 +180,8 @@ class RegisterBank(wiring.Component):
         high_is_shadow = Signal()
         chosen = Cat(pair, high_is_shadow)
         for half, hits in zip((slice(0, 32), slice(32, 65)), halves):
-            m.d.sync += chosen[half].eq(reduce(operator.or_, (
-                block_pairs[block][half] & hits[i].replicate(len(chosen[half]))
-                for i, block in enumerate(blocks))))
+            m.d.sync += chosen[half].eq(and_or([(hits[i], block_pairs[block][half])
+                                                for i, block in enumerate(blocks)]))
         word_addr, word_reading = Signal(), Signal()
         m.d.sync += [word_addr.eq(block_addr[0]), word_reading.eq(block_reading),
                      bus.r_valid.eq(word_reading)]

@@ -18,8 +18,8 @@ from amaranth.lib.wiring import In, Out
 from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
                          RECORD_TAG, ErrorCode, Op)
 from ...regmap import RECORD_FIELDS
-from ..buffer import buffered
-from ..fanout import copies, shares
+from ..buffer import SkidBuffer
+from ..fanout import copies, load_in_shares
 from .bank import RegisterBus
 
 __all__ = ["Bridge", "FrameTx"]
@@ -104,10 +104,11 @@ class Bridge(wiring.Component):
         m = Module()
         m.submodules.frame_tx = frame_tx = FrameTx()
         wiring.connect(m, frame_tx.tx, wiring.flipped(self.tx))
-        # Reply bytes go to the framer through a small FIFO: the byte chosen by this FSM's
+        # Reply bytes go to the framer through a skid buffer: the byte chosen by this FSM's
         # state is stored, not steered through the framer's logic in the same cycle.
-        out = stream.Signature(OutByte).create()
-        buffered(m, "out_buffer", out, frame_tx.frame)
+        m.submodules.out_buffer = out_buffer = SkidBuffer(OutByte)
+        wiring.connect(m, out_buffer.o, frame_tx.frame)
+        out = out_buffer.i
         m.submodules.crc = crc = CRC16_CCITT_FALSE(8).create()
         size = 4 + MAX_BODY
         m.submodules.buffer = buffer = Memory(shape=8, depth=1 << (size - 1).bit_length(),
@@ -151,11 +152,12 @@ class Bridge(wiring.Component):
                     m.next = then
 
         # Receiving runs in registered steps, so no long path starts at the link's FIFO (a block
-        # RAM, slow to its output) or ends there: the byte goes through a small FIFO (its
+        # RAM, slow to its output) or ends there: the byte goes through a skid buffer (its
         # `ready` comes from a flip-flop), is unescaped (`u_*`, pulses), then stored and
         # checked by the FSM in RECEIVE.
-        received = stream.Signature(8).create()
-        buffered(m, "rx_buffer", self.rx, received)
+        m.submodules.rx_buffer = rx_buffer = SkidBuffer(8)
+        wiring.connect(m, wiring.flipped(self.rx), rx_buffer.i)
+        received = rx_buffer.o
         in_valid, in_byte, take_in = received.valid, received.payload, received.ready
         u_data, u_end, u_bad, u_byte = Signal(), Signal(), Signal(), Signal(8)
         m.d.sync += [u_data.eq(0), u_end.eq(0), u_bad.eq(0)]
@@ -312,11 +314,6 @@ class Bridge(wiring.Component):
                         m.d.sync += [*(copy.eq(0) for copy in sending),
                                      *(copy.eq(1) for copy in taking)]
                         m.next = "RECORD_TAKE"
-        shifted = record.as_value() >> 8
-        for bits, taking_copy, sending_copy in zip(shares(Record.size, len(taking)), taking,
-                                                   sending):
-            with m.If(taking_copy):
-                m.d.sync += record.as_value()[bits].eq(self.records.payload.as_value()[bits])
-            with m.Elif(sending_copy & out.ready):
-                m.d.sync += record.as_value()[bits].eq(shifted[bits])
+        sent = [copy & out.ready for copy in sending]
+        load_in_shares(m, record, [(taking, self.records.payload), (sent, record.as_value() >> 8)])
         return m

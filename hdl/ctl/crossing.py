@@ -22,7 +22,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ..fanout import copies, shares
+from ..fanout import copies, load_in_shares
 
 __all__ = ["ControlCrossing"]
 
@@ -93,11 +93,7 @@ class ControlCrossing(wiring.Component):
             (kept if name in self._always else held).append(bits)
         capture = copies(1, 8, "capture")
         m.d.sync += [copy.eq(after[-2] & fresh_sync) for copy in capture]
-        for bits, enable in zip(shares(sum(b.stop - b.start for b in held), len(capture)),
-                                capture):
-            with m.If(enable):
-                m.d.sync += Cat(snapshot[b] for b in held)[bits].eq(
-                    Cat(live[b] for b in held)[bits])
+        load_in_shares(m, Cat(snapshot[b] for b in held), [(capture, Cat(live[b] for b in held))])
         if kept:
             always = Signal()
             m.d.sync += always.eq(after[-2])

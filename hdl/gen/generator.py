@@ -14,18 +14,16 @@ checksum is final), and `sfd` comes before byte 40 is fetched. In the core the M
 pauses it 8 cycles after the skid buffers' 4 bytes, with `sfd` at its end
 (`tests/test_blocks.py` checks both, and the edge).
 """
-import operator
-from functools import reduce
-
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import FCS_BYTES, ID, MAX_STREAMS, SIZES, SIZE_BITS
-from ..fanout import copies, shares
+from ..fanout import copies, load_in_shares, pick
 from ..mac.gmii import FrameByte
 from ..net.checksum import OnesComplementSum
-from ..net.headers import ETHERTYPE_IPV4, IP_PROTO_UDP, UDPFrameHead, to_be
+from ..net.headers import (ETHERTYPE_IPV4, IP_PROTO_UDP, PayloadSignature, UDPFrameHead,
+                           UDPPseudoHeader, be_words, to_be)
 from .profile import StreamRow
 from .scheduler import Grant
 
@@ -72,19 +70,19 @@ class Generator(wiring.Component):
         flags = Cat(grant.last, Const(0, 7))
 
         # The checksums, one word per cycle from `step` 0; the UDP sum waits for the stamp.
+        # Their words are the header's own (`head`, below), less the checksums they make; the
+        # stamp's are the UDP sum's last.
         m.submodules.ip_sum = ip_sum = OnesComplementSum()
         m.submodules.udp_sum = udp_sum = OnesComplementSum()
-        ip_words = [Cat(Const(0, 2), dscp, Const(0x45, 8)),
-                    ip_length, grant.seq[:16], Const(IP_DONT_FRAGMENT, 16),
-                    Cat(Const(IP_PROTO_UDP, 8), ttl),
-                    src_ip[16:], src_ip[:16], dst_ip[16:], dst_ip[:16]]
-        udp_words = [src_ip[16:], src_ip[:16], dst_ip[16:], dst_ip[:16],
-                     Const(IP_PROTO_UDP, 16), udp_length,
-                     src_port, dst_port, udp_length,
-                     Const(ID >> 16, 16), Const(ID & 0xFFFF, 16), Cat(flags, grant.stream),
-                     grant.seq[16:], grant.seq[:16]]
-        stamp_step = len(udp_words)
-        udp_words += [tx_ns[48:], tx_ns[32:48], tx_ns[16:32], tx_ns[:16]]
+        head, pseudo = Signal(UDPFrameHead), Signal(UDPPseudoHeader)
+        m.d.comb += [pseudo.src.eq(head.ip.src), pseudo.dst.eq(head.ip.dst),
+                     pseudo.protocol.eq(IP_PROTO_UDP), pseudo.length.eq(head.udp.length)]
+        ip_words = be_words(head.ip, skip=["checksum"])
+        udp_words = [*be_words(pseudo), *be_words(head.udp, skip=["checksum"]),
+                     *be_words(head.sig)]
+        stamp_step = len(udp_words) - PayloadSignature["tx_ns"].width // 16
+        assert PayloadSignature["tx_ns"].offset + PayloadSignature["tx_ns"].width == \
+            PayloadSignature.size, "the stamp ends the signature: its words are summed last"
         # A step's words are picked by a one-hot of `step` and OR-ed in two registered stages
         # (a wide multiplexer behind a binary `step` does not fit in a cycle); the flags follow.
         step = Signal(range(len(udp_words) + 1), init=len(udp_words))
@@ -94,8 +92,8 @@ class Generator(wiring.Component):
         with m.If((step < len(udp_words)) & ((step < stamp_step) | stamped)):
             m.d.sync += [step.eq(step + 1), picked.eq(1 << step),
                          flags_picked.eq(Cat(step == 0, step < len(ip_words), 1))]
-        ip_word = _pick(m, ip_words, picked[:len(ip_words)])
-        udp_word = _pick(m, udp_words, picked)
+        ip_word = pick(m, ip_words, picked[:len(ip_words)], "ip_word")
+        udp_word = pick(m, udp_words, picked, "udp_word")
         flags_paired, flags_added = Signal(3), Signal(3)
         m.d.sync += [flags_paired.eq(flags_picked), flags_added.eq(flags_paired)]
         first, ip_add, udp_add = flags_added
@@ -106,7 +104,6 @@ class Generator(wiring.Component):
         ]
         udp_checksum = Mux(udp_sum.checksum == 0, 0xFFFF, udp_sum.checksum)  # RFC 768
 
-        head = Signal(UDPFrameHead)
         m.d.comb += [
             head.eth.dst.eq(to_be(dst_mac, 6)),
             head.eth.src.eq(to_be(src_mac, 6)),
@@ -148,13 +145,7 @@ class Generator(wiring.Component):
         # long before it is needed.
         selected = Signal(groups)           # no bit past the head
         m.d.sync += selected.eq(Cat(group == word for word in range(groups)))
-        pairs = [Signal(64, name=f"pair{first // 2}") for first in range(0, groups, 2)]
-        for first, pair in zip(range(0, groups, 2), pairs):
-            m.d.sync += pair.eq(reduce(operator.or_, (
-                selected[word].replicate(64) & head_words[word]
-                for word in range(first, min(first + 2, groups)))))
-        fetched = Signal(64)
-        m.d.sync += fetched.eq(reduce(operator.or_, pairs))
+        fetched = pick(m, head_words, selected, "fetched")
 
         size_index = Array(Signal(range(SIZES), name=f"size_index{i}") for i in range(streams))
         fours = [Signal(range(SIZES), name=f"size_index_four{q}") for q in range(streams // 4)]
@@ -235,26 +226,10 @@ class Generator(wiring.Component):
                         m.next = "IDLE"
         # The two words shift and load in quarters, each under its own copies of the enables:
         # together they are 128 flip-flops, too many for one register to reach in a cycle.
-        shifted = word_now >> 8
-        for bits, sending_copy, group_end_copy in zip(shares(64, len(sending)), sending,
-                                                      group_end):
-            with m.If(sending_copy & self.frames.ready):
-                m.d.sync += word_now[bits].eq(Mux(group_end_copy, word_next[bits],
-                                                  shifted[bits]))
-                with m.If(group_end_copy):
-                    m.d.sync += word_next[bits].eq(fetched[bits])
+        moving = [copy & self.frames.ready for copy in sending]
+        load_in_shares(m, word_now, [(moving, lambda i: Mux(group_end[i], word_next,
+                                                             word_now >> 8))])
+        load_in_shares(m, word_next, [([copy & end for copy, end in zip(moving, group_end)],
+                                       fetched)])
         return m
 
-
-def _pick(m, words, onehot):
-    """The word `onehot` marks, two cycles later: pairs OR-ed into registers, then all."""
-    pairs = []
-    for first in range(0, len(words), 2):
-        pair = Signal(16, name=f"pair{first // 2}")
-        m.d.sync += pair.eq(reduce(operator.or_, (onehot[index].replicate(16) & words[index]
-                                                  for index in (first, first + 1)
-                                                  if index < len(words))))
-        pairs.append(pair)
-    word = Signal(16)
-    m.d.sync += word.eq(reduce(operator.or_, pairs))
-    return word

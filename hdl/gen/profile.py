@@ -97,16 +97,32 @@ State = data.StructLayout({
 })
 
 
+# The engine's stages, in the order a slot goes through them, one cycle each (`ProfileEngine`).
+STAGES = "ABPRCDE"
+WRITE_BACK = STAGES.index("D")      # the cycle a slot's new state is written, after A
+assert WRITE_BACK < TICK_CYCLES, "a slot's state is written back before its next visit reads it"
+
+
 class ProfileEngine(wiring.Component):
-    """A pipeline over the streams. Stage A reads a stream's place in its profile (and, when
-    arming, its stream row); stage B picks the segment row to read: the current segment, or
-    the next one when this tick ends it (`ending`, kept in the state); stages P and R register
-    that row; stage C computes the new state and rate; stage D registers what goes to the
-    stream's accumulator, and stage E hands it over (`slot_onehot`: that stream adopts `rate`),
-    from registers: it fans out to every stream. A stream's state is written back in stage D,
-    four cycles after its place was read, long before its next visit TICK_CYCLES cycles later.
-    A slot from `streams` on (an image with fewer streams) is swept like the others, but arms,
-    ends and starts nothing."""
+    """A pipeline over the streams: slot `slot_a` enters at A each cycle, and each slot comes
+    round again every TICK_CYCLES cycles. One slot's way through it:
+
+        cycle  stage  what happens
+          0    A      its place in the profile is read (and, when arming, its stream row)
+          1    B      place and stream row are here: the segment row to read is picked, the
+                      current segment or the next one when this tick ends it (`ending`)
+          2    P      the segment row comes out of its block RAM, into a register
+          3    R      ... and into a second one; the slot's state is read
+          4    C      the new state and rate
+          5    D      the state is written back; what goes to the accumulator, registered
+          6    E      handed over (`slot_onehot`: that stream adopts `rate`), from registers:
+                      it fans out to every stream
+
+    The invariants (asserted): the write-back (D, cycle 5) comes before the slot's next visit
+    reads its place (A, cycle TICK_CYCLES), so no state is read stale and nothing needs
+    forwarding; and an image's streams fit the slots, one stream per slot. A slot from
+    `streams` on (an image with fewer streams) is swept like the others, but arms, ends and
+    starts nothing."""
     start: In(1)                        # sweep once, arming every stream, then pulse `go`
     stream_addr: Out(range(MAX_STREAMS))
     stream_row: In(StreamRow)
@@ -126,6 +142,7 @@ class ProfileEngine(wiring.Component):
     starting: Out(MAX_STREAMS)          # with `go`: the enabled streams, one bit each
 
     def __init__(self, streams=MAX_STREAMS):
+        assert streams <= TICK_CYCLES, "one stream per slot"
         self._streams = streams
         super().__init__()
 

@@ -2,7 +2,8 @@
 ARP (RFC 826), and the wirestamp payload signature.
 
 Multi-byte fields are arrays of bytes in wire order (byte 0 first on the wire), so a layout's
-bits 8*i..8*i+7 are its i-th byte on the wire; `to_be` and `from_be` convert to integers.
+bits 8*i..8*i+7 are its i-th byte on the wire; `to_be` and `from_be` convert to integers, and
+`be_words` gives the 16-bit words a checksum (RFC 1071) sums.
 """
 from amaranth import Cat, Const, Value
 from amaranth.lib import data
@@ -10,9 +11,9 @@ from amaranth.lib import data
 from ...regmap import SIGNATURE_FIELDS
 
 __all__ = ["EthernetHeader", "IPv4Header", "UDPHeader", "PayloadSignature", "UDPFrameHead",
-           "ArpPacket", "IcmpHeader", "ArpFrame", "IcmpFrameHead",
-           "to_be", "from_be", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP", "IP_PROTO_ICMP",
-           "ARP_REQUEST", "ARP_REPLY", "ICMP_ECHO_REPLY", "ICMP_ECHO_REQUEST"]
+           "ArpPacket", "IcmpHeader", "ArpFrame", "IcmpFrameHead", "UDPPseudoHeader",
+           "to_be", "from_be", "be_words", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "IP_PROTO_UDP",
+           "IP_PROTO_ICMP", "ARP_REQUEST", "ARP_REPLY", "ICMP_ECHO_REPLY", "ICMP_ECHO_REQUEST"]
 
 ETHERTYPE_IPV4 = 0x0800
 ARP_REQUEST = 1
@@ -38,6 +39,11 @@ IPv4Header = data.StructLayout({
 
 UDPHeader = data.StructLayout({
     "src_port": _bytes(2), "dst_port": _bytes(2), "length": _bytes(2), "checksum": _bytes(2),
+})
+
+# What the UDP checksum covers besides the datagram (RFC 768): taken from the IPv4 header.
+UDPPseudoHeader = data.StructLayout({
+    "src": _bytes(4), "dst": _bytes(4), "zero": 8, "protocol": 8, "length": _bytes(2),
 })
 
 PayloadSignature = data.StructLayout({name: _bytes(width // 8) for name, width in SIGNATURE_FIELDS})
@@ -74,3 +80,18 @@ def from_be(field):
     """The integer a wire-order byte array holds."""
     n_bytes = len(field.as_value()) // 8
     return Cat(*(field[n_bytes - 1 - i] for i in range(n_bytes)))
+
+
+def be_words(header, skip=()):
+    """The 16-bit words of a header in wire order, first byte high, as a ones' complement sum
+    takes them; less the fields named in `skip` (the checksum a sum makes, say), each of
+    whole words."""
+    value = Value.cast(header)
+    assert len(value) % 16 == 0, "a header of whole words"
+    skipped = set()
+    for name in skip:
+        field = header.shape()[name]
+        assert field.offset % 16 == 0 and field.width % 16 == 0, f"{name}: not whole words"
+        skipped.update(range(field.offset // 16, (field.offset + field.width) // 16))
+    return [Cat(value[16 * i + 8:16 * i + 16], value[16 * i:16 * i + 8])
+            for i in range(len(value) // 16) if i not in skipped]

@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...regmap import ID, MAX_FRAME, MAX_STREAMS, PACKET_FIELDS, RX_COUNTER_BITS, SIGNATURE_BYTES
 from ..fanout import copies
+from ..mac.rx import RxFrame
 from ..net.checksum import OnesComplementSum
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REQUEST, IP_PROTO_ICMP, IP_PROTO_UDP, ArpFrame,
@@ -32,14 +33,7 @@ OUTCOMES = COUNTED + ["arp_request", "arp_answer", "icmp_echo"]
 
 
 class Parser(wiring.Component):
-    # From MacRx.
-    stamp: In(64)           # the SFD time; holds until after the frame's decision
-    byte_valid: In(1)
-    byte: In(8)
-    index: In(range(MAX_FRAME + 2))
-    done: In(1)
-    good: In(1)
-    length: In(range(MAX_FRAME + 2))
+    frame: In(RxFrame())    # from MacRx; its stamp holds until after the frame's decision
     # Configuration.
     unit_ip: In(32)
     arp_target: In(32)
@@ -68,15 +62,15 @@ class Parser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        head = self.head
+        head, frame = self.head, self.frame
         # Each byte of the head is stored a cycle after it comes, under a registered one-hot of
         # its place (a decode of `index` would sit in front of every byte's enable).
         # The byte in eight copies, each stored into an eighth of the head (one register reached
         # 480 flip-flops; with four, the routing to 120 still took 5 ns).
         place, placed_bytes = Signal(HEAD_BYTES), copies(8, 8, "placed_byte")
-        m.d.sync += [place.eq(Mux(self.byte_valid & (self.index < HEAD_BYTES),
-                                  1 << self.index[:6], 0)),
-                     [copy.eq(self.byte) for copy in placed_bytes]]
+        m.d.sync += [place.eq(Mux(frame.byte_valid & (frame.index < HEAD_BYTES),
+                                  1 << frame.index[:6], 0)),
+                     [copy.eq(frame.byte) for copy in placed_bytes]]
         for index in range(HEAD_BYTES):
             with m.If(place[index]):
                 m.d.sync += head[8 * index:8 * (index + 1)].eq(
@@ -86,14 +80,14 @@ class Parser(wiring.Component):
         # its second byte (the sum has until the decision, 26 bytes later at least).
         m.submodules.ip_sum = ip_sum = OnesComplementSum()
         high = Signal(8)
-        in_header = (self.index >= IP_START) & (self.index < IP_END)
+        in_header = (frame.index >= IP_START) & (frame.index < IP_END)
         m.d.sync += [ip_sum.add.eq(0), ip_sum.clear.eq(0)]
-        with m.If(self.byte_valid & in_header):
-            with m.If(~self.index[0]):
-                m.d.sync += high.eq(self.byte)
+        with m.If(frame.byte_valid & in_header):
+            with m.If(~frame.index[0]):
+                m.d.sync += high.eq(frame.byte)
             with m.Else():
-                m.d.sync += [ip_sum.add.eq(1), ip_sum.word.eq(Cat(self.byte, high)),
-                             ip_sum.clear.eq(self.index == IP_START + 1)]
+                m.d.sync += [ip_sum.add.eq(1), ip_sum.word.eq(Cat(frame.byte, high)),
+                             ip_sum.clear.eq(frame.index == IP_START + 1)]
 
         udp = data.View(UDPFrameHead, head)
         arp = data.View(ArpFrame, head[:ArpFrame.size])
@@ -141,7 +135,7 @@ class Parser(wiring.Component):
             m.d.sync += registered.eq(Cat(*parts))
             flag[name] = Signal(name=name)
             m.d.sync += flag[name].eq(registered.all())
-        ip_frame_length = Signal.like(self.length)
+        ip_frame_length = Signal.like(frame.length)
         m.d.sync += ip_frame_length.eq(ip_length + 18)
         truncated = Signal()        # the IP datagram claims more than the frame holds
 
@@ -154,16 +148,16 @@ class Parser(wiring.Component):
         # `decide` in copies: the first steers the outcome, the others load about 250 flip-flops
         # (whatever the outcome: they only count where the outcome says so).
         decide, *loads = copies(1, 4, "decide")
-        m.d.sync += [copy.eq(self.done & self.good) for copy in (decide, *loads)]
-        with m.If(self.done):
-            m.d.sync += [self.frame_length.eq(self.length),
-                         truncated.eq(ip_frame_length > self.length)]
+        m.d.sync += [copy.eq(frame.done & frame.good) for copy in (decide, *loads)]
+        with m.If(frame.done):
+            m.d.sync += [self.frame_length.eq(frame.length),
+                         truncated.eq(ip_frame_length > frame.length)]
         for load, targets in zip(loads, [
                 [self.answer_mac.eq(from_be(arp.arp.sha)), self.record.stream.eq(udp.sig.stream),
                  self.record.flags.eq(udp.sig.flags), self.record.length.eq(self.frame_length),
                  self.record.seq.eq(from_be(udp.sig.seq))],
                 [self.record.tx_ns.eq(from_be(udp.sig.tx_ns))],
-                [self.record.rx_ns.eq(self.stamp)]]):
+                [self.record.rx_ns.eq(frame.stamp)]]):
             with m.If(load):
                 m.d.sync += targets
         with m.If(decide):

@@ -1,12 +1,6 @@
 """What lets the unit live on a real LAN: ARP (RFC 826) replies for its own address, ARP
-requests to resolve a device's MAC, and ICMP echo replies (RFC 792), all sent by `Responder`;
-and `TxMux`, which shares the MAC between these replies and the generator.
-
-Merging: `TxMux` chooses at frame boundaries only. When a reply and a generated frame both wait,
-the reply goes first, so a stream at line rate cannot starve ARP. The generated frame then
-leaves one reply later (at most 1518 + 20 byte times for a maximal echo). Its TX stamp is
-taken at its real SFD, so its latency is still exact, and the scheduler's rate accumulators
-never stop, so only that frame moves: the ones after it leave at their own times.
+requests to resolve a device's MAC, and ICMP echo replies (RFC 792), all sent by `Responder`
+(the MAC is shared with the generator by `mac.mux.TxMux`).
 
 The echo reply is the request with addresses swapped (the IPv4 checksum does not change) and
 the ICMP type set to 0, its checksum updated incrementally (RFC 1624, eqn. 3). The request is
@@ -26,13 +20,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...regmap import MAX_FRAME, RX_COUNTER_BITS
-from ..fanout import copies, shares
+from ..fanout import copies, load_in_shares
 from ..mac.gmii import FrameByte
+from ..mac.rx import RxFrame
 from ..net.headers import (ARP_REPLY, ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4,
                            ICMP_ECHO_REPLY, ArpFrame, IcmpFrameHead, UDPFrameHead, from_be,
                            to_be)
 
-__all__ = ["Responder", "TxMux"]
+__all__ = ["Responder"]
 
 BUFFER_BYTES = 2048
 ICMP_ECHO_WORD = 0x0800          # type 8, code 0: the word the reply changes to 0x0000
@@ -40,10 +35,7 @@ ICMP_ECHO_WORD = 0x0800          # type 8, code 0: the word the reply changes to
 
 class Responder(wiring.Component):
     # The received frame, byte by byte (from MacRx), and the parser's verdicts.
-    frame_start: In(1)
-    byte_valid: In(1)
-    byte: In(8)
-    index: In(range(MAX_FRAME + 2))
+    frame: In(RxFrame())
     head: In(UDPFrameHead.size)
     frame_length: In(range(MAX_FRAME + 2))
     arp_request: In(1)
@@ -67,10 +59,11 @@ class Responder(wiring.Component):
 
         arp_pending, query_pending, echo_pending = Signal(), Signal(), Signal()
         buffering = Signal()         # this frame is going into the buffer
-        with m.If(self.frame_start):
+        frame = self.frame
+        with m.If(frame.start):
             m.d.sync += buffering.eq(~echo_pending)
-        m.d.comb += [write.addr.eq(self.index), write.data.eq(self.byte),
-                     write.en.eq(self.byte_valid & buffering & (self.index < BUFFER_BYTES))]
+        m.d.comb += [write.addr.eq(frame.index), write.data.eq(frame.byte),
+                     write.en.eq(frame.byte_valid & buffering & (frame.index < BUFFER_BYTES))]
 
         arp_in = data.View(ArpFrame, self.head[:ArpFrame.size])
         icmp_in = data.View(IcmpFrameHead, self.head[:IcmpFrameHead.size])
@@ -147,13 +140,8 @@ class Responder(wiring.Component):
         load_echo = copies(1, 8, "load_echo")   # in ECHO_FIRST
         m.d.comb += self.frames.valid.eq(sending[0])
         advance = sending[0] & self.frames.ready
-        for index, bits in enumerate(shares(len(out), len(sending))):
-            with m.If(load_arp[index]):
-                m.d.sync += out[bits].eq(arp_out.as_value()[bits])
-            with m.Elif(load_echo[index]):
-                m.d.sync += out[bits].eq(echo.as_value()[bits])
-            with m.Elif(sending[index] & self.frames.ready):
-                m.d.sync += out[bits].eq(out[8:][bits])
+        load_in_shares(m, out, [(load_arp, arp_out), (load_echo, echo),
+                                ([copy & self.frames.ready for copy in sending], out[8:])])
         m.d.sync += payload_byte.eq(read.data)
         m.d.comb += [read.addr.eq(fetch),
                      self.frames.p.data.eq(Mux(in_payload, payload_byte, out[:8]))]
@@ -205,32 +193,4 @@ class Responder(wiring.Component):
 
         with m.If(self.clear):
             m.d.sync += [self.arp_tx.eq(0), self.icmp_tx.eq(0), self.dropped.eq(0)]
-        return m
-
-
-class TxMux(wiring.Component):
-    """Shares the MAC between generated frames and replies, a whole frame at a time."""
-    generated: In(stream.Signature(FrameByte))
-    replies: In(stream.Signature(FrameByte))
-    out: Out(stream.Signature(FrameByte))
-    sfd: In(1)                      # from the MAC
-    generated_sfd: Out(1)           # the MAC's SFD, when it belongs to a generated frame
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.replies.valid):
-                    m.next = "REPLY"
-                with m.Elif(self.generated.valid):
-                    m.next = "GENERATED"
-            for name, source in (("REPLY", self.replies), ("GENERATED", self.generated)):
-                with m.State(name):
-                    m.d.comb += [self.out.valid.eq(source.valid),
-                                 self.out.payload.eq(source.payload),
-                                 source.ready.eq(self.out.ready)]
-                    if name == "GENERATED":
-                        m.d.comb += self.generated_sfd.eq(self.sfd)
-                    with m.If(source.valid & self.out.ready & source.payload.last):
-                        m.next = "IDLE"
         return m

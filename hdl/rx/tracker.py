@@ -2,9 +2,33 @@
 
 For each record (one signature datagram): latency = RX stamp - TX stamp (ns, saturating at
 2**40 - 1). The stream's row in a small memory is read, updated and written back: packets,
-bytes, latency min / max / sum / sum of squares, and the sequence counters. One record takes
-thirteen cycles (208 ns on the 62.5 MHz control clock); records come at most one per minimal
-frame (672 ns).
+bytes, latency min / max / sum / sum of squares, and the sequence counters.
+
+The pipeline. A record is taken in IDLE, and then goes through one state per stage (`STAGES`,
+control-clock cycles). The arithmetic runs every cycle, register to register; a stage's
+result is right by the time the state that uses it comes:
+
+    cycle  state        what is ready at its end
+      0    IDLE         the record, its row's address, its seen slot's address
+      1    LATENCY      rx_ns - tx_ns; seq - next_seq, next_seq - seq (the row's read is async)
+      2    CLAMP        the latency, clamped to 0 .. 2**40 - 1
+      3    SHORT        the latency for squaring (clamped to 36 bits); the seen slot
+      4    OPERANDS     a copy of it per multiplier
+      5    SQUARE       the three partial products
+      6    MOVE         the products, nearer the adder
+      7    SUM_SQUARES  the square; the histogram bucket's address
+      8    READ         the row's low sums, min, max, counts
+      9    CARRY        the high sums; the histogram count out of its block RAM
+     10    COUNT        the count in `hist_data`; the count + 1
+     11    UPDATE       the updated row (`updated`), its write enables
+     12    WRITE        row, slot and count written: the next record may read them
+
+The invariants it rests on (asserted below): a record's row holds still from IDLE to its
+write-back, so the pipeline must be done before the next record can come: records come at
+most one per minimal frame (84 byte times of the core clock, RECORD_SPACING = 42 control
+cycles), and the 13 cycles are well inside it. And a record's row is read only after the
+previous record's write-back (WRITE), since it is taken in IDLE after it: no row is read
+while it is being updated, so no forwarding is needed.
 
 Sequence numbers (in the spirit of RFC 4737): `next_seq` is one past the highest sequence
 number seen (0 at START). A datagram with seq >= next_seq is in order; the numbers it skips
@@ -25,8 +49,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ...regmap import (HIST_BUCKETS, HIST_COUNT_BITS, SEQ_WINDOW, STATS_FIELDS, STATS_SIGNED,
-                       MAX_STREAMS)
+from ...regmap import (FRAME_OVERHEAD, HIST_BUCKETS, HIST_COUNT_BITS, MIN_FRAME, SEQ_WINDOW,
+                       STATS_FIELDS, STATS_SIGNED, MAX_STREAMS)
 from ..blockram import BlockMemory
 from ..fanout import copies
 from .histogram import LATENCY_BITS, HistogramBucket
@@ -40,6 +64,13 @@ SQUARE_BITS = 36            # latencies up to 68 s are squared exactly; longer o
 SEEN_TAG_BITS = 8
 HALF = 64                   # the latency sums are added in two halves: bits below, then above
 Seen = data.StructLayout({"valid": 1, "tag": SEEN_TAG_BITS})
+# The states a record goes through after IDLE, in order (the module's cycle table).
+STAGES = ("LATENCY", "CLAMP", "SHORT", "OPERANDS", "SQUARE", "MOVE", "SUM_SQUARES", "READ",
+          "CARRY", "COUNT", "UPDATE", "WRITE")
+# Control-clock cycles between records at most: a minimal frame's byte times on the wire, at
+# half the core clock.
+RECORD_SPACING = (MIN_FRAME + FRAME_OVERHEAD) // 2
+assert 1 + len(STAGES) <= RECORD_SPACING, "a record's pipeline ends before the next can come"
 
 
 class Tracker(wiring.Component):
@@ -272,27 +303,16 @@ class Tracker(wiring.Component):
                 with m.If(sweep == streams * HIST_BUCKETS - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
-            # The stages above, one state each (see their comments).
-            for state, following in [("LATENCY", "CLAMP"), ("CLAMP", "SHORT"),
-                                     ("SHORT", "OPERANDS"), ("OPERANDS", "SQUARE"),
-                                     ("SQUARE", "MOVE"), ("MOVE", "SUM_SQUARES")]:
+            # The stages (`STAGES`, the module's cycle table), one state each; the arithmetic
+            # above runs every cycle, so most of them only move on.
+            for state, following in zip(STAGES, (*STAGES[1:], "IDLE")):
                 with m.State(state):
                     m.next = following
-            with m.State("SUM_SQUARES"):    # the bucket of `latency` is out now
-                m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
-                m.next = "READ"
-            with m.State("READ"):
-                m.next = "CARRY"
-            with m.State("CARRY"):      # the histogram count comes out of its block RAM
-                m.next = "COUNT"
-            with m.State("COUNT"):      # ... and is in `hist_data`
-                m.d.comb += update.eq(1)
-                m.d.sync += hist_plus.eq(hist_data + 1)
-                m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.next = "WRITE"
-            with m.State("WRITE"):
-                m.next = "IDLE"
+                    if state == "SUM_SQUARES":      # the bucket of `latency` is out now
+                        m.d.sync += hist_addr.eq(Cat(bucketing.bucket, record.stream))
+                    elif state == "COUNT":          # the count is in `hist_data`
+                        m.d.comb += update.eq(1)
+                        m.d.sync += hist_plus.eq(hist_data + 1)
         m.d.comb += [self.ready.eq((fsm.ongoing("IDLE") & ~pending) | fsm.ongoing("CLEAR")),
                      self.capturing.eq(pending | fsm.ongoing("SNAP"))]
         return m
