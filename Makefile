@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench docs clean
+.PHONY: setup demo test bench docs netlist-sim clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/tx_linerate.py
 	$(BIN)/python benchmarks/virtual_board.py
+
+# The flashed Colorlight netlist (after synth_ecp5) in Verilator, a loopback through its pins.
+netlist-sim: setup
+	$(BIN)/python -m pytest tests/test_netlist.py -v
 
 docs: setup
 	$(BIN)/wirestamp regs > docs/registers.md

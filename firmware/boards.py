@@ -266,6 +266,15 @@ def toolchain_environment():
     return found
 
 
+def toolchain_missing():
+    """Why the YoWASP tools cannot be used here ("" when they can): the reason tests skip."""
+    try:
+        toolchain_environment()
+    except RuntimeError as error:
+        return str(error)
+    return ""
+
+
 def nextpnr_options(seed=None, router="router1"):
     """router1 (nextpnr's own default) gives the faster image: on one placement of the 25F
     image it reached 121.8 MHz where router2 reached 108.9 (router2 detours around congestion,

@@ -210,10 +210,10 @@ def _export(toplevel):
     return amaranth_verilog.convert(VirtualBoard(), name=BOARD, emit_src=False)
 
 
-def run_bench(testcase, params, module="wirestamp.sim.bench", toplevel=TOPLEVEL):
+def run_bench(testcase, params, module="wirestamp.sim.bench", toplevel=TOPLEVEL, built=None):
     """Run cocotb test `testcase` of `module` on `toplevel` with `params` (JSON); returns what
-    it wrote."""
-    runner, build_dir = build_core(toplevel)
+    it wrote. `built`: (runner, build dir) of a design built elsewhere (`sim.netlist`)."""
+    runner, build_dir = built or build_core(toplevel)
     with tempfile.TemporaryDirectory(prefix="wirestamp-bench-") as tmp:
         params_path, result_path = Path(tmp) / "params.json", Path(tmp) / "result.json"
         params_path.write_text(json.dumps(params))

@@ -54,14 +54,31 @@ async def uart_serve(dut):
     is written to `port_file` at once; the bench ends when `stop_file` appears or after
     `limit_us` of simulated time. With `loopback`, GMII TX is cabled to RX (1 cycle); with
     `corrupt_every` N, every Nth byte on the serial line (either way) has a bit flipped."""
-    import os
-    import pty
-    import tty
     params = _params()
     source, sink = await _start(dut, params.get("baud", 3_000_000))
     if params.get("loopback"):
         cocotb.start_soon(_cable(dut))
-    corrupt_every = params.get("corrupt_every", 0)
+    elapsed = await serve_pty(source, sink, params, params.get("corrupt_every", 0))
+    _result({"served_us": elapsed})
+
+
+async def _cable(dut):
+    while True:
+        await RisingEdge(dut.clk)
+        dut.gmii_rx__rxd.value = dut.gmii_tx__txd.value
+        dut.gmii_rx__rx_dv.value = dut.gmii_tx__tx_en.value
+        dut.gmii_rx__rx_er.value = dut.gmii_tx__tx_er.value
+
+
+async def serve_pty(source, sink, params, corrupt_every=0):
+    """Carry bytes between a pseudo-terminal and the UART models `source` (to the unit) and
+    `sink` (from it) until `params["stop_file"]` appears or `params["limit_us"]` of simulated
+    time have passed; returns the time served (µs). The terminal's path is written to
+    `params["port_file"]` at once. With `corrupt_every` N, every Nth byte either way has a bit
+    flipped."""
+    import os
+    import pty
+    import tty
     passed = [0]
 
     def damage(data):
@@ -97,12 +114,4 @@ async def uart_serve(dut):
         elapsed += 2
     os.close(master)
     os.close(slave)
-    _result({"served_us": elapsed})
-
-
-async def _cable(dut):
-    while True:
-        await RisingEdge(dut.clk)
-        dut.gmii_rx__rxd.value = dut.gmii_tx__txd.value
-        dut.gmii_rx__rx_dv.value = dut.gmii_tx__tx_en.value
-        dut.gmii_rx__rx_er.value = dut.gmii_tx__tx_er.value
+    return elapsed

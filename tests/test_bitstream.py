@@ -9,18 +9,9 @@ import re
 
 import pytest
 
-from wirestamp.firmware.boards import build, toolchain_environment
+from wirestamp.firmware.boards import build, toolchain_missing
 
-
-def _tools_missing():
-    try:
-        toolchain_environment()
-    except RuntimeError as error:
-        return str(error)
-    return ""
-
-
-pytestmark = pytest.mark.skipif(bool(_tools_missing()), reason=_tools_missing())
+pytestmark = pytest.mark.skipif(bool(toolchain_missing()), reason=toolchain_missing())
 
 # board: (smallest plausible image in bytes, the clocks besides the core/control/receive three)
 IMAGES = {
