@@ -1,5 +1,9 @@
-"""Small helpers for Amaranth-simulator tests of single blocks."""
+"""Small helpers for Amaranth-simulator tests of single blocks, and for the benches that serve
+a simulated UART on a pseudo-terminal."""
+import time
 import zlib
+
+import pytest
 
 from amaranth.sim import Simulator
 
@@ -27,3 +31,14 @@ async def stream_put(ctx, port, payload):
 
 def fcs(frame):
     return zlib.crc32(frame).to_bytes(4, "little")
+
+
+def wait_for_port(port_file, thread, what, seconds=300):
+    """The pseudo-terminal's path, once the bench running in `thread` has written it to
+    `port_file`; the test fails if the bench ends or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while not port_file.exists() or not port_file.read_text():
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail(f"{what} did not come up")
+        time.sleep(0.2)
+    return port_file.read_text()

@@ -16,6 +16,8 @@ from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
 from wirestamp.regmap import VERSION
 
+from helpers import wait_for_port
+
 CONTRACT = f"{VERSION >> 16}.{VERSION & 0xFFFF}"
 
 
@@ -31,12 +33,8 @@ def serve(tmp_path_factory, **options):
                               kwargs={"module": "wirestamp.sim.uart_bench", "toplevel": UNIT},
                               daemon=True)
     thread.start()
-    deadline = time.monotonic() + 300
-    while not port_file.exists() or not port_file.read_text():
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the simulated unit did not come up")
-        time.sleep(0.2)
-    yield f"serial://{port_file.read_text()}?baud=3000000&timeout=5"
+    port = wait_for_port(port_file, thread, "the simulated unit")
+    yield f"serial://{port}?baud=3000000&timeout=5"
     stop.write_text("")
     thread.join(timeout=60)
 

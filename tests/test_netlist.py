@@ -6,7 +6,6 @@ not only its RTL. Synthesis takes about 5 minutes, Verilator 3, the run 1; `make
 runs this test alone."""
 import json
 import threading
-import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +14,8 @@ from wirestamp.cli import main
 from wirestamp.firmware.boards import CORE_HZ, toolchain_missing
 from wirestamp.sim.netlist import TOPLEVEL, build_netlist
 from wirestamp.sim.runner import run_bench
+
+from helpers import wait_for_port
 
 # What the unit measures beyond the wire, in core cycles, from the cycle its stamps name (the
 # one whose GMII byte is the SFD) to the models' SFD times. Out: the ODDR register (1), then
@@ -38,14 +39,10 @@ def test_a_loopback_through_the_flashed_netlist_is_exact(tmp_path):
                                                module="wirestamp.sim.netlist_bench",
                                                built=built)), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 300
-    while not port_file.exists() or not port_file.read_text():
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the simulated netlist did not come up")
-        time.sleep(0.2)
+    port = wait_for_port(port_file, thread, "the simulated netlist")
     count = 12
     try:
-        assert main(["run", "--device", f"serial://{port_file.read_text()}?timeout=5",
+        assert main(["run", "--device", f"serial://{port}?timeout=5",
                      "--dst-ip", "10.0.0.1", "--rate", "250kpps", "--dst-mac",
                      "ff:ff:ff:ff:ff:ff", "--count", str(count), "--out", str(tmp_path / "run"),
                      "--quiet"]) == 0
