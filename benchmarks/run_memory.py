@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import wirestamp
-from wirestamp.run import run_measurement
+from wirestamp.run import Interrupted, run_measurement
+from wirestamp.records import parts
 from wirestamp.streams import Stream
 
 
@@ -46,15 +47,15 @@ def main(seconds=120.0):
                         count=(1 << 48) - 1)
         try:
             run_measurement(device, [stream], out, progress=False)
-        except KeyboardInterrupt:
+        except Interrupted:
             pass
     for t, mb in samples:
         print(f"{t:6.0f} s  RSS {mb:7.1f} MB")
     if len(samples) > 3:          # from 20 s on: the simulator, pyarrow and numpy are warm
         (t0, m0), (t1, m1) = samples[2], samples[-1]
         print(f"growth from {t0:.0f} s to {t1:.0f} s: {(m1 - m0) / (t1 - t0) * 60:+.2f} MB/min")
-    meta = pq.ParquetFile(out / "records.parquet").metadata
-    print(f"records.parquet: {meta.num_rows} rows in {meta.num_row_groups} row groups "
+    rows = pq.read_table(out / "records.parquet").num_rows
+    print(f"records.parquet: {rows} rows in {len(parts(out / 'records.parquet'))} parts "
           f"(valid after the interrupt)")
 
 

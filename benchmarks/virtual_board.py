@@ -21,7 +21,7 @@ from wirestamp.streams import Stream
 
 def idle_rate(us):
     cycles = us * 1000 // regmap.NS_PER_CYCLE
-    process, workdir = _launch({"dut": "loopback"}, idle_cycles=cycles)
+    process, workdir, _ = _launch({"dut": "loopback"}, idle_cycles=cycles)
     out, _ = process.communicate()
     workdir.cleanup()
     seconds = float(next(line for line in out.split(b"\n") if line.startswith(b"@T")).split()[1])
@@ -37,7 +37,7 @@ def traffic_rate(packets, link="serial", seconds=300):
     import threading
     from pathlib import Path
 
-    from wirestamp.run import run_measurement
+    from wirestamp.run import Interrupted, run_measurement
     with wirestamp.open(f"sim://?dut=echo&delay=3us&link={link}") as device:
         stream = Stream("10.0.0.9", dst_mac="02:00:00:00:00:09", rate="line", count=packets)
         began_ns, began = device.read_register("TIME"), time.perf_counter()
@@ -46,7 +46,7 @@ def traffic_rate(packets, link="serial", seconds=300):
         out = Path(tempfile.mkdtemp(prefix="wirestamp-bench-"))
         try:
             summary = run_measurement(device, [stream], out, progress=False)
-        except KeyboardInterrupt:          # the summary is written, marked interrupted
+        except Interrupted:          # the summary is written, marked interrupted
             print(f"time limit ({seconds} s) reached")
             summary = json.loads((out / "summary.json").read_text())
         finally:

@@ -4,7 +4,6 @@ import json
 import math
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,11 @@ DEVICE_HELP = ("serial:///dev/ttyUSB1?baud=3000000, usb:// (ECPIX-5), or the vir
 
 # firmware.boards.BOARDS' names (that module needs amaranth; a test keeps the two equal).
 BOARDS = ["colorlight_5a75b", "versa_ecp5", "ecpix5"]
+
+# Exit statuses (README, "Commands"): 0 all measured, 1 something not measured, 2 bad input,
+# 3 the unit does not answer, 4 the disk is full, 128 + N after signal N (130 Ctrl-C, 143 TERM).
+EXIT_NO_ANSWER = 3
+EXIT_DISK_FULL = 4
 
 
 def cmd_regs(args):
@@ -44,6 +48,8 @@ def cmd_demo(args):
         from .sim.demo import run_demo
     except ImportError as error:
         return _missing_extra("demo", "simulation", "sim", error)
+    from .files import claim
+    claim(args.out, overwrite=True)     # a writable folder, one demo at a time; it rewrites its own
     run_demo(dut=args.dut, peak=args.peak, seconds=args.seconds, trials=args.trials,
              out=Path(args.out), progress=not args.quiet, link=args.link)
     return 0
@@ -84,21 +90,20 @@ def cmd_info(args):
     return 0
 
 
-def _run_folder(out, overwrite, kind="run", result="summary.json"):
-    """The folder a run writes: `out` as given (refused if it holds a run's results, unless
-    `overwrite`), or by default a new one per run under out/, named by the time it began."""
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder, n = Path("out") / f"{kind}-{stamp}", 1
-        while folder.exists():
-            n += 1
-            folder = Path("out") / f"{kind}-{stamp}-{n}"
-        return folder
-    folder = Path(out)
-    if (folder / result).exists() and not overwrite:
-        raise ValueError(f"--out: {folder} already holds a run's results; give another folder "
-                         f"or --overwrite")
-    return folder
+def _run_folder(out, overwrite, kind="run"):
+    """The folder a run writes, claimed (`files.claim`: a writable folder, locked while this
+    process writes it, refused if it holds any run's files unless `overwrite`) before the unit
+    is touched: `out` as given, or by default a new one per run under out/, named by the time
+    it began. Returns the `files.Claim`."""
+    from .files import claim
+    if out is not None:
+        return claim(out, overwrite)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, n = Path("out") / f"{kind}-{stamp}", 1
+    while folder.exists():
+        n += 1
+        folder = Path("out") / f"{kind}-{stamp}-{n}"
+    return claim(folder)
 
 
 def _print_run(summary, folder):
@@ -124,7 +129,7 @@ def _print_run(summary, folder):
     for warning in summary["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     state = "interrupted; " if summary["interrupted"] else ""
-    print(f"{state}wrote {folder / 'summary.json'} and {folder / 'records.parquet'}")
+    print(f"{state}wrote {folder / 'summary.json'} and {folder / 'records.parquet'}/")
 
 
 def _test_from_flags(args):
@@ -154,8 +159,6 @@ def _test_from_flags(args):
 
 
 def cmd_run(args):
-    import wirestamp
-    from .run import Interrupted, run_measurement
     from .streams import load
     flags = [f for f in ("dst_ip", "dst_mac", "count", "duration") if getattr(args, f)]
     if args.config:
@@ -171,7 +174,16 @@ def cmd_run(args):
         raise ValueError("--dst-ip: give the DUT's address, or a test file with --config")
     else:
         test = _test_from_flags(args)
-    folder = _run_folder(test.out, args.overwrite)
+    with _run_folder(test.out, args.overwrite) as claimed:
+        return _run_trials(args, test, claimed.folder)
+
+
+def _run_trials(args, test, folder):
+    import wirestamp
+    from .device import LinkError
+    from .files import DiskFull
+    from .run import run_measurement
+    from .signals import Interrupted
     folders = [folder] if test.trials == 1 else \
         [folder / f"trial-{n + 1}" for n in range(test.trials)]
     settings = {"device": args.device, "command_line": sys.argv,
@@ -193,14 +205,27 @@ def cmd_run(args):
                                           settle=test.settle, record_sample=test.record_sample,
                                           settings={**settings, "trial": n + 1,
                                                     "trials": test.trials})
-            except (KeyboardInterrupt, Interrupted) as error:
-                print(f"wirestamp: stopped the streams; the partial results are in {out}",
-                      file=sys.stderr)
-                return 128 + getattr(error, "signum", signal.SIGINT)
+            except (Interrupted, LinkError, DiskFull) as error:
+                summary = getattr(error, "summary", None)
+                if summary is None:         # before the unit was started: nothing measured
+                    raise
+                if summary["streams"] is not None:
+                    _print_run(summary, out)
+                elif summary["missing"]:
+                    print(f"wirestamp: not measured: {', '.join(summary['missing'])}",
+                          file=sys.stderr)
+                stop = summary["stop"]["how"]
+                if isinstance(error, Interrupted):
+                    print(f"wirestamp: interrupted ({stop}); what was measured is in {out}",
+                          file=sys.stderr)
+                    return 128 + error.signum
+                print(f"wirestamp: {error}\nthe streams: {stop}; what was measured is in "
+                      f"{out}", file=sys.stderr)
+                return EXIT_DISK_FULL if isinstance(error, DiskFull) else EXIT_NO_ANSWER
             if test.trials > 1:
                 print(f"trial {n + 1} of {test.trials}:")
             _print_run(summary, out)
-            if summary["records"]["lost"] or summary["warnings"]:
+            if summary["records"].get("lost") or summary["warnings"]:
                 status = 1
     return status
 
@@ -245,10 +270,11 @@ def _rfc2544_settings(args):
 def cmd_rfc2544(args):
     import wirestamp
     from . import rfc2544
-    from .run import Interrupted
+    from .signals import Interrupted
     settings = _rfc2544_settings(args)      # bad input refused before the device is touched
-    folder = _run_folder(args.out, args.overwrite, "rfc2544", "results.json")
-    with wirestamp.open(args.device) as dev:
+    with _run_folder(args.out, args.overwrite, "rfc2544") as claimed, \
+            wirestamp.open(args.device) as dev:
+        folder = claimed.folder
         if args.settle is None and settings.shortened:     # the virtual DUT's longest delay
             settings.settle_s = getattr(dev.transport, "settle_s", settings.settle_s)
         dev.set_address(settings.src_mac, settings.src_ip)
@@ -259,7 +285,7 @@ def cmd_rfc2544(args):
         status = _status(not args.quiet)
         try:
             results = rfc2544.run(dev, settings, folder, progress=status)
-        except (KeyboardInterrupt, Interrupted):
+        except Interrupted:
             status(None)
             print(f"wirestamp: stopped the stream; what the finished tests found is in "
                   f"{folder}", file=sys.stderr)
@@ -311,7 +337,7 @@ def _listen(text):
 def cmd_monitor(args):
     import wirestamp
     from .device import LinkError
-    from .run import Interrupted
+    from .signals import Interrupted
     from .history import History, HistoryError
     from .monitor import Collector, Monitor, sample
     from .units import parse_duration
@@ -524,7 +550,7 @@ def cmd_plot(args):
 
 
 def cmd_scpi(args):
-    from .run import Interrupted
+    from .signals import Interrupted
     from .scpi import Server, markdown
     if args.doc:
         print(markdown(), end="")
@@ -811,25 +837,25 @@ def main(argv=None):
     flash.set_defaults(func=cmd_flash)
 
     args = parser.parse_args(argv)
+    from . import signals
     from .device import LinkError, ResolveError
-    from .run import Interrupted
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    # Ctrl-C and `kill -INT` stop a command even when it was started in the background of a
-    # script, which leaves SIGINT ignored (Python then installs no handler of its own).
-    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
+    from .files import DiskFull
+    previous = signals.install()     # SIGINT and SIGTERM: Interrupted (signals.py)
     try:
         return args.func(args)
     except LinkError as error:           # the unit did not answer: say so, with a hint
         print(f"wirestamp: {error}", file=sys.stderr)
-        return 3
+        return EXIT_NO_ANSWER
+    except DiskFull as error:            # the path and the space left
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return EXIT_DISK_FULL
     except ResolveError as error:        # ARP got no answer: say what to check
         print(f"wirestamp: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:              # `wirestamp info | head`: the reader has gone
         sys.stderr.close()
         return 0
-    except (KeyboardInterrupt, Interrupted) as error:
+    except (KeyboardInterrupt, signals.Interrupted) as error:
         print("wirestamp: interrupted", file=sys.stderr)
         return 128 + getattr(error, "signum", signal.SIGINT)
     except RuntimeError as error:        # a missing tool or a failed build: say so
@@ -838,16 +864,11 @@ def main(argv=None):
     except ValueError as error:          # bad input: say which, touch nothing
         print(f"wirestamp: {error}", file=sys.stderr)
         return 2
+    except OSError as error:             # a file or folder that cannot be read or written
+        print(f"wirestamp: {error}", file=sys.stderr)
+        return 2
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, interrupt)
-
-
-def _terminate(signum, frame):
-    """SIGTERM ends a command as Ctrl-C does: streams stopped, files closed, exit 143."""
-    from .run import Interrupted
-    raise Interrupted(signum)
+        signals.restore(previous)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ failed attempts a `LinkError` says what happened; a value is never returned wron
 """
 import ipaddress
 import math
+import os
 import time
 from collections import deque
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -39,17 +41,25 @@ class ResolveError(LookupError):
 
 
 class SerialTransport:
-    """A serial port through pyserial: `serial:///dev/ttyUSB1?baud=3000000`."""
+    """A serial port through pyserial: `serial:///dev/ttyUSB1?baud=3000000`. The port is
+    opened exclusively (TIOCEXCL and an flock, pyserial's `exclusive`): a second process that
+    opens it is refused with the holder's name instead of mixing its requests with ours."""
 
     def __init__(self, port, baud=3_000_000):
         import serial     # pyserial, only needed for this transport
+        self._name, self._baud = port, baud
         self.hint = (f"check that {port} is the unit's UART, that the baud rate is the "
                      f"gateware's (3 Mbaud: ?baud=3000000; the adapter must do it), the wiring "
                      f"(adapter TX to the unit's RX, RX to TX, GND), and that the board is "
                      f"flashed (wirestamp flash; docs/bring-up.md)")
         try:
-            self._port = serial.serial_for_url(port, baudrate=baud, timeout=0)
+            self._port = serial.serial_for_url(port, baudrate=baud, timeout=0, exclusive=True)
         except (serial.SerialException, ValueError, OSError) as error:
+            holder = _holder(port)
+            if holder:
+                raise LinkError(f"cannot open {port}: it is in use by {holder}; stop that "
+                                f"program, or watch the unit from the one that holds it") \
+                    from None
             raise LinkError(f"cannot open {port}: {error}; is the adapter plugged in? "
                             f"(ls /dev/ttyUSB* /dev/ttyACM*)") from None
 
@@ -68,8 +78,56 @@ class SerialTransport:
         except (OSError, ValueError) as error:
             raise LinkError(f"serial port: {error}; was the adapter unplugged?") from None
 
+    def reopen(self):
+        """The same port opened afresh (after a LinkError: to stop the streams)."""
+        with suppress(OSError, ValueError):
+            self._port.close()
+        return SerialTransport(self._name, self._baud)
+
     def close(self):
         self._port.close()
+
+
+def _holder(path):
+    """"PROGRAM (pid N)" of another process that has `path` open, or None (Linux /proc)."""
+    try:
+        target = os.path.realpath(path)
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            if int(fd_dir.parent.name) == os.getpid():
+                continue
+            try:
+                links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+                if target in links:
+                    command = (fd_dir.parent / "cmdline").read_bytes().split(b"\0")
+                    name = " ".join(c.decode(errors="replace") for c in command[:3] if c)
+                    return f"{name} (pid {fd_dir.parent.name})"
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return None
+
+
+SERIAL_OPTIONS = {"baud", "port", "timeout", "retries"}
+LINK_OPTIONS = {"timeout", "retries"}
+
+
+def _link_options(url, query, options):
+    """`timeout` (seconds, finite, above 0) and `retries` (0..100) from the URL's query."""
+    if "timeout" in query:
+        try:
+            timeout = float(query["timeout"])
+        except ValueError:
+            timeout = math.nan
+        if not 0 < timeout <= 3600:
+            raise ValueError(f"{url!r}: timeout={query['timeout']} is not a number of seconds "
+                             f"in (0, 3600]")
+        options.setdefault("timeout", timeout)
+    if "retries" in query:
+        retries = query["retries"]
+        if not retries.isdigit() or int(retries) > 100:
+            raise ValueError(f"{url!r}: retries={retries} is not a whole number 0..100")
+        options.setdefault("retries", int(retries))
 
 
 def open(url, **options):   # noqa: A001 (the library's entry point, like io.open)
@@ -79,17 +137,21 @@ def open(url, **options):   # noqa: A001 (the library's entry point, like io.ope
     it behind the usb:// transport's code through pyusb). The
     query may also set the reply `timeout` in seconds (default 0.5) and `retries` (default 4)."""
     parts = urlparse(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if "timeout" in query:
-        options.setdefault("timeout", float(query["timeout"]))
-    if "retries" in query:
-        options.setdefault("retries", int(query["retries"]))
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    _link_options(url, query, options)
     if parts.scheme == "serial":
+        unknown = set(query) - SERIAL_OPTIONS
+        if unknown:
+            raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(SERIAL_OPTIONS))}")
         port = (parts.netloc + parts.path) or query.get("port")
         if not port:
             raise ValueError(f"{url!r}: no serial port given")
-        baud = int(query.get("baud", 3_000_000))
-        return Device(SerialTransport(port, baud), **options)
+        baud = query.get("baud", "3000000")
+        if not baud.isdigit() or not 300 <= int(baud) <= 100_000_000:
+            raise ValueError(f"{url!r}: baud={baud} is not a baud rate (the gateware's is "
+                             f"3000000)")
+        return Device(SerialTransport(port, int(baud)), **options)
     if parts.scheme == "usb":
         from .usb_link import UsbTransport
         vid, pid = Usb.VID, Usb.PID
@@ -99,6 +161,10 @@ def open(url, **options):   # noqa: A001 (the library's entry point, like io.ope
             except ValueError:
                 raise ValueError(f"{url!r}: give usb://VID:PID in hex, e.g. "
                                  f"usb://{Usb.VID:04x}:{Usb.PID:04x}") from None
+        unknown = set(query) - LINK_OPTIONS - {"serial"}
+        if unknown:
+            raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                             f"known: retries, serial, timeout")
         return Device(UsbTransport(vid, pid, serial=query.get("serial")), **options)
     if parts.scheme == "sim":
         from .sim.virtual import from_query   # needs the [hdl,sim] extras
@@ -219,6 +285,18 @@ class Device:
 
     def close(self):
         self._transport.close()
+
+    def reconnect(self):
+        """The same unit over a fresh connection (the transport's `reopen`), after a
+        `LinkError`: so that the streams can be stopped when the old link is gone. The link's
+        state starts over: no held records, no write tag known."""
+        reopen = getattr(self._transport, "reopen", None)
+        if reopen is None:
+            raise LinkError("this transport cannot open a new connection")
+        self._transport = reopen()
+        self._deframer = Deframer()
+        self._records.clear()
+        self._write_tag = None
 
     # The link.
     def _request(self, frame_for_tag, expect):

@@ -13,14 +13,18 @@ A record's `seq` is the datagram's 32-bit sequence number: at 1.49 Mpps it wraps
 places each new one within ±2³¹ of it, so a run of days keeps one increasing `seq` per stream
 (reordering of up to 2³¹ numbers is told from a wrap). Joins by (stream, seq) use it.
 """
+import os
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
 from . import regmap
+from .files import DiskFull, disk_full
 
 __all__ = ["RECORD_DTYPE", "WIRE_DTYPE", "RecordDecoder", "encode_records", "SequenceExtender",
-           "join_key", "RecordWriter"]
+           "join_key", "RecordWriter", "parts"]
 
 _NUMPY = {8: "<u1", 16: "<u2", 32: "<u4", 64: "<u8"}
 WIRE_DTYPE = np.dtype([(name, _NUMPY[width]) for name, width in regmap.RECORD_FIELDS])
@@ -128,32 +132,45 @@ def join_key(rows):
 
 
 class RecordWriter:
-    """records.parquet, written in row groups of at most `rows` rows or `seconds` seconds of
-    arrivals, whichever fills first: memory holds one row group at most, and a reader opens the
-    file's metadata in O(row groups), so neither grows with the run's length. Closing (also
-    after an interrupt) flushes what is buffered and writes a valid footer."""
+    """records.parquet: a folder of closed Parquet parts (`part-000000.parquet`, ...), the
+    layout of Hive and Spark datasets, which pyarrow (`pq.read_table(folder)`), pandas, DuckDB
+    (`read_parquet('records.parquet/*.parquet')`) and Spark read as one table. Rows are
+    flushed at most `rows` rows or `seconds` seconds of arrivals after they came, whichever
+    fills first, each flush a part of one row group: memory holds one row group at most.
+
+    A part is written under a hidden name (readers skip names starting with "."), then
+    renamed when its footer is on disk, so the folder only ever holds whole files: after
+    SIGKILL, a crash or a full disk, every flushed row stays readable, and what is lost is
+    bounded by one flush. A full disk raises `files.DiskFull` (the part being written is
+    removed); the parts before it stay. An existing `path` is replaced."""
 
     def __init__(self, path, rows=262_144, seconds=10.0):
         import pyarrow as pa
         import pyarrow.parquet as pq
-        self._pa = pa
+        self._pa, self._pq = pa, pq
         fields = [(name, pa.from_numpy_dtype(RECORD_DTYPE[name])) for name in RECORD_DTYPE.names]
         fields[[n for n, _ in fields].index("seq")] = ("seq", pa.uint64())    # extended
         self.schema = pa.schema(fields + [("latency_ns", pa.int64())])
-        # Dictionaries only for the columns of few values: stamps and sequence numbers hardly
-        # repeat, and building their dictionaries took most of the write time.
-        self._writer = pq.ParquetWriter(path, self.schema,
-                                        use_dictionary=["stream", "flags", "length"])
+        self.path = Path(path)
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        elif self.path.exists():
+            self.path.unlink()
+        self.path.mkdir(parents=True)
         self._rows, self._seconds = rows, seconds
         self._pending, self._count, self._since = [], 0, time.monotonic()
         self.rows_written = 0
         self.row_groups = 0
+        self.parts = 0
+        self.failed = None          # the DiskFull that ended the writing, if one did
 
     def write(self, columns):
         """`columns`: name → array, every name of `schema`, equal lengths."""
         n = len(columns["seq"])
         if not n:
             return
+        if self.failed:
+            raise self.failed
         self._pending.append(columns)
         self._count += n
         if self._count >= self._rows or time.monotonic() - self._since >= self._seconds:
@@ -163,24 +180,54 @@ class RecordWriter:
         if self._pending:
             columns = {name: np.concatenate([c[name] for c in self._pending])
                        for name in self.schema.names}
-            # A clipped record's TX stamp, and so its latency, is unknown: null, not a number.
-            unknown = (columns["flags"] & regmap.RECORD_CLIPPED) != 0
-            mask = unknown if unknown.any() else None
-            table = self._pa.Table.from_arrays(
-                [self._pa.array(columns[field.name], type=field.type,
-                                mask=mask if field.name in ("tx_ns", "latency_ns") else None)
-                 for field in self.schema], schema=self.schema)
-            self._writer.write_table(table, row_group_size=len(table))
-            self.rows_written += len(table)
-            self.row_groups += 1
-        self._pending, self._count, self._since = [], 0, time.monotonic()
+            self._pending, self._count = [], 0
+            self._part(columns)
+        self._since = time.monotonic()
+
+    def _part(self, columns):
+        # A clipped record's TX stamp, and so its latency, is unknown: null, not a number.
+        unknown = (columns["flags"] & regmap.RECORD_CLIPPED) != 0
+        mask = unknown if unknown.any() else None
+        table = self._pa.Table.from_arrays(
+            [self._pa.array(columns[field.name], type=field.type,
+                            mask=mask if field.name in ("tx_ns", "latency_ns") else None)
+             for field in self.schema], schema=self.schema)
+        name = f"part-{self.parts:06d}.parquet"
+        tmp = self.path / f".{name}.tmp"
+        try:
+            # Dictionaries only for the columns of few values: stamps and sequence numbers
+            # hardly repeat, and building their dictionaries took most of the write time.
+            self._pq.write_table(table, tmp, row_group_size=max(len(table), 1),
+                                 use_dictionary=["stream", "flags", "length"])
+            os.replace(tmp, self.path / name)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            if not disk_full(error):
+                raise
+            self.failed = DiskFull(self.path / name, f"{self.rows_written:,} records in "
+                                   f"{self.parts} parts before it are kept")
+            raise self.failed from None
+        self.parts += 1
+        self.row_groups += len(table) > 0
+        self.rows_written += len(table)
 
     def close(self):
+        """Flush what is buffered (not after a full disk). A run without records still
+        leaves one part, empty, so that readers know the schema."""
+        if self.failed:
+            return
         self.flush()
-        self._writer.close()
+        if not self.parts:
+            self._part({name: np.zeros(0, dtype=self.schema.field(name).type.to_pandas_dtype())
+                        for name in self.schema.names})
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def parts(path):
+    """The closed parts of a records.parquet folder (`RecordWriter`), in order."""
+    return sorted(Path(path).glob("part-*.parquet"))

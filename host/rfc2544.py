@@ -23,13 +23,18 @@ report says so.
 import csv
 import json
 import math
+import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from . import regmap
-from .run import RFC2544_SETTLE_S, Interrupted, percentile, stream_histogram
+from .device import LinkError
+from .files import write_atomic
+from .run import RFC2544_SETTLE_S, percentile, stop_streams, stream_histogram
+from .signals import Interrupted, deferred
 from .streams import Stream, line_rate_pps
 
 __all__ = ["Settings", "run", "SIZES", "TESTS", "SCHEMA", "implied_buffer"]
@@ -152,8 +157,9 @@ class Trial:
 
 class _Runner:
     """Runs trials on one device, counting them (each gets its own source port)."""
-    def __init__(self, device, settings, progress):
+    def __init__(self, device, settings, progress, stop):
         self.device, self.settings, self.progress = device, settings, progress
+        self.stop = stop            # signals.Deferred: checked while a trial runs
         self.trials = 0
 
     def stream(self, size, rate, count):
@@ -167,8 +173,11 @@ class _Runner:
         time on the unit's clock has passed; its statistics (and histogram)."""
         device = self.device
         device.configure([stream])
+        self.stop.raise_if_requested()
         device.start()
-        device.wait(poll=0.01)
+        while device.running():
+            self.stop.raise_if_requested()      # the caller stops the stream
+            time.sleep(0.01)
         ended = device.read_register("TIME")
         while True:
             stats = device.stream_stats(0, ended=True)
@@ -335,39 +344,46 @@ def _back_to_back(runner, size, throughput_pps):
 def run(device, settings, out=None, progress=None):
     """Run `settings.tests` for every size on `device`; results (a dict, results.json's
     content). With `out`, write results.json, the CSVs, the plots and report.md there.
-    `progress(text)` hears each trial as it starts. An interrupt (KeyboardInterrupt,
-    `run.Interrupted`) stops the stream, writes what the finished tests found, marked
-    `interrupted`, and is raised again."""
+    `progress(text)` hears each trial as it starts. A signal (`signals.deferred`: SIGINT,
+    SIGTERM) or a `LinkError` stops the stream (`run.stop_streams`), writes what the finished
+    tests found, marked `interrupted` or `link_lost`, and ends the run with `Interrupted` or
+    the LinkError."""
     settings.validate()
-    runner = _Runner(device, settings, progress or (lambda text: None))
-    device.set_record_sample(0)                 # counters and histograms see every frame
-    results = {"schema": SCHEMA, "settings": asdict(settings), "notes": settings.notes(),
-               "unit": asdict(device.identify()),
-               "throughput": [], "latency": [], "loss": [], "back_to_back": []}
-    interrupted = None
-    try:
-        for size in settings.sizes:
-            found = None                # latency runs at the throughput found first
-            if "throughput" in settings.tests or "latency" in settings.tests:
-                found = _throughput(runner, size)
-                results["throughput"].append(_throughput_entry(found))
-            if "latency" in settings.tests and found["rate"]:
-                results["latency"].append(_plain(_latency(runner, size, found["rate"])))
-            if "loss" in settings.tests:
-                results["loss"].append(_loss(runner, size))
-            if "back-to-back" in settings.tests:
-                results["back_to_back"].append(_back_to_back(
-                    runner, size, float(found["rate"]) if found else None))
-    except (KeyboardInterrupt, Interrupted) as error:     # stop the stream, keep what was found
-        interrupted = error
-        device.stop()
-    device.set_record_sample(1)
-    results["trials"] = runner.trials
-    results["interrupted"] = interrupted is not None
-    if out is not None:
-        write(results, out)
-    if interrupted:
-        raise interrupted
+    with deferred() as stop:
+        runner = _Runner(device, settings, progress or (lambda text: None), stop)
+        device.set_record_sample(0)                 # counters and histograms see every frame
+        results = {"schema": SCHEMA, "settings": asdict(settings), "notes": settings.notes(),
+                   "unit": asdict(device.identify()),
+                   "throughput": [], "latency": [], "loss": [], "back_to_back": []}
+        failure = None
+        try:
+            for size in settings.sizes:
+                found = None                # latency runs at the throughput found first
+                if "throughput" in settings.tests or "latency" in settings.tests:
+                    found = _throughput(runner, size)
+                    results["throughput"].append(_throughput_entry(found))
+                if "latency" in settings.tests and found["rate"]:
+                    results["latency"].append(_plain(_latency(runner, size, found["rate"])))
+                if "loss" in settings.tests:
+                    results["loss"].append(_loss(runner, size))
+                if "back-to-back" in settings.tests:
+                    results["back_to_back"].append(_back_to_back(
+                        runner, size, float(found["rate"]) if found else None))
+        except (Interrupted, LinkError) as error:   # stop the stream, keep what was found
+            failure = error
+        results["stop"] = stop_streams(device)
+        with suppress(LinkError):
+            device.set_record_sample(1)
+        results["trials"] = runner.trials
+        results["interrupted"] = stop.requested
+        results["link_lost"] = isinstance(failure, LinkError)
+        if failure is not None and not isinstance(failure, Interrupted):
+            results["error"] = str(failure)
+        if out is not None:
+            write(results, out)
+    if failure is not None:
+        raise failure
+    stop.raise_if_requested()
     return results
 
 
@@ -394,7 +410,7 @@ def _plain(entry):
 def write(results, out):
     """results.json, one CSV per test, PNG plots and report.md in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_atomic(out / "results.json", json.dumps(results, indent=2))
     tables = {
         "throughput.csv": [{k: v for k, v in e.items() if k not in ("confirmed", "search")}
                            for e in results["throughput"]],
@@ -412,7 +428,7 @@ def write(results, out):
                 writer.writerows(rows)
     from .plots import rfc2544_figures
     figures = rfc2544_figures(results, out)
-    (out / "report.md").write_text(report(results, figures))
+    write_atomic(out / "report.md", report(results, figures))
 
 
 def report(results, figures):

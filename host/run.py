@@ -16,27 +16,23 @@ Memory stays flat however long the run: records go to Parquet in bounded row gro
 """
 import datetime
 import json
-from fractions import Fraction
 from contextlib import closing
 from dataclasses import asdict
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
 from . import regmap
+from .device import LinkError
+from .files import DiskFull, write_atomic
 from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
+from .signals import Interrupted, deferred
 
-__all__ = ["run_measurement", "ingest", "summarise", "percentile", "percentiles", "progress_bar", "Interrupted",
-           "stream_histogram",
-           "RFC2544_SETTLE_S"]
+__all__ = ["run_measurement", "stop_streams", "ingest", "summarise", "percentile",
+           "percentiles", "progress_bar", "Interrupted", "stream_histogram", "RFC2544_SETTLE_S"]
 
 RFC2544_SETTLE_S = 2.0      # RFC 2544 §23: wait two seconds for residual frames
-
-
-class Interrupted(Exception):
-    """The run was stopped by a signal (Ctrl-C, SIGTERM); `signum` says which."""
-    def __init__(self, signum):
-        super().__init__(f"interrupted by signal {signum}")
-        self.signum = signum
 
 
 def percentile(histogram, q, low=None, high=None):
@@ -122,11 +118,22 @@ def _now():
 
 def run_measurement(device, streams, out, progress=True, settle=None, record_sample=1,
                     settings=None):
-    """Run `streams` on `device`, write `out`/records.parquet and `out`/summary.json, return
-    the summary. `settings` (the device URL, the command line…) go into the summary as they
-    are. An interrupt (KeyboardInterrupt, `Interrupted`) stops the streams, writes a valid
-    file and a summary marked `interrupted`, and is raised again."""
+    """Run `streams` on `device`, write `out`/records.parquet (a folder of parts,
+    `records.RecordWriter`) and `out`/summary.json, return the summary. `settings` (the
+    device URL, the command line…) go into the summary as they are.
+
+    Whatever ends the run, the streams are stopped (`stop_streams`: over a fresh connection if
+    the link is gone) and summary.json is written, atomically, with what was measured:
+    - a signal (SIGINT, SIGTERM; `signals.deferred`) stops the streams; the records and frames
+      on their way are taken as at a run's end (the settle time, cut short when every one is
+      in; a second signal cuts it there), the final reads and writes complete, the summary is
+      marked `interrupted`, then `Interrupted` is raised;
+    - a `LinkError` marks it `link_lost`, with what could not be read listed in `missing`,
+      and is raised again;
+    - a full disk (`files.DiskFull`) marks it `disk_full` and is raised again.
+    The exception raised carries the summary as `.summary`."""
     from . import __version__
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if settle is None:
         settle = getattr(device.transport, "settle_s", RFC2544_SETTLE_S)
@@ -135,6 +142,9 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                                                       "clock_hz": info.clock_hz},
                "config": {**_settings(streams, settings), "settle_s": settle,
                           "record_sample": record_sample}, "started": _now()}
+    notice = getattr(device.transport, "notice", None)
+    if notice:
+        summary["notice"] = notice
     device.configure(streams)
     device.set_record_sample(record_sample)
     # Records of packets received before START (left in the FIFO by an earlier run) are
@@ -146,57 +156,121 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
     if expected is not None and record_sample != 1:
         expected = expected // record_sample if record_sample else 0
-    bar = progress_bar(progress, expected, "records")
+    writer = RecordWriter(out / "records.parquet")
     extender = SequenceExtender()
     received = foreign = 0
-    interrupted = None
-    writer = RecordWriter(out / "records.parquet")
-    try:
-        device.start()
-        with closing(device.records()) as stream:
-            ended_ns = None
-            for chunk in stream:
-                if len(chunk) and chunk["rx_ns"][0] < started_ns:
-                    chunk = chunk[chunk["rx_ns"] >= started_ns]
-                if len(chunk):
-                    kept, other = ingest(chunk, len(streams), extender, writer)
-                    received, foreign = received + kept, foreign + other
-                    bar(received)
-                    continue
-                if device.running():
-                    continue
-                now = device.read_register("TIME")
-                if ended_ns is None:
-                    ended_ns = now
-                elif now - ended_ns >= settle * 1e9 or _all_accounted(device, streams, received,
-                                                                      record_sample):
-                    break
-    except (KeyboardInterrupt, Interrupted) as error:
-        interrupted = error
-        device.stop()
-    finally:
-        writer.close()
-        bar(None)
-    ended = {"ended": _now(), "interrupted": bool(interrupted)}
-    if interrupted:
-        ended["interrupted_by"] = getattr(interrupted, "signum", 2)
-    rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
-    summary["streams"] = [summarise(stats, stream_histogram(device, stats)) for stats in rows]
-    summary["records"] = _record_account(device, rows, received, foreign, record_sample,
-                                         device.read_register("RECORD_OVERFLOW")
-                                         - overflow_before, writer)
-    summary["counters"] = device.counters()
-    summary["phys"] = [phy.as_dict() for phy in device.phys()]
-    summary["link"] = {"retried_requests": device.retried,
-                       "damaged_frames": device.damaged_frames,
-                       "record_frames_dropped_by_host": device.records_dropped,
-                       "stale_records_undated": device.records_undecodable - undecodable_before}
-    summary["warnings"] = _warnings(summary)
-    summary.update(ended)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    if interrupted:
-        raise interrupted
+    failure = None
+    with deferred() as stop:
+        bar = progress_bar(progress, expected, "records")
+        try:
+            device.start()
+            with closing(device.records()) as stream:
+                ended_ns = None
+                for chunk in stream:
+                    if stop.count > 1:          # a second signal: no more waiting
+                        break
+                    if stop.requested and "stop" not in summary:
+                        # The first: stop now, then take the records and frames on their
+                        # way, as at a run's end (the settle time, cut short when all are in).
+                        summary["stop"] = stop_streams(device)
+                    if len(chunk) and chunk["rx_ns"][0] < started_ns:
+                        chunk = chunk[chunk["rx_ns"] >= started_ns]
+                    if len(chunk):
+                        kept, other = ingest(chunk, len(streams), extender, writer)
+                        received, foreign = received + kept, foreign + other
+                        bar(received)
+                        continue
+                    if device.running():
+                        continue
+                    now = device.read_register("TIME")
+                    if ended_ns is None:
+                        ended_ns = now
+                    elif now - ended_ns >= settle * 1e9 or _all_accounted(
+                            device, streams, received, record_sample):
+                        break
+        except (LinkError, DiskFull) as error:
+            failure = error
+        finally:
+            bar(None)
+        # Every way out stops the streams: an interrupt, a lost link, a full disk, the end.
+        if "stop" not in summary:
+            summary["stop"] = stop_streams(device)
+        try:
+            writer.close()
+        except DiskFull as error:
+            failure = failure or error
+        summary.update(_final_reads(device, streams, received, foreign, record_sample,
+                                    overflow_before, undecodable_before, writer))
+        summary.update({"ended": _now(), "interrupted": stop.requested,
+                        "link_lost": isinstance(failure, LinkError) or "link" in
+                        summary["missing"], "disk_full": writer.failed is not None})
+        if stop.requested:
+            summary["interrupted_by"] = stop.signum
+        if failure is not None:
+            summary["error"] = str(failure)
+        try:
+            write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+        except DiskFull as error:
+            failure = failure or error
+        if failure is not None:
+            failure.summary = summary
+            raise failure
+    if stop.requested:
+        error = Interrupted(stop.signum)
+        error.summary = summary
+        raise error
     return summary
+
+
+def stop_streams(device):
+    """Stop the unit's streams, whatever state the link is in: over the connection at hand,
+    else over a fresh one (`Device.reconnect`). {"stopped": bool, "how": text}."""
+    try:
+        device.stop()
+        return {"stopped": True, "how": "STOP written"}
+    except LinkError as error:
+        first = error
+    if getattr(device.transport, "ended", lambda: False)():
+        return {"stopped": True, "how": "the virtual board has ended; nothing transmits"}
+    try:
+        device.reconnect()
+        device.stop()
+        return {"stopped": True, "how": f"STOP written over a new connection ({first})"}
+    except (LinkError, OSError) as error:
+        return {"stopped": False, "how": f"STOP could not be written: {error}; the streams "
+                                         f"may still run until their count or duration ends"}
+
+
+def _final_reads(device, streams, received, foreign, record_sample, overflow_before,
+                 undecodable_before, writer):
+    """The summary's statistics, counters and accounts, read after the streams ended (over a
+    new connection if `stop_streams` made one). Each group the link could not deliver is named
+    in `missing` (and left null), never guessed."""
+    part = {"streams": None, "records": None, "counters": None, "phys": None, "missing": []}
+    link = {"retried_requests": device.retried, "damaged_frames": device.damaged_frames,
+            "record_frames_dropped_by_host": device.records_dropped,
+            "stale_records_undated": device.records_undecodable - undecodable_before}
+    records = {"received": received, "other_streams": foreign, "sample_one_in": record_sample,
+               "rows_written": writer.rows_written, "row_groups": writer.row_groups,
+               "parts": writer.parts}
+    try:
+        rows = [device.stream_stats(i, ended=True) for i in range(len(streams))]
+        part["streams"] = [summarise(stats, stream_histogram(device, stats)) for stats in rows]
+        records = _record_account(device, rows, received, foreign, record_sample,
+                                  device.read_register("RECORD_OVERFLOW") - overflow_before,
+                                  writer)
+        part["counters"] = device.counters()
+        part["phys"] = [phy.as_dict() for phy in device.phys()]
+    except LinkError:
+        part["missing"] = [name for name in ("streams", "counters", "phys")
+                           if part[name] is None] + ["records.expected"] * (
+            "expected" not in records) + ["link"]
+    part["records"] = records
+    part["link"] = link
+    if writer.failed:
+        part["missing"].append("records after the disk filled")
+    part["warnings"] = _warnings(part, streams)
+    return part
 
 
 def stream_histogram(device, stats):
@@ -235,21 +309,24 @@ def _record_account(device, stats, received, foreign, record_sample, overflow, w
             "rows_written": writer.rows_written, "row_groups": writer.row_groups}
 
 
-def _warnings(summary):
+def _warnings(summary, streams):
     warnings = []
-    for entry, config in zip(summary["streams"], summary["config"]["streams"]):
+    if summary["missing"]:
+        warnings.append(f"not measured: {', '.join(summary['missing'])} (the link to the "
+                        f"unit was lost or the disk filled; what is here was measured)")
+    for entry, config in zip(summary["streams"] or [], streams):
         if entry["tx_packets"] and not entry["rx_packets"]:
             warnings.append(
                 f"stream {entry['id']}: sent {entry['tx_packets']} packets to "
-                f"{config['dst_ip']} ({config['dst_mac']}) and received none: check that the "
-                f"DUT reflects UDP port {config['dst_port']} back to the unit, the cabling, "
+                f"{config.dst_ip} ({config.dst_mac}) and received none: check that the "
+                f"DUT reflects UDP port {config.dst_port} back to the unit, the cabling, "
                 f"and the destination MAC (broadcast frames are dropped by most hosts)")
-    down = [phy["phy"] for phy in summary["phys"] if phy["link"] != "up"]
+    down = [phy["phy"] for phy in summary["phys"] or [] if phy["link"] != "up"]
     if down and any(e["tx_packets"] and not e["rx_packets"] for e in summary["streams"]):
         warnings.append(f"the PHY at MDIO address {', '.join(map(str, down))} reports "
                         f"link down: check the cable and the link partner")
     records = summary["records"]
-    if records["lost"]:
+    if records.get("lost"):
         warnings.append(
             f"records: {records['lost']} of {records['expected']} lost ({records['fifo_overflow']}"
             f" in the unit's FIFO); the counts and percentiles above are exact (the unit counts "

@@ -15,6 +15,7 @@ write raise `LinkError` within the read timeout.
     usb://1209:0001?serial=S    a VID:PID and a serial number
 """
 import array
+import contextlib
 import errno
 import threading
 
@@ -69,6 +70,7 @@ class UsbTransport:
         import usb.core
         import usb.util
         self._usb = usb
+        self._args = (vid, pid, serial, backend, timeout)
         self._timeout_ms = max(int(timeout * 1000), 1)
         units = find_units(vid, pid, backend)
         chosen = [device for s, device in units if serial is None or s == serial]
@@ -143,6 +145,12 @@ class UsbTransport:
         if not data:
             self._raise_failure()
         return data
+
+    def reopen(self):
+        """The unit found and claimed afresh (after a LinkError: to stop the streams)."""
+        with contextlib.suppress(Exception):
+            self.close()
+        return UsbTransport(*self._args)
 
     def close(self):
         self._closing = True

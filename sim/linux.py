@@ -82,21 +82,33 @@ def remove_leftovers():
     for name in _namespaces():
         match = re.fullmatch(r"wirestamp-(\d+)", name)
         if match and not _alive(int(match[1])):
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
+            _kill_inside(name)
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
             removed.append(name)
     for folder in Path(tempfile.gettempdir()).glob("wirestamp-linux-*-*"):
         match = re.fullmatch(r"wirestamp-linux-(\d+)-.*", folder.name)
         if match and not _alive(int(match[1])):
+            named = folder / "netns"        # a namespace named by netns=: made by that run
+            if named.exists():
+                name = named.read_text().strip()
+                if name in _namespaces():
+                    _kill_inside(name)
+                    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+                    removed.append(name)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
     return removed
+
+
+def _kill_inside(name):
+    """Every process in namespace `name` (the reflector a dead run left)."""
+    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                          text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
 
 
 def _exit_on_sigterm():
@@ -148,18 +160,27 @@ class LinuxDut:
         self.mac = Path(f"/sys/class/net/{name}/address").read_text().strip()
         _ip("netns", "add", self.netns)
         self._made_netns = True
+        # Which namespace this run made, for `remove_leftovers` should it die by SIGKILL.
+        (Path(self._workdir.name) / "netns").write_text(self.netns)
         _ip("link", "set", "dev", name, "netns", self.netns)
         _ip("-n", self.netns, "addr", "add", f"{self.ip}/24", "dev", name)
         _ip("-n", self.netns, "link", "set", "lo", "up")
         _ip("-n", self.netns, "link", "set", name, "up")
-        self._reflector = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, sys.executable, "-m", "wirestamp.cli",
-             "reflect", "--bind", self.ip, "--port", str(self.port), "--out",
-             str(self._log_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own session, as the virtual board's: a terminal's Ctrl-C is for the host, which
+        # ends the reflector (SIGTERM) after the run's last reply.
+        errors = Path(self._workdir.name) / "reflect.err"
+        with open(errors, "wb") as stderr:
+            self._reflector = subprocess.Popen(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-m", "wirestamp.cli",
+                 "reflect", "--bind", self.ip, "--port", str(self.port), "--out",
+                 str(self._log_path)], stdout=subprocess.DEVNULL, stderr=stderr,
+                start_new_session=True)
         deadline = time.monotonic() + 20
         while not self._up():
             if time.monotonic() > deadline or self._reflector.poll() is not None:
-                raise RuntimeError("wirestamp reflect did not start in the namespace")
+                said = errors.read_text(errors="replace").strip().splitlines()
+                raise RuntimeError("wirestamp reflect did not start in the namespace"
+                                   + (f": {said[-1]}" if said else ""))
             time.sleep(0.05)
 
     def _up(self):

@@ -6,6 +6,7 @@ Builds are cached under `build/` keyed by a hash of the gateware sources, so onl
 run after a change pays for Verilog export and compilation.
 """
 import ast
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -180,7 +181,6 @@ def _build(name, build_dir, toplevel):
 def _build_board(build_dir, verilog, build_args):
     """The virtual board runs in a plain Verilator loop (`board_main.cpp`): no VPI, no Python
     per cycle. -O3 C++ is about 1.8× faster than Verilator's default -Os."""
-    import subprocess
     binary = build_dir / BOARD
     if binary.exists():
         return
@@ -191,11 +191,27 @@ def _build_board(build_dir, verilog, build_args):
             "OPT_FAST=-O3"]
     with open(build_dir / "build.log", "w") as log:
         for command in (verilate, make):
-            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
+            if _run_tool(command, log):
                 # The next try exports again: a process that imported the gateware before an
                 # edit exports the old design under the new sources' key.
                 verilog.unlink(missing_ok=True)
                 raise RuntimeError(f"building the virtual board failed; see {log.name}")
+
+
+def _run_tool(command, log):
+    """A build tool's exit status. It runs in a session of its own, and whatever ends the wait
+    (Ctrl-C, SIGTERM) ends its whole group with it: make's compilers are never orphaned."""
+    import signal
+    import subprocess
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        return process.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
 
 
 def _export(toplevel):

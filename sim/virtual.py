@@ -29,8 +29,11 @@ URL query (all optional):
                               probability P, or has one byte changed; the `Device` must
                               detect it and retry, so the counts stay exact
 """
+import fcntl
 import math
+import os
 import random
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -227,18 +230,18 @@ class SimTransport:
         self._frames = {0: None, 1: None}
         self.linux = None
         self._ready = threading.Event()
-        self._process, self._workdir = _launch(params)
+        self._process, self._workdir, self._lock = _launch(params)
         self._write_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read_lines, daemon=True)
         self._reader.start()
-        self._wait_until_ready()
-        if dut == "linux":
-            from .linux import LinuxDut
-            try:
+        try:                    # an interrupt while starting leaves nothing running
+            self._wait_until_ready()
+            if dut == "linux":
+                from .linux import LinuxDut
                 self.linux = LinuxDut(self._send_frame, netns=netns, ip=ip, port=port)
-            except Exception:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
 
     # The transport interface (`Device` uses these).
     def write(self, data):
@@ -254,7 +257,13 @@ class SimTransport:
             raise LinkError(f"the virtual board has stopped{self._last_words()}")
         return data
 
+    def ended(self):
+        """Whether the simulator has exited: the unit is gone, and nothing transmits."""
+        return self._process.poll() is not None
+
     def close(self):
+        if self._workdir is None:
+            return
         if self.linux:
             self.linux.close()
         if self._process.poll() is None:
@@ -270,6 +279,8 @@ class SimTransport:
         if self._truth_file:
             self._truth_file.close()
         self._workdir.cleanup()
+        self._workdir = None
+        os.close(self._lock)
 
     def _last_words(self):
         lines = self.log_tail().strip().splitlines()
@@ -287,7 +298,6 @@ class SimTransport:
         while not self._ready.wait(0.1):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 log = self.log_tail()
-                self.close()
                 raise LinkError("the virtual board did not start; the last line of its log: "
                                 + (log.strip().splitlines() or ["(empty)"])[-1])
 
@@ -401,9 +411,17 @@ class SimTransport:
 
 
 def _launch(params, idle_cycles=None):
-    """Start the board's simulator (`board_main.cpp`, built by Verilator)."""
+    """Start the board's simulator (`board_main.cpp`, built by Verilator) in a session of its
+    own: a terminal's Ctrl-C (or `timeout`, systemd, a CI runner) signals the whole process
+    group, and would end the simulator, and with it the unit, before the host has stopped the
+    streams and read the results. It ends when its stdin closes, so it never outlives the
+    host, even one killed by SIGKILL. Its folder is locked while it runs (`remove_leftovers`).
+    Returns (process, folder, lock descriptor)."""
     _, build_dir = build_core(BOARD)
+    remove_leftovers()
     workdir = tempfile.TemporaryDirectory(prefix="wirestamp-board-", dir=_build_root())
+    lock = os.open(Path(workdir.name) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     table = Path(workdir.name) / "delays.txt"
     table.write_text("".join(f"{cycles}\n" for cycles in params.get("table", [])))
     command = [str(build_dir / BOARD), "--dut", str(DUTS.index(params["dut"])),
@@ -421,5 +439,31 @@ def _launch(params, idle_cycles=None):
         command += ["--idle", str(idle_cycles)]
     with open(Path(workdir.name) / "sim.log", "wb") as log:
         process = subprocess.Popen(command, cwd=workdir.name, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=log)
-    return process, workdir
+                                   stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    return process, workdir, lock
+
+
+def remove_leftovers():
+    """The folders of virtual boards whose host died without cleaning up (SIGKILL): a live
+    board's folder is locked by its host; an unlocked one is removed. Returns how many."""
+    removed = 0
+    for folder in _build_root().glob("wirestamp-board-*"):
+        try:
+            fd = os.open(folder / ".lock", os.O_RDWR)
+        except FileNotFoundError:       # from before the lock, or still being made: by age
+            if time.time() - folder.stat().st_mtime < 3600:
+                continue
+            fd = None
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        finally:
+            if fd is not None:
+                os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
