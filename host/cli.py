@@ -550,21 +550,35 @@ def cmd_plot(args):
 
 
 def cmd_scpi(args):
+    from .run import stop_streams
+    from .scpi import Server, markdown, parse_allow
     from .signals import Interrupted
-    from .scpi import Server, markdown
+    from .units import parse_duration
     if args.doc:
         print(markdown(), end="")
         return 0
     if not args.device:
         raise ValueError("--device is needed (or --doc)")
     host, port = _listen(args.listen)
+    allow = parse_allow(args.allow) if args.allow else None
+    idle = float(parse_duration(args.idle))
+    if not 0 < idle <= 86_400:
+        raise ValueError(f"--idle {args.idle}: between 1 ms and a day")
+    if not 1 <= args.max_clients <= 256:
+        raise ValueError(f"--max-clients {args.max_clients}: 1..256")
+    local = host in ("localhost", "::1") or host.startswith("127.")
+    if not local and allow is None:
+        print(f"wirestamp: warning: {host}:{port} is open to every host that can reach it, "
+              f"and any of them can start 1 Gb/s of traffic; give --allow NETWORK "
+              f"(docs/scpi.md, \"Who may connect\")", file=sys.stderr)
     import wirestamp
     scheme = args.device.split(":", 1)[0]
     board = {"sim": "virtual", "usb": "ecpix5", "serial": "uart"}.get(scheme, scheme)
     with wirestamp.open(args.device) as dev:
         dev.identify()
         try:
-            server = Server(dev, host, port, board=board)
+            server = Server(dev, host, port, board=board, max_clients=args.max_clients,
+                            idle=idle, allow=allow)
         except OSError as error:
             raise ValueError(f"--listen {args.listen}: {error.strerror}") from None
         print(f"SCPI on {host}:{port} (VISA: TCPIP::{host}::{port}::SOCKET); Ctrl-C ends it",
@@ -575,7 +589,11 @@ def cmd_scpi(args):
             pass
         finally:
             server.close()
-            dev.stop()
+            with server.shared.lock:        # no client's command is half done
+                stopped = stop_streams(dev)
+        print(f"wirestamp: {server.served} clients served, {server.refused} refused (too "
+              f"many), {server.outsiders} outside --allow; the streams: {stopped['how']}",
+              file=sys.stderr)
     return 0
 
 
@@ -767,7 +785,15 @@ def main(argv=None):
                                        "(docs/scpi.md)")
     scpi.add_argument("--device", help=DEVICE_HELP)
     scpi.add_argument("--listen", default="127.0.0.1:5025", metavar="HOST:PORT",
-                      help="default 127.0.0.1:5025 (LXI's SCPI port); 0.0.0.0:5025 for the lab")
+                      help="default 127.0.0.1:5025 (LXI's SCPI port); 0.0.0.0:5025 with "
+                           "--allow for the lab")
+    scpi.add_argument("--allow", metavar="NETWORKS",
+                      help="only these clients, e.g. 192.168.1.0/24,10.0.0.5 (default: any; "
+                           "a warning when --listen is not loopback)")
+    scpi.add_argument("--max-clients", type=int, default=16,
+                      help="clients at once; more are refused (default 16)")
+    scpi.add_argument("--idle", default="600s",
+                      help="close a client silent this long (default 600s)")
     scpi.add_argument("--doc", action="store_true", help="print the command tree (Markdown)")
     scpi.set_defaults(func=cmd_scpi)
 

@@ -14,26 +14,37 @@ suffix defaults to 1): STReam<n> is the host API's stream n-1, its row n-1 in th
 
 Bad input never reaches the unit: each message unit is parsed and its values checked
 (INITiate checks the whole test as `Device.configure` would) before anything is sent, and
-any error goes into the error queue, never out as an exception. Two clients may connect at
-once. Each has its own error queue and event status (as each VXI-11 link has); the stream
-settings and the unit are shared, and one command runs at a time, so one client sees what
-the other set.
+any error goes into the error queue, never out as an exception. Several clients may connect
+at once (up to `MAX_CLIENTS`). Each has its own error queue and event status (as each VXI-11
+link has); the stream settings and the unit are shared, and one command runs at a time, so
+one client sees what the other set. *WAI and *OPC? wait without holding the others up, so
+ABORt always gets through; when one client aborts the streams another INITiated, that client
+finds it in its error queue (-200). What the server takes is bounded (`Server`): clients,
+their addresses (`--allow`), their idle time and their lines.
 """
+import errno
+import ipaddress
+import math
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import regmap
+from .rates import Profile
 from .streams import Stream, compile_streams, parse_ipv4, parse_mac
 
-__all__ = ["COMMANDS", "Server", "Session", "markdown", "block"]
+__all__ = ["COMMANDS", "Server", "Session", "markdown", "block", "parse_allow"]
 
 NAN = 9.91e37                   # SCPI's "not a number"
 QUEUE = 16                      # error queue length (SCPI asks for at least 2)
 MAX_RECORDS = 65_536            # records in one FETCh:RECords? block
+MAX_CLIENTS = 16                # clients at once (LXI instruments take a handful)
+IDLE_S = 600.0                  # a client silent this long is closed
+WAIT_POLL_S = 0.02              # *WAI and *OPC? look at the unit this often
 ERRORS = {
     0: "No error", -100: "Command error", -102: "Syntax error", -104: "Data type error",
     -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
@@ -112,11 +123,22 @@ def _unquote(text):
     return text
 
 
-def _integer(text, low, high, what):
+def _finite(text, what):
+    """`text` as a float; SCPI's data errors for what is not a finite number: -104 for text,
+    -222 for an infinity (out of any range), -224 for NaN (not a legal value)."""
     try:
         value = float(text)
     except ValueError:
         raise ScpiError(-104, f"{what}: {text!r} is not a number") from None
+    if math.isnan(value):
+        raise ScpiError(-224, f"{what}: {text} is not a number")
+    if math.isinf(value):
+        raise ScpiError(-222, f"{what}: {text} is out of range")
+    return value
+
+
+def _integer(text, low, high, what):
+    value = _finite(text, what)
     if value != int(value):
         raise ScpiError(-224, f"{what}: {text} is not a whole number")
     if not low <= value <= high:
@@ -137,8 +159,9 @@ class Session:
     """One client's view: its error queue and event status; the unit and the stream
     settings are the server's (`shared`)."""
 
-    def __init__(self, shared):
+    def __init__(self, shared, number=0):
         self.shared = shared
+        self.number = number        # the server's count of its clients, from 1
         self.errors, self.esr, self.ese, self.sre = [], 0, 0, 0
         self.opc_armed = False
 
@@ -194,6 +217,8 @@ class Session:
             raise ScpiError(-113, f"{header} has no {'query' if query else 'setting'} form")
         if query and args:
             raise ScpiError(-108, "a query takes no parameters")
+        if handler in (_wai, _opc_query):       # they take the lock a moment at a time
+            return handler(self, n, args), new_path
         with self.shared.lock:
             return handler(self, n, args), new_path
 
@@ -242,6 +267,8 @@ class Shared:
     def __init__(self, device, board="unit"):
         self.device, self.board = device, board
         self.lock = threading.RLock()
+        self.started_by = None          # the session whose INITiate runs now
+        self.running_endless = False    # ... with a stream that has no end
         self.reset()
 
     def reset(self):
@@ -311,12 +338,14 @@ def _rate(args):
     from .units import parse_rate
     text = _one(args)
     try:
-        value = float(text)
+        float(text)
+    except ValueError:
+        pass
+    else:
+        value = _finite(text, "rate")
         if value <= 0:
             raise ScpiError(-222, f"rate: {text} pps")
         return int(value) if value == int(value) else value
-    except ValueError:
-        pass
     try:
         return parse_rate(text)
     except ValueError as error:
@@ -324,7 +353,6 @@ def _rate(args):
 
 
 def _profile(args):
-    from .rates import Profile
     rate = _rate(args)
     if not isinstance(rate, Profile):
         raise ScpiError(-224, "a profile is ramp:A-B/T or updown:PEAK/T (RATE sets a constant)")
@@ -344,7 +372,16 @@ def _duration(args):
     from .units import parse_duration
     text = _one(args)
     try:
-        return float(text) if re.fullmatch(r"\d+(\.\d+)?", text) else float(parse_duration(text))
+        float(text)
+    except ValueError:
+        pass
+    else:
+        value = _finite(text, "duration")
+        if value <= 0:
+            raise ScpiError(-222, f"duration: {text} s")
+        return value
+    try:
+        return float(parse_duration(text))
     except ValueError as error:
         raise ScpiError(-224, str(error)) from None
 
@@ -365,7 +402,7 @@ def _idn(session, n, args):
 
 
 def _rst(session, n, args):
-    session.shared.device.stop()
+    _abort(session, n, args)
     session.shared.reset()
     session.shared.device.set_record_sample(1)
 
@@ -374,8 +411,25 @@ def _cls(session, n, args):
     session.errors, session.esr, session.opc_armed = [], 0, False
 
 
+def _wait(session):
+    """Until every stream has ended, polling the unit under the lock a moment at a time, so
+    that other clients (ABORt above all) go on being served meanwhile. A test without end
+    (a constant rate with neither COUNt nor DURation) is refused: it would never end."""
+    shared = session.shared
+    with shared.lock:
+        endless = shared.running_endless
+    if endless:
+        raise ScpiError(-221, "the streams run without end (no COUNt or DURation): ABORt "
+                              "ends them; *WAI and *OPC? would wait forever")
+    while True:
+        with shared.lock:
+            if not shared.device.running():
+                return
+        time.sleep(WAIT_POLL_S)
+
+
 def _opc_query(session, n, args):
-    session.shared.device.wait()
+    _wait(session)
     return "1"
 
 
@@ -384,7 +438,7 @@ def _opc(session, n, args):
 
 
 def _wai(session, n, args):
-    session.shared.device.wait()
+    _wait(session)
 
 
 def _esr(session, n, args):
@@ -453,10 +507,18 @@ def _init(session, n, args):
     shared.device.configure(test)
     shared.device.set_record_sample(shared.record_sample)
     shared.device.start()
+    shared.started_by = session
+    shared.running_endless = any(not s.count and s.duration is None and
+                                 not isinstance(s.rate, Profile) for s in test)
 
 
 def _abort(session, n, args):
-    session.shared.device.stop()
+    shared = session.shared
+    shared.device.stop()
+    starter, shared.started_by, shared.running_endless = shared.started_by, None, False
+    if starter is not None and starter is not session:   # tell the client whose test it was
+        starter.error(-200, f"the streams INITiated here were aborted by client "
+                            f"{session.number}")
 
 
 def _stats(session, n, args):
@@ -593,46 +655,100 @@ def markdown():
 
 class Server:
     """A raw-socket SCPI server on (`host`, `port`) for `device`; `serve_forever()` takes a
-    thread per client; `close()` stops it."""
+    thread per client; `close()` stops it.
 
-    def __init__(self, device, host="127.0.0.1", port=5025, board="unit", max_line=1 << 16):
+    What it takes is bounded: at most `max_clients` at once (another is closed at once, and
+    counted in `refused`), only from the networks in `allow` (`ipaddress` networks; None:
+    any), a client silent for `idle` seconds, or with a line unfinished `idle` seconds after
+    it began, is closed, and a line longer than `max_line`
+    bytes is discarded whole, up to its newline (one -102 error), never run in part. Memory
+    is one buffer of at most `max_line` + 64 KiB per client. When the process runs out of
+    file descriptors, accepting waits and goes on; it never ends the server."""
+
+    def __init__(self, device, host="127.0.0.1", port=5025, board="unit", max_line=1 << 16,
+                 max_clients=MAX_CLIENTS, idle=IDLE_S, allow=None):
         self.shared = Shared(device, board)
-        self.max_line = max_line
+        self.max_line, self.max_clients, self.idle = max_line, max_clients, idle
+        self.allow = allow
         self.socket = socket.create_server((host, port), reuse_port=False)
         self.address = self.socket.getsockname()
         self._closing = False
+        self._clients = threading.BoundedSemaphore(max_clients)
+        self.served = self.refused = self.outsiders = self.accept_errors = 0
 
     def serve_forever(self):
         while not self._closing:
             try:
-                client, _ = self.socket.accept()
-            except OSError:
-                break
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+                client, peer = self.socket.accept()
+            except OSError as error:
+                if self._closing:
+                    break
+                self.accept_errors += 1     # EMFILE, ENFILE, ENOBUFS: wait for one to close
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                                       errno.ENOMEM, errno.ECONNABORTED, errno.EINTR):
+                    raise
+                time.sleep(0.1)
+                continue
+            if self.allow is not None and not _allowed(peer[0], self.allow):
+                self.outsiders += 1
+                client.close()
+                continue
+            if not self._clients.acquire(blocking=False):
+                self.refused += 1
+                client.close()
+                continue
+            self.served += 1
+            threading.Thread(target=self._serve, args=(client, self.served),
+                             daemon=True).start()
 
-    def _serve(self, client):
-        session = Session(self.shared)
-        buffer = b""
-        with client:
-            while True:
-                try:
-                    data = client.recv(4096)
-                except OSError:
-                    return
-                if not data:
-                    return              # gone; a partial line is dropped, nothing run
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    reply = session.execute(line.rstrip(b"\r"))
-                    if reply:
-                        try:
-                            client.sendall(reply)
-                        except OSError:
-                            return
-                if len(buffer) > self.max_line:
-                    session.error(-102, f"a line longer than {self.max_line} bytes")
-                    buffer = b""
+    def _serve(self, client, number):
+        try:
+            self._converse(client, Session(self.shared, number))
+        finally:
+            client.close()
+            self._clients.release()
+
+    def _converse(self, client, session):
+        buffer = bytearray()
+        discarding = False          # inside a line that grew past max_line: drop to its end
+        begun = None                # when the unfinished line began
+        while True:
+            # Silent for `idle`, or a line unfinished `idle` after it began (a slowloris
+            # client's byte at a time): closed.
+            left = self.idle if begun is None else self.idle - (time.monotonic() - begun)
+            if left <= 0:
+                return
+            client.settimeout(left)
+            try:
+                data = client.recv(65536)
+            except OSError:             # the timeout, or the client's end
+                return
+            if not data:
+                return                  # gone; a partial line is dropped, nothing run
+            if begun is None:
+                begun = time.monotonic()
+            if discarding:
+                end = data.find(b"\n")
+                if end < 0:
+                    continue
+                data, discarding = data[end + 1:], False
+            buffer += data
+            while (end := buffer.find(b"\n")) >= 0:
+                line = bytes(buffer[:end])
+                del buffer[:end + 1]
+                reply = session.execute(line.rstrip(b"\r"))
+                if reply:
+                    try:
+                        client.sendall(reply)
+                    except OSError:
+                        return
+            if not buffer and not discarding:
+                begun = None
+            if len(buffer) > self.max_line:
+                with self.shared.lock:
+                    session.error(-102, f"a line longer than {self.max_line} bytes, discarded")
+                buffer.clear()
+                discarding = True
 
     def close(self):
         self._closing = True
@@ -642,3 +758,24 @@ class Server:
             pass
         self.socket.close()
 
+
+def _allowed(address, networks):
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
+def parse_allow(text):
+    """`--allow`'s networks, from "192.168.1.0/24,10.0.0.5"; ValueError naming a bad one."""
+    networks = []
+    for item in text.split(","):
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"--allow: {item.strip()!r} is not a network like "
+                             f"192.168.1.0/24 or an address") from None
+    return networks
