@@ -638,23 +638,46 @@ def cmd_calibrate(args):
 
 
 def cmd_reflect(args):
+    import ipaddress
     from .reflect import Reflector
     from .units import parse_duration
     seconds = float(parse_duration(args.duration)) if args.duration else None
-    reflector = Reflector(args.port, bind=args.bind, log=args.out)
+    if not 0 <= args.port <= 0xFFFF:
+        raise ValueError(f"--port {args.port}: a UDP port is 1..65535 (0: any free one)")
+    try:
+        ipaddress.IPv4Address(args.bind)
+    except ValueError:
+        raise ValueError(f"--bind {args.bind!r}: an IPv4 address of this machine (0.0.0.0: "
+                         f"all of them)") from None
+    if args.count is not None and args.count < 1:
+        raise ValueError(f"--count {args.count}: at least 1")
+    if not 1 <= args.max_rate <= 10_000_000:
+        raise ValueError(f"--max-rate {args.max_rate}: 1..10000000 answers per second")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {args.out}: the folder {out.parent} does not exist")
+    try:
+        reflector = Reflector(args.port, bind=args.bind, log=args.out, echo_all=args.echo_all,
+                              max_pps=args.max_rate)
+    except OSError as error:
+        raise ValueError(f"--bind {args.bind} --port {args.port}: {error.strerror or error}"
+                         + (" (another program listens there)" if error.errno == 98 else "")
+                         + (" (not an address of this machine)" if error.errno == 99 else "")) \
+            from None
     # SIGINT or SIGTERM ends the loop after the datagram in hand, and the log is flushed.
     stops = (signal.SIGINT, signal.SIGTERM)
     previous = [signal.signal(stop, lambda *_: reflector.stop()) for stop in stops]
     try:
-        print(f"reflecting UDP on {args.bind}:{reflector.port}, log {args.out}",
-              file=sys.stderr, flush=True)
+        print(f"reflecting the unit's datagrams on {args.bind}:{reflector.port}, log "
+              f"{args.out}", file=sys.stderr, flush=True)
         reflector.serve(count=args.count, seconds=seconds)
     finally:
         for stop, handler in zip(stops, previous):
             signal.signal(stop, handler)
-    print(f"{reflector.reflected} signature datagrams reflected, {reflector.foreign} others, "
-          f"{reflector.unanswered} not answered (no route back)",
-          file=sys.stderr)
+    print(f"{reflector.reflected} signature datagrams reflected, {reflector.foreign} others "
+          f"({'echoed' if args.echo_all else 'not answered'}), {reflector.looped} from a "
+          f"reflector's or service's port (not answered), {reflector.over_rate} over "
+          f"--max-rate, {reflector.unanswered} not answered (no route back)", file=sys.stderr)
     return 0
 
 
@@ -814,9 +837,16 @@ def main(argv=None):
 
     reflect = sub.add_parser("reflect", help="UDP echo agent for the machine under test, "
                                              "logging kernel and application times")
-    reflect.add_argument("--port", type=int, default=5001)
-    reflect.add_argument("--bind", default="0.0.0.0")
+    reflect.add_argument("--port", type=int, default=5001, help="UDP port (default 5001)")
+    reflect.add_argument("--bind", default="0.0.0.0",
+                         help="the address to listen on (default 0.0.0.0: every interface; "
+                              "give the DUT's address on the unit's network to keep to it)")
     reflect.add_argument("--out", default="reflections.bin")
+    reflect.add_argument("--echo-all", action="store_true",
+                         help="echo any datagram, not only the unit's (never to a reflector's "
+                              "or an echo/chargen port)")
+    reflect.add_argument("--max-rate", type=int, default=200_000, metavar="PPS",
+                         help="answers per second at most (default 200000)")
     reflect.add_argument("--count", type=int, help="stop after this many datagrams")
     reflect.add_argument("--duration", help="stop after this long, e.g. 60s")
     reflect.set_defaults(func=cmd_reflect)

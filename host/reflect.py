@@ -6,6 +6,15 @@ when the application got it, and when it sent the echo back. Rows go to a binary
 chunks, so memory stays flat however long it runs. `split_round_trip` joins the log with the
 unit's hardware records by (stream, seq): the round trip splits into inbound stack time
 (kernel → application), application time, and the rest (outbound stack, NICs and wire).
+
+It is not an open echo service (RFC 862's, and CVE-1999-0103's loop between two of them):
+- it answers only datagrams that carry the unit's signature (`foreign` counts the others),
+  unless `echo_all`;
+- never a datagram from its own port or from the echo/daytime/chargen/time ports (7, 13, 19,
+  37), so two reflectors, or a reflector and an echo service, cannot be set bouncing one
+  forged packet between them (`looped` counts them);
+- at most `max_pps` answers per second (a token bucket of a tenth of a second; `over_rate`
+  counts what it dropped).
 """
 import socket
 import struct
@@ -28,14 +37,26 @@ REFLECTION_DTYPE = np.dtype([("stream", "<u1"), ("seq", "<u8"), ("kernel_rx_ns",
                              ("app_rx_ns", "<i8"), ("app_tx_ns", "<i8")])
 
 
+SERVICE_PORTS = frozenset({7, 13, 19, 37})     # echo, daytime, chargen, time: never answered
+MAX_PPS = 200_000
+
+
 class Reflector:
-    def __init__(self, port, bind="0.0.0.0", log=None):
+    def __init__(self, port, bind="0.0.0.0", log=None, echo_all=False, max_pps=MAX_PPS):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING,
                              SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
-        self.sock.bind((bind, port))
+        try:
+            self.sock.bind((bind, port))
+            self._log = None if log is None else open(log, "wb")  # noqa: SIM115 (close())
+        except OSError:
+            self.sock.close()
+            raise
         self.port = self.sock.getsockname()[1]
-        self._log = None if log is None else open(log, "wb")
+        self.echo_all, self.max_pps = echo_all, max_pps
+        self._tokens, self._refilled = max_pps / 10, time.monotonic()
+        self.looped = 0             # from its own port or a service port: never answered
+        self.over_rate = 0          # dropped above max_pps
         self._rows = np.zeros(CHUNK, dtype=REFLECTION_DTYPE)
         self._filled = 0
         self.reflected = 0
@@ -66,19 +87,37 @@ class Reflector:
                     if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
                         seconds_, nanoseconds = struct.unpack_from("qq", payload)
                         kernel_rx = seconds_ * 1_000_000_000 + nanoseconds
+                signature = unpack_signature(data)
+                if not signature:
+                    self.foreign += 1
+                    if not self.echo_all:
+                        continue
+                if peer[1] == self.port or peer[1] in SERVICE_PORTS:
+                    self.looped += 1
+                    continue
+                if not self._take_token():
+                    self.over_rate += 1
+                    continue
                 app_tx = time.clock_gettime_ns(time.CLOCK_REALTIME)   # the send starts
                 try:
                     self.sock.sendto(data, peer)
                 except OSError:         # no route back, buffer full…: count it, go on
                     self.unanswered += 1
                     continue
-                signature = unpack_signature(data)
                 if signature:
                     self._note(signature["stream"], signature["seq"], kernel_rx, app_rx, app_tx)
-                else:
-                    self.foreign += 1
         finally:
             self.close()
+
+    def _take_token(self):
+        now = time.monotonic()
+        self._tokens = min(self.max_pps / 10,
+                           self._tokens + (now - self._refilled) * self.max_pps)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def _note(self, stream, seq, kernel_rx, app_rx, app_tx):
         self._rows[self._filled] = (stream, self._sequences.extend_one(stream, seq),

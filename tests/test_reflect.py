@@ -6,8 +6,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
+import pytest
 
 from wirestamp import regmap
 from wirestamp.device import RECORD_DTYPE
@@ -26,8 +28,7 @@ def test_reflects_and_stamps(tmp_path):
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.settimeout(2)
     echoes = []
-    client.sendto(b"not ours", ("127.0.0.1", reflector.port))
-    client.recvfrom(2048)
+    client.sendto(b"not ours", ("127.0.0.1", reflector.port))     # not answered
     for seq in range(50):
         client.sendto(signature(1, seq), ("127.0.0.1", reflector.port))
         echoes.append(client.recvfrom(2048)[0])
@@ -114,3 +115,79 @@ def test_the_log_extends_seq_across_the_wrap(tmp_path):
         reflector._note(2, seq, 0, 0, 0)
     reflector.close()
     assert read_log(log)["seq"].tolist() == [2**32 - 1, 2**32, 2**32 + 1]
+
+
+def test_two_reflectors_do_not_bounce_a_forged_datagram(tmp_path):
+    """The echo/chargen loop (CVE-1999-0103): a datagram forged to come from one reflector's
+    port, sent to another on the same port (two machines running the default 5001), would
+    bounce between them forever. A reflector never answers a datagram from its own port."""
+    a = Reflector(0, bind="127.0.0.1", log=tmp_path / "a.bin")
+    b = Reflector(a.port, bind="127.0.0.2", log=tmp_path / "b.bin")
+    threads = [threading.Thread(target=r.serve, kwargs={"seconds": 1.0}) for r in (a, b)]
+    for t in threads:
+        t.start()
+    b.sock.sendto(signature(0, 1), ("127.0.0.1", a.port))    # "from b's reflector" to a
+    for t in threads:
+        t.join()
+    assert a.reflected == b.reflected == 0 and a.looped == 1
+    chargen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    chargen.bind(("127.0.0.1", 19))                             # (root) chargen's port
+    c = Reflector(0, bind="127.0.0.1", log=tmp_path / "c.bin")
+    chargen.sendto(signature(0, 3), ("127.0.0.1", c.port))
+    c.serve(seconds=0.5)
+    chargen.close()
+    assert c.reflected == 0 and c.looped == 1
+
+
+def test_only_signature_datagrams_are_echoed_by_default(tmp_path):
+    r = Reflector(0, bind="127.0.0.1", log=tmp_path / "r.bin")
+    server = threading.Thread(target=r.serve, kwargs={"seconds": 1.0})
+    server.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(0.3)
+    client.sendto(b"anything", ("127.0.0.1", r.port))
+    try:
+        client.recvfrom(2048)
+        answered = True
+    except socket.timeout:
+        answered = False
+    server.join()
+    assert not answered and r.foreign == 1 and r.reflected == 0
+
+
+def test_the_rate_is_bounded(tmp_path):
+    r = Reflector(0, bind="127.0.0.1", log=tmp_path / "r.bin", max_pps=100)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for seq in range(500):                   # at once: far above 100 per second
+        client.sendto(signature(0, seq), ("127.0.0.1", r.port))
+    began = time.monotonic()
+    r.serve(seconds=0.5)
+    # the bucket holds a tenth of a second (10), then refills at 100 per second
+    assert r.over_rate > 0 and r.reflected <= 10 + 100 * (time.monotonic() - began) + 1
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--port", "70000"], "--port 70000"),
+    (["--bind", "256.1.1.1"], "--bind '256.1.1.1'"),
+    (["--bind", "10.255.255.1"], "not an address of this machine"),
+    (["--out", "/nonexistent-folder/r.bin"], "does not exist"),
+    (["--max-rate", "0"], "--max-rate"),
+])
+def test_bad_reflect_arguments_are_one_line(args, said, capsys):
+    from wirestamp.cli import main
+    assert main(["reflect", "--bind", "127.0.0.1", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err and "Traceback" not in err
+
+
+def test_a_port_in_use_is_one_line(capsys):
+    from wirestamp.cli import main
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    try:
+        assert main(["reflect", "--bind", "127.0.0.1", "--port",
+                     str(holder.getsockname()[1])]) == 2
+    finally:
+        holder.close()
+    assert "another program listens there" in capsys.readouterr().err
