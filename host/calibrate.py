@@ -64,6 +64,10 @@ class Counter:
         except CalibrationError:
             self.close()
             raise
+        except Exception as error:      # noqa: BLE001 (backends raise their own: sockets, serial)
+            self.close()
+            raise CalibrationError(f"counter {resource}: cannot open it: "
+                                   f"{type(error).__name__}: {error}") from None
 
     def _query(self, command):
         import pyvisa

@@ -72,8 +72,11 @@ def cmd_build(args):
 
 
 def cmd_flash(args):
-    from .firmware.boards import flash
     bitstream = args.bitstream or f"{args.out}/{args.board}/wirestamp.bit"
+    if not Path(bitstream).is_file():
+        raise ValueError(f"--bitstream {bitstream}: no such file; build it first (wirestamp "
+                         f"build --board {args.board})")
+    from .firmware.boards import flash
     return flash(args.board, bitstream, to_flash=args.flash)
 
 
@@ -128,6 +131,8 @@ def _print_run(summary, folder):
           f"(FIFO overflow {r['fifo_overflow']}); one in {r['sample_one_in']} kept")
     for warning in summary["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+    if summary.get("notice"):
+        print(f"note: {summary['notice']}", file=sys.stderr)
     state = "interrupted; " if summary["interrupted"] else ""
     print(f"{state}wrote {folder / 'summary.json'} and {folder / 'records.parquet'}/")
 
@@ -135,7 +140,7 @@ def _print_run(summary, folder):
 def _test_from_flags(args):
     """The single stream of `wirestamp run`'s flags, as a TestFile."""
     from .rates import Profile
-    from .streams import Stream, TestFile
+    from .streams import Stream, TestFile, compile_streams
     from .units import parse_duration, parse_rate
     rate = parse_rate(args.rate, args.frame_size)
     duration = float(parse_duration(args.duration)) if args.duration else None
@@ -148,10 +153,10 @@ def _test_from_flags(args):
                     rate=rate, count=args.count or 0, duration=duration,
                     dst_mac=args.dst_mac or "ff:ff:ff:ff:ff:ff", src_ip=args.src_ip,
                     src_mac=args.src_mac)
-    stream.validate()           # refuse bad input before the device is touched
-    if args.record_sample < 0:
+    compile_streams([stream])   # refuse bad input before the device is touched
+    if not 0 <= args.record_sample < 2**32:
         raise ValueError(f"--record-sample: {args.record_sample}; 0 (none), 1 (every "
-                         f"packet) or N (one in N)")
+                         f"packet) or N (one in N, below 2^32)")
     settle = float(parse_duration(args.settle)) if args.settle else None
     return TestFile([stream], unit_ip=args.src_ip, unit_mac=args.src_mac, out=args.out,
                     record_sample=args.record_sample, settle=settle,
@@ -174,8 +179,41 @@ def cmd_run(args):
         raise ValueError("--dst-ip: give the DUT's address, or a test file with --config")
     else:
         test = _test_from_flags(args)
+    _warn_long_virtual_run(args.device, test.streams)
     with _run_folder(test.out, args.overwrite) as claimed:
         return _run_trials(args, test, claimed.folder)
+
+
+# The virtual board's pace: about 0.5 M of its cycles per second of wall time on this project's
+# 2-core machines (docs/virtual.md), so a second of the unit's time takes minutes.
+VIRTUAL_CYCLES_PER_S = 500_000
+
+
+def _warn_long_virtual_run(device, streams):
+    """On the virtual board, say how long the run's unit time will take in wall time when
+    that is more than ten minutes (the rate and count may say weeks)."""
+    if not device.startswith("sim://"):
+        return
+    seconds = 0.0
+    for stream in streams:
+        profile = stream.profile
+        length = float(profile.seconds) if profile.seconds is not None else float("inf")
+        if stream.count and profile.peak:       # at least count / peak
+            length = min(length, stream.count / float(profile.peak))
+        seconds = max(seconds, length)
+    wall = seconds * regmap.CLOCK_HZ / VIRTUAL_CYCLES_PER_S
+    if wall > 600:
+        print(f"wirestamp: warning: this run lasts {_span(seconds)} of the unit's time; the "
+              f"virtual board simulates about {VIRTUAL_CYCLES_PER_S / regmap.CLOCK_HZ * 1e3:.0f}"
+              f" ms of it per second, so about {_span(wall)} here (Ctrl-C stops it and keeps "
+              f"what was measured)", file=sys.stderr)
+
+
+def _span(seconds):
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def _run_trials(args, test, folder):

@@ -22,7 +22,7 @@ import numpy as np
 from . import regmap
 from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Usb, encode)
 from .records import RECORD_DTYPE, RecordDecoder
-from .streams import compile_streams, format_mac, parse_ipv4, parse_mac
+from .streams import compile_streams, format_mac, parse_ipv4, unicast_ipv4, unicast_mac
 
 __all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "PhyStatus",
            "StreamStats",
@@ -30,6 +30,7 @@ __all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "PhyStat
            "SerialTransport", "CHUNK_RECORDS"]
 
 CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
+TRIM_LIMIT_PPM = 1000.0     # the most `Device.trim` corrects
 
 
 class LinkError(IOError):
@@ -323,6 +324,7 @@ class Device:
         if write:
             self._write_tag = None          # until the unit's reply says it has it
         frame = frame_for_tag(self._tag)
+        damaged_before, refused_crc = self._deframer.errors, 0
         for attempt in range(self._retries + 1):
             self.retried += attempt > 0
             self._transport.write(encode(frame))
@@ -347,8 +349,17 @@ class Device:
                         self._write_tag = self._tag
                     return answer
                 if answer.op == Op.ERROR and answer.body == bytes([ErrorCode.CRC]):
+                    refused_crc += 1
                     break                       # damaged on the way: send again
                 raise LinkError(f"device refused {frame}: {answer}")
+        damaged = self._deframer.errors - damaged_before + refused_crc
+        if damaged:     # the unit is there and answers: what it says arrives damaged
+            raise LinkError(
+                f"no valid reply after {self._retries + 1} attempts: {damaged} frames arrived "
+                f"damaged (CRC or framing, {refused_crc} of them requests the unit received "
+                f"damaged): the link is damaged, not silent; check the cable and its length, "
+                f"the baud rate both ends use, and the adapter ({self._deframer.errors} "
+                f"damaged frames on this link so far)")
         hint = getattr(self._transport, "hint", "")
         raise LinkError(f"no valid reply after {self._retries + 1} attempts "
                         f"({self._deframer.errors} damaged frames seen)"
@@ -377,6 +388,9 @@ class Device:
 
     def write_register(self, name, value):
         reg = regmap.register(name)
+        if not isinstance(value, int) or isinstance(value, bool) or \
+                not 0 <= value < 1 << 32 * reg.words:
+            raise ValueError(f"{name}: {value!r} is not an integer in 0..{(1 << 32 * reg.words) - 1}")
         self.write(reg.addr, [(value >> (32 * i)) & 0xFFFF_FFFF for i in range(reg.words)])
 
     # What a test script wants.
@@ -405,7 +419,7 @@ class Device:
         return stream
 
     def set_address(self, mac, ip):
-        mac_value, ip_value = parse_mac(mac, "mac"), parse_ipv4(ip, "ip")   # checked first
+        mac_value, ip_value = unicast_mac(mac, "mac"), unicast_ipv4(ip, "ip")   # checked first
         self.write_register("UNIT_MAC", mac_value)
         self.write_register("UNIT_IP", ip_value)
 
@@ -415,6 +429,7 @@ class Device:
         `timeout` seconds each without an answer."""
         target = parse_ipv4(ip, "dst_ip")               # checked before the device is touched
         self.write_register("ARP_TARGET", target)
+        heard, sent = self.read_register("ARP_RX"), self.read_register("ARP_TX")
         for _ in range(attempts):
             self.write_register("ARP_CONTROL", 1)       # a request; clears ARP_RESULT.answered
             deadline = time.monotonic() + timeout
@@ -425,6 +440,15 @@ class Device:
                     return format_mac(result["mac"])
                 time.sleep(0.01)
         unit_mac, unit_ip = self.address()
+        heard = self.read_register("ARP_RX") - heard
+        sent = self.read_register("ARP_TX") - sent
+        if sent and heard == sent:
+            # Each request came back, and nothing else: the port is looped back to itself.
+            raise ResolveError(
+                f"ARP: no answer for {ip}, but the unit heard each of its {sent} requests "
+                f"itself: the port is looped back (a loopback plug, or a cable from port to "
+                f"port). Nobody answers ARP on a loop: give the MAC the frames should carry, "
+                f"e.g. --dst-mac {unit_mac} (the unit's own), and they come straight back")
         raise ResolveError(
             f"ARP: no answer for {ip} after {attempts} requests from the unit ({unit_ip}, "
             f"{unit_mac}): check that {ip} is on the unit's subnet (give the unit an address "
@@ -526,7 +550,10 @@ class Device:
             time.sleep(poll)
 
     def trim(self, ppm):
-        """Correct the timebase for an oscillator `ppm` fast (negative: slow)."""
+        """Correct the timebase for an oscillator `ppm` fast (negative: slow), within
+        ±`TRIM_LIMIT_PPM` (a crystal's error is tens of ppm; more is a wrong figure)."""
+        if not isinstance(ppm, (int, float)) or not abs(ppm) <= TRIM_LIMIT_PPM:
+            raise ValueError(f"trim: {ppm!r} ppm is not a number within ±{TRIM_LIMIT_PPM} ppm")
         nominal = regmap.NS_PER_CYCLE << regmap.TIME_FRAC_BITS
         self.write_register("TIME_INCREMENT", round(nominal / (1 + ppm * 1e-6)))
 

@@ -12,8 +12,8 @@ from fractions import Fraction
 from . import regmap
 from .rates import LINE, Constant, Profile, compile_profile
 
-__all__ = ["Stream", "compile_streams", "parse_mac", "format_mac", "parse_ipv4",
-           "line_rate_pps", "TestFile", "load", "parse"]
+__all__ = ["Stream", "compile_streams", "parse_mac", "format_mac", "parse_ipv4", "unicast_mac",
+           "unicast_ipv4", "line_rate_pps", "TestFile", "load", "parse"]
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
@@ -38,6 +38,28 @@ def parse_ipv4(text, field_name="ip"):
         return int(ipaddress.IPv4Address(str(text)))
     except ValueError:
         raise ValueError(f"{field_name}: {text!r} is not an IPv4 address") from None
+
+
+def unicast_mac(text, field_name="mac"):
+    """A MAC a station may have as its own: not a group address (the I/G bit, IEEE 802 8.2:
+    broadcast and multicast) and not all zeros."""
+    value = parse_mac(text, field_name)
+    if value >> 40 & 1 or value == 0:
+        raise ValueError(f"{field_name}: {text} is a {'group' if value >> 40 & 1 else 'null'} "
+                         f"address; a station's own MAC is unicast, like 02:77:73:00:00:01")
+    return value
+
+
+def unicast_ipv4(text, field_name="ip"):
+    """An IPv4 address a station may have as its own (RFC 1122 3.2.1.3): not 0.0.0.0, not
+    broadcast, multicast, loopback or reserved."""
+    value = parse_ipv4(text, field_name)
+    address = ipaddress.IPv4Address(value)
+    if address.is_unspecified or address.is_multicast or address.is_loopback or \
+            address.is_reserved or value == 0xFFFF_FFFF:
+        raise ValueError(f"{field_name}: {text} is not a unicast address a station may have "
+                         f"(like 192.168.0.2)")
+    return value
 
 
 def line_rate_pps(frame_sizes):
@@ -98,7 +120,7 @@ class Stream:
     def validate(self):
         self.sizes
         profile = self.profile
-        if isinstance(profile, Constant) and profile.pps == 0:
+        if profile.peak == 0:
             raise ValueError("rate: 0 pps never sends a packet")
         if self.bytes_per_second(profile.peak) > regmap.CLOCK_HZ:
             raise ValueError(f"rate: {float(profile.peak):.1f} pps of {self.sizes} byte frames "
@@ -109,8 +131,9 @@ class Stream:
         _int_field("ttl", self.ttl, 1, 255)
         _int_field("dscp", self.dscp, 0, 63)
         return dict(
-            dst_mac=parse_mac(self.dst_mac, "dst_mac"), src_mac=parse_mac(self.src_mac, "src_mac"),
-            dst_ip=parse_ipv4(self.dst_ip, "dst_ip"), src_ip=parse_ipv4(self.src_ip, "src_ip"),
+            dst_mac=parse_mac(self.dst_mac, "dst_mac"),
+            src_mac=unicast_mac(self.src_mac, "src_mac"),
+            dst_ip=parse_ipv4(self.dst_ip, "dst_ip"), src_ip=unicast_ipv4(self.src_ip, "src_ip"),
         )
 
 
@@ -132,6 +155,14 @@ def compile_streams(streams, rows=regmap.MAX_STREAMS):
         if next_segment + len(segments) > regmap.SEGMENTS:
             raise ValueError(f"rate: the profiles need more than {regmap.SEGMENTS} segments")
         for i, seg in enumerate(segments):
+            ticks_bits = regmap.field_bits(regmap.SEGMENT_TABLE.fields, "ticks")
+            longest = (1 << (ticks_bits.stop - ticks_bits.start)) - 1
+            if seg.ticks > longest:
+                seconds = longest * regmap.TICK_CYCLES / regmap.CLOCK_HZ
+                raise ValueError(f"duration: {seg.ticks * regmap.TICK_CYCLES / regmap.CLOCK_HZ:,.0f}"
+                                 f" s is longer than the unit times a segment "
+                                 f"({seconds:,.0f} s, {seconds / 86400:.1f} days); use count, "
+                                 f"or a profile of several segments")
             words = regmap.SEGMENT_TABLE.pack(
                 rate=seg.rate, slope=seg.slope & ((1 << 64) - 1), ticks=seg.ticks,
                 last=int(i == len(segments) - 1))
@@ -173,14 +204,26 @@ class TestFile:
     resolve: tuple = ()             # rows whose dst_mac is asked by ARP (none was given)
 
 
+MAX_TEST_FILE = 1 << 20         # bytes: a test file is a page of settings, not /dev/zero
+
+
 def load(path):
     """The `TestFile` in TOML file `path`; ValueError naming the key for anything wrong."""
+    import os
     import tomllib
     try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(f"--config: {path} is not a file")
         with open(path, "rb") as file:
-            data = tomllib.load(file)
+            text = file.read(MAX_TEST_FILE + 1)
+        if len(text) > MAX_TEST_FILE:
+            raise ValueError(f"--config: {path} is over {MAX_TEST_FILE >> 20} MiB; a test file "
+                             f"is TOML settings")
+        data = tomllib.loads(text.decode("utf-8"))
     except OSError as error:
         raise ValueError(f"--config: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--config: {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
     return parse(data)
@@ -202,8 +245,8 @@ def parse(data):
     unknown(unit, _UNIT_KEYS, "unit.")
     test = TestFile(streams=[], unit_ip=unit.get("ip", TestFile.unit_ip),
                     unit_mac=unit.get("mac", TestFile.unit_mac))
-    parse_ipv4(test.unit_ip, "unit.ip")
-    parse_mac(test.unit_mac, "unit.mac")
+    unicast_ipv4(test.unit_ip, "unit.ip")
+    unicast_mac(test.unit_mac, "unit.mac")
     test.trials = _int_field("trials", data.get("trials", 1), 1, 10_000)
     test.record_sample = _int_field("record_sample", data.get("record_sample", 1), 0, 2**32 - 1)
     if "out" in data:
@@ -227,14 +270,14 @@ def parse(data):
             fields.setdefault("src_mac", test.unit_mac)
             if "dst_mac" not in fields:
                 resolve.append(i)
-            size = fields.get("frame_size", 64)
-            mean = sum(size) / len(size) if isinstance(size, list) and size else size
+            sizes = Stream(dst_ip="0.0.0.0", frame_size=fields.get("frame_size", 64)).sizes
+            mean = sum(sizes) / len(sizes)
             if "rate" in fields:
                 rate = fields["rate"]
                 if isinstance(rate, bool) or not isinstance(rate, (str, int, float)):
                     raise ValueError(f"rate: {rate!r} is not a rate like \"1000pps\"")
                 fields["rate"] = parse_rate(rate if isinstance(rate, str) else f"{rate}pps",
-                                            mean if isinstance(mean, (int, float)) else 64)
+                                            mean)
             if "duration" in fields:
                 fields["duration"] = float(parse_duration(
                     fields["duration"] if isinstance(fields["duration"], str)

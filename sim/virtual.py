@@ -33,6 +33,7 @@ import fcntl
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,6 +54,7 @@ from .runner import BOARD, _build_root, build_core
 
 __all__ = ["SimTransport", "delay_table", "delay_model", "from_query"]
 
+DELAY_LIMIT = 1 << 32           # cycles: the echo model's delay counters are 32 bits
 QUEUE_LIMIT = 192               # capacity queue frames: the model holds 256 in all, with
                                 # room for those its delay keeps in flight
 CONTROL_BUFFER = 16 << 20       # bytes from the board not yet read; more are dropped (counted)
@@ -99,6 +101,9 @@ def delay_model(spec):
     if table.min() < MIN_DELAY_CYCLES:
         raise ValueError(f"delay={spec}: the echo model needs at least "
                          f"{MIN_DELAY_CYCLES * ns_per_cycle} ns")
+    if table.max() + 31 * octave >= DELAY_LIMIT:
+        raise ValueError(f"delay={spec}: the echo model holds delays below "
+                         f"{DELAY_LIMIT * ns_per_cycle / 1e9:.2f} s (its 32-bit cycle count)")
     # A short table is repeated to fill the model's.
     table = np.resize(table.astype(np.int64), DELAY_TABLE).tolist()
     longest = (max(table) + 31 * octave) * ns_per_cycle
@@ -168,6 +173,18 @@ def from_query(query):
     if unknown:
         raise ValueError(f"sim://: unknown option(s) {', '.join(sorted(unknown))}; "
                          f"known: {', '.join(sorted(known))}")
+    for name in ("wire_pcap", "truth"):         # files the run writes: their folder exists
+        if query.get(name) and not Path(query[name]).resolve().parent.is_dir():
+            raise ValueError(f"{name}={query[name]}: the folder "
+                             f"{Path(query[name]).resolve().parent} does not exist")
+    if "ip" in query:
+        from ..streams import unicast_ipv4
+        unicast_ipv4(query["ip"], "ip")
+    if "netns" in query and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", query["netns"]):
+        raise ValueError(f"netns={query['netns']}: a namespace name of letters, digits, "
+                         f"'.', '_' and '-'")
+    if "seed" in query and not query["seed"].isdigit():
+        raise ValueError(f"seed={query['seed']}: a whole number")
     return SimTransport(dut=query.get("dut", "loopback"), delay=query.get("delay", "10us"),
                         loss=query.get("loss", 0), dup=query.get("dup", 0),
                         reorder=query.get("reorder", 0), seed=int(query.get("seed", 1)),
@@ -212,6 +229,13 @@ class SimTransport:
         drain_ns = params["queue"] * (params["frame_service"] + regmap.MAX_FRAME
                                       * params["byte_service"]) / 2**16 * regmap.NS_PER_CYCLE
         self.settle_s = (longest_ns + drain_ns + HOLD_LIMIT * regmap.NS_PER_CYCLE) * 1e-9 + 1e-4
+        # What a reader of the figures must know (the run's summary and console carry it).
+        self.notice = None if dut != "linux" else (
+            "the virtual board's clock is simulated and the kernel's is real: the kernel "
+            "answers in microseconds of wall time, which pass while the simulator runs only "
+            "a few nanoseconds of the unit's, so the kernel's share of each latency here is "
+            "compressed some thousand times. The kernel's own stack times are measured on "
+            "wall clocks by `wirestamp demo --dut linux` (docs/virtual.md)")
         self._pcap = PcapNgWriter(wire_pcap) if wire_pcap else None
         self._truth_file = open(truth, "w") if truth else None  # noqa: SIM115 (closed in close)
         self.truth = Counter()          # the echo model's actions (models.ACTIONS), "not udp"
