@@ -142,6 +142,9 @@ def _test_from_flags(args):
     from .rates import Profile
     from .streams import Stream, TestFile, compile_streams
     from .units import parse_duration, parse_rate
+    if not regmap.MIN_FRAME <= args.frame_size <= regmap.MAX_FRAME:     # before bps / size
+        raise ValueError(f"--frame-size: {args.frame_size}; {regmap.MIN_FRAME}.."
+                         f"{regmap.MAX_FRAME} bytes with FCS")
     rate = parse_rate(args.rate, args.frame_size)
     duration = float(parse_duration(args.duration)) if args.duration else None
     if args.count is not None and args.count < 1:

@@ -552,7 +552,8 @@ class Device:
     def trim(self, ppm):
         """Correct the timebase for an oscillator `ppm` fast (negative: slow), within
         ±`TRIM_LIMIT_PPM` (a crystal's error is tens of ppm; more is a wrong figure)."""
-        if not isinstance(ppm, (int, float)) or not abs(ppm) <= TRIM_LIMIT_PPM:
+        if not isinstance(ppm, (int, float)) or isinstance(ppm, bool) or \
+                not abs(ppm) <= TRIM_LIMIT_PPM:
             raise ValueError(f"trim: {ppm!r} ppm is not a number within ±{TRIM_LIMIT_PPM} ppm")
         nominal = regmap.NS_PER_CYCLE << regmap.TIME_FRAC_BITS
         self.write_register("TIME_INCREMENT", round(nominal / (1 + ppm * 1e-6)))

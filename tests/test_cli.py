@@ -174,6 +174,8 @@ def test_run_resolves_the_destination_or_says_why_not(tmp_path):
                         "--count", "20", "--quiet", "--out", str(tmp_path / "none"))
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1
     assert "ARP: no answer" in refused.stderr and not (tmp_path / "none").exists()
+    # The loopback DUT is a looped port: the unit heard its own requests, and says so.
+    assert "looped back" in refused.stderr and "--dst-mac 02:77:73:00:00:01" in refused.stderr
 
 
 def test_the_linux_kernel_answers_wirestamp_run(tmp_path):
@@ -184,5 +186,8 @@ def test_the_linux_kernel_answers_wirestamp_run(tmp_path):
                        "--dst-port", "6001", "--src-ip", UNIT_IP, "--count", "300",
                        "--rate", "10kpps", "--quiet", "--out", str(tmp_path / "linux"))
     assert result.returncode == 0, result.stderr
-    stream = json.loads((tmp_path / "linux" / "summary.json").read_text())["streams"][0]
+    summary = json.loads((tmp_path / "linux" / "summary.json").read_text())
+    stream = summary["streams"][0]
     assert stream["tx_packets"] == stream["rx_packets"] == 300 and stream["lost"] == 0
+    # The kernel's wall-clock time is compressed in the simulated clock: said, both places.
+    assert "compressed" in summary["notice"] and "note: " in result.stderr

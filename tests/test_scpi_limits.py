@@ -3,7 +3,6 @@ descriptors, 100 MB lines, slowloris clients, garbage, clients outside --allow, 
 must not hold up ABORt, and infinities as arguments. A stand-in unit that runs until stopped
 stands for the board: what is tested here is the server."""
 import ipaddress
-import os
 import socket
 import subprocess
 import sys
