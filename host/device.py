@@ -10,6 +10,7 @@ failed attempts a `LinkError` says what happened; a value is never returned wron
 import ipaddress
 import math
 import os
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager, suppress
@@ -247,13 +248,37 @@ class StreamStats:
     ipdv_mean_abs_ns: float | None = None   # and the mean of its magnitude
 
 
+class _Link:
+    """What the unit's retry guard needs of its one client, kept with the transport so that
+    every `Device` on one transport is that one client: the tags in turn, and the tag of the
+    last WRITE the unit executed. Two Devices that each kept their own would pick tags
+    independently, and one's new WRITE could carry the other's last tag, which the unit
+    acknowledges as a retry without executing it. One request at a time (`lock`), so each
+    Device's reply reaches it. Other processes cannot share the link: serial ports are opened
+    exclusively, USB interfaces are claimed."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.tag = 0
+        self.write_tag = None
+
+
+def _link_of(transport):
+    link = getattr(transport, "_wirestamp_link", None)
+    if link is None:
+        link = _Link()
+        with suppress(AttributeError):
+            transport._wirestamp_link = link
+    return link
+
+
 class Device:
     def __init__(self, transport, timeout=0.5, retries=4, record_buffer=64):
         self._transport = transport
+        self._link = _link_of(transport)
         self._timeout = timeout
         self._retries = retries
         self._deframer = Deframer()
-        self._tag = 0
         # Record frames that arrive while waiting for a reply: bounded, oldest dropped
         # (and counted) if the caller does not read records.
         self._records = deque(maxlen=record_buffer)
@@ -262,13 +287,6 @@ class Device:
         self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
         self._decoder = RecordDecoder()     # the epoch, kept across `records` calls
         self._info = None                   # `identify()`'s answer, once asked
-        # The tag of the last WRITE the unit executed, when known. The unit acknowledges a
-        # WRITE that carries that tag without writing again (a retry), so a new WRITE must
-        # never carry it (`_request`). Unknown at first (another Device, or another process,
-        # wrote last) and after a WRITE that got no reply; the next WRITE is then preceded by
-        # one to the read-only ID register, which the unit either executes (ignored) or
-        # takes for a retry, and after which its last tag is that WRITE's either way.
-        self._write_tag = None
         # Whether this Device has let go of a snapshot another left held (SNAPSHOT: a
         # process that died inside `snapshot()`), which would make every count read stale.
         self._released = False
@@ -295,12 +313,39 @@ class Device:
         if reopen is None:
             raise LinkError("this transport cannot open a new connection")
         self._transport = reopen()
+        self._link = _link_of(self._transport)
         self._deframer = Deframer()
         self._records.clear()
         self._write_tag = None
 
-    # The link.
+    # The link: the tags are the transport's (`_Link`).
+    @property
+    def _tag(self):
+        return self._link.tag
+
+    @_tag.setter
+    def _tag(self, value):
+        self._link.tag = value
+
+    # The tag of the last WRITE the unit executed, when known. The unit acknowledges a WRITE
+    # that carries that tag without writing again (a retry), so a new WRITE must never carry
+    # it (`_request`). Unknown at first (another process wrote last, before this one opened
+    # the link) and after a WRITE that got no reply; the next WRITE is then preceded by one to
+    # the read-only ID register, which the unit either executes (ignored) or takes for a
+    # retry, and after which its last tag is that WRITE's either way.
+    @property
+    def _write_tag(self):
+        return self._link.write_tag
+
+    @_write_tag.setter
+    def _write_tag(self, value):
+        self._link.write_tag = value
+
     def _request(self, frame_for_tag, expect):
+        with self._link.lock:
+            return self._request_alone(frame_for_tag, expect)
+
+    def _request_alone(self, frame_for_tag, expect):
         if not self._released:      # before anything else is asked: no snapshot held
             self._released = True
             try:

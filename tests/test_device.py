@@ -174,11 +174,12 @@ def test_a_write_never_carries_the_tag_of_the_units_last_write():
     Device (a new process) starts its tags where the last one's ended, or 254 reads go by
     between two writes and the tag comes round. Both must still write."""
     from wirestamp.calibrate import trim_ppm
-    from wirestamp.device import Device
+    from wirestamp.device import Device, _Link
     with wirestamp.open("sim://") as first:
         first.trim(5)
         assert abs(trim_ppm(first) - 5) < 0.01
-        second = Device(first.transport)            # as a new process on the same link
+        second = Device(first.transport)
+        second._link = _Link()                      # as a new process on the same link
         second._tag = first._write_tag - 1          # its next tag: the unit's last WRITE's
         second.trim(7)
         assert abs(trim_ppm(second) - 7) < 0.01
