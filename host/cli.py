@@ -653,24 +653,26 @@ def cmd_calibrate(args):
     gate = float(parse_duration(args.gate))
     if not args.apply and not args.counter:
         raise ValueError("--counter VISA_RESOURCE is needed (or --apply FILE)")
+    counter = None
     try:
         ppm = saved_trim(args.apply) if args.apply else None    # checked before the unit
+        if not args.apply:              # the counter answers before the unit is touched
+            counter = Counter(args.counter, args.visa_library, gate, args.measure)
+            print(f"counter: {counter.identity}", file=sys.stderr)
         with wirestamp.open(args.device) as dev:
             if args.apply:
                 dev.trim(ppm)
                 print(f"trim {ppm:+.4f} ppm from {args.apply}")
                 return 0
-            counter = Counter(args.counter, args.visa_library, gate, args.measure)
-            try:
-                print(f"counter: {counter.identity}", file=sys.stderr)
-                result = calibrate(dev, counter, tolerance, args.steps,
-                                   log=lambda line: print(line, file=sys.stderr))
-            finally:
-                counter.close()
+            result = calibrate(dev, counter, tolerance, args.steps,
+                               log=lambda line: print(line, file=sys.stderr))
     except CalibrationError as error:
         print(f"wirestamp: {error}" + ("" if args.apply else "; the unit's trim is as it was"),
               file=sys.stderr)
         return 1
+    finally:
+        if counter is not None:
+            counter.close()
     result.save(args.save)
     print(f"trim {result.trim_ppm:+.4f} ppm, within {tolerance} ppm after "
           f"{len(result.steps) - 1} steps; wrote {args.save} (`wirestamp calibrate --apply "

@@ -104,3 +104,11 @@ def test_a_damaged_link_is_said_to_be_damaged():
         with pytest.raises(wirestamp.LinkError, match="the link is damaged, not silent"):
             for _ in range(20):
                 device.identify()
+
+
+@pytest.mark.parametrize("counter", ["TCPIP::127.0.0.1::INSTR", "ASRL/dev/ttyS99::INSTR"])
+def test_a_counter_that_cannot_be_opened_is_one_line_before_the_unit(counter, capsys):
+    assert main(["calibrate", "--device", NOWHERE, "--counter", counter,
+                 "--visa-library", "@py"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot open it" in err and "Traceback" not in err, err
