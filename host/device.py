@@ -10,6 +10,7 @@ failed attempts a `LinkError` says what happened; a value is never returned wron
 import ipaddress
 import math
 import os
+import random
 import threading
 import time
 from collections import deque
@@ -21,7 +22,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from . import regmap
-from .protocol import (MAX_BURST, RECORD_TAG, Deframer, ErrorCode, Frame, Op, Usb, encode)
+from .protocol import (MAX_BURST, RECORD_TAG, SESSIONS, Deframer, ErrorCode, Frame, Op, Usb,
+                       encode)
 from .records import RECORD_DTYPE, RecordDecoder
 from .streams import compile_streams, format_mac, parse_ipv4, unicast_ipv4, unicast_mac
 
@@ -249,18 +251,19 @@ class StreamStats:
 
 
 class _Link:
-    """What the unit's retry guard needs of its one client, kept with the transport so that
-    every `Device` on one transport is that one client: the tags in turn, and the tag of the
-    last WRITE the unit executed. Two Devices that each kept their own would pick tags
-    independently, and one's new WRITE could carry the other's last tag, which the unit
-    acknowledges as a retry without executing it. One request at a time (`lock`), so each
-    Device's reply reaches it. Other processes cannot share the link: serial ports are opened
-    exclusively, USB interfaces are claimed."""
+    """A client of the unit, as its retry guard sees one (protocol.py: a session, whose last
+    WRITE tag the unit keeps), kept with the transport so that every `Device` on one transport
+    is the same client: its session, drawn at random, the tags in turn, and the tag of the
+    last WRITE the unit executed for it. One request at a time (`lock`), so each Device's
+    reply reaches it. Processes do not share a link: serial ports are opened exclusively,
+    USB interfaces are claimed; a unit reached some other way tells their sessions apart."""
 
     def __init__(self):
         self.lock = threading.RLock()
+        self.session = random.randrange(SESSIONS)
         self.tag = 0
         self.write_tag = None
+        self.checked = False        # the unit's contract version, read before the first WRITE
 
 
 def _link_of(transport):
@@ -346,6 +349,13 @@ class Device:
             return self._request_alone(frame_for_tag, expect)
 
     def _request_alone(self, frame_for_tag, expect):
+        if not self._link.checked:  # a READ first: a unit of another major is named
+            self._link.checked = True
+            try:
+                self._check_version()
+            except LinkError:
+                self._link.checked = False
+                raise
         if not self._released:      # before anything else is asked: no snapshot held
             self._released = True
             try:
@@ -358,8 +368,8 @@ class Device:
         if write and self._write_tag is None:
             self._write_tag = -1                # (no tag to avoid for this one)
             try:
-                self._request(lambda tag: Frame.write(tag, regmap.register("ID").addr, [0]),
-                              Op.WRITE_REPLY)
+                self._request(lambda tag: Frame.write(tag, regmap.register("ID").addr, [0],
+                                                      self._link.session), Op.WRITE_REPLY)
             except LinkError:
                 self._write_tag = None
                 raise
@@ -410,6 +420,21 @@ class Device:
                         f"({self._deframer.errors} damaged frames seen)"
                         + (f": {hint}" if hint else ""))
 
+    def _check_version(self):
+        """The unit's ID and contract version, read (READ frames are the same in every
+        version) before anything is written: WRITEs changed in 2.0, so a unit of another major
+        version would refuse or misread them."""
+        ident, version = self.read(regmap.register("ID").addr, 2)
+        if ident != regmap.ID:
+            raise LinkError(f"not a wirestamp unit (ID {ident:#010x})")
+        theirs = regmap.unpack_words(regmap.VERSION_FIELDS, [version])
+        if theirs["major"] != regmap.VERSION >> 16:
+            raise LinkError(
+                f"the unit speaks contract {theirs['major']}.{theirs['minor']}, this host "
+                f"{regmap.VERSION >> 16}.{regmap.VERSION & 0xFFFF}: build and flash this "
+                f"version's image (wirestamp build, wirestamp flash), or use the host of the "
+                f"unit's version")
+
     def read(self, addr, count=1):
         words = []
         while count:
@@ -425,7 +450,8 @@ class Device:
         words = list(words)
         for i in range(0, len(words), MAX_BURST):
             chunk = words[i:i + MAX_BURST]
-            self._request(lambda tag: Frame.write(tag, addr + i, chunk), Op.WRITE_REPLY)
+            self._request(lambda tag: Frame.write(tag, addr + i, chunk, self._link.session),
+                          Op.WRITE_REPLY)
 
     def read_register(self, name, index=0):
         reg = regmap.register(name)

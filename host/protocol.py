@@ -15,13 +15,18 @@ byte. A frame that fails it, or is malformed, is dropped by the device (which an
 ERROR when the tag and op survived) and changes nothing.
 
 Requests carry a tag chosen by the host; the reply repeats it. Reads are idempotent. A WRITE
-whose tag equals that of the last WRITE executed is acknowledged again but not executed
-again, so the host may retry any request whose reply was lost or damaged without repeating
-its effect (e.g. a START). The host moves to a new tag for each new request.
+carries its client's session too (one byte after its data), and the unit keeps, per session,
+the tag of the last WRITE it executed: a WRITE whose tag equals that of its session's last is
+acknowledged again but not executed again, so a client may retry any request whose reply was
+lost or damaged without repeating its effect (e.g. a START), and two clients never take each
+other's WRITEs for retries (contract 2.0; before it, one tag for all clients made one
+client's new WRITE with the other's last tag be acknowledged and never executed). The host
+moves to a new tag for each new request, picks its session at random per link, and reads
+VERSION before its first WRITE, so a unit of another major version is named, not misread.
 
 Bodies (addresses and data are little-endian, like the register map's word order):
     READ    addr (2) count (1)          -> READ_REPLY  data (4 × count)
-    WRITE   addr (2) data (4 × count)   -> WRITE_REPLY (empty body)
+    WRITE   addr (2) data (4 × count) session (1)  -> WRITE_REPLY (empty body)
     RECORDS_START / RECORDS_STOP        -> WRITE_REPLY
     device, unsolicited: RECORDS with tag RECORD_TAG, body = whole records (RECORD_BYTES each)
     device: ERROR  code (1)
@@ -41,11 +46,12 @@ from dataclasses import dataclass
 from .regmap import RECORD_FIELDS
 
 __all__ = ["Op", "ErrorCode", "Frame", "ProtocolError", "encode", "decode", "slip_encode",
-           "slip_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG",
+           "slip_decode", "crc16", "Deframer", "MAX_BODY", "MAX_BURST", "RECORD_TAG", "SESSIONS",
            "RECORD_BYTES", "END", "Usb"]
 
 MAX_BURST = 64                          # words in one READ or WRITE
-MAX_BODY = 3 + 4 * MAX_BURST
+MAX_BODY = 3 + 4 * MAX_BURST          # a READ's 3, a WRITE's address, data and session
+SESSIONS = 256                          # the unit keeps a last WRITE tag for each
 RECORD_TAG = 0xFF                       # the tag of unsolicited RECORDS frames
 RECORD_BYTES = sum(w for _, w in RECORD_FIELDS) // 8
 
@@ -131,9 +137,9 @@ class Frame:
         return cls(tag, Op.READ, struct.pack("<HB", addr, count))
 
     @classmethod
-    def write(cls, tag, addr, words):
+    def write(cls, tag, addr, words, session=0):
         return cls(tag, Op.WRITE, struct.pack("<H", addr) +
-                   b"".join(struct.pack("<I", w) for w in words))
+                   b"".join(struct.pack("<I", w) for w in words) + bytes([session]))
 
     def words(self):
         """The 32-bit words of a READ_REPLY."""
@@ -166,7 +172,7 @@ def _check_shape(frame):
     n = len(frame.body)
     if frame.op == Op.READ and (n != 3 or not 1 <= frame.body[2] <= MAX_BURST):
         raise ProtocolError("malformed READ")
-    if frame.op == Op.WRITE and (n < 6 or (n - 2) % 4 or (n - 2) // 4 > MAX_BURST):
+    if frame.op == Op.WRITE and (n < 7 or (n - 3) % 4 or (n - 3) // 4 > MAX_BURST):
         raise ProtocolError("malformed WRITE")
     if frame.op == Op.READ_REPLY and n % 4:
         raise ProtocolError("malformed READ_REPLY")

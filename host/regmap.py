@@ -6,7 +6,7 @@ here and both sides follow; `docs/registers.md` is generated from it (`wirestamp
 """
 from dataclasses import dataclass
 
-VERSION = 0x0001_0003                   # gateware/contract version: major.minor, 16 bits each
+VERSION = 0x0002_0000                   # gateware/contract version: major.minor, 16 bits each
 ID = int.from_bytes(b"WSTP", "big")     # value of the ID register, and the payload magic
 
 # 1000BASE-T moves one byte per 8 ns on GMII: the Ethernet clock counts byte times.

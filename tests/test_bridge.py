@@ -103,6 +103,19 @@ def test_a_retried_write_acts_once():
     assert writes == [(4, regmap.CONTROL_START), (4, 2)]
 
 
+def test_sessions_are_told_apart_and_each_keeps_its_retries():
+    """Two clients (sessions 3 and 200) that pick tags independently: B's new WRITE with A's
+    last tag is executed (before contract 2.0 it was taken for A's retry and dropped), and
+    A's retry after B wrote is still a retry (one remembered tag for all would execute it
+    again)."""
+    a = encode(Frame.write(9, 0x10, [1], session=3))
+    b = encode(Frame.write(9, 0x10, [2], session=200))         # the same tag, another client
+    b_next = encode(Frame.write(10, 0x10, [3], session=200))
+    replies, _, _, writes = run([a, b, a, b_next, b_next])
+    assert replies == [Frame(9, Op.WRITE_REPLY)] * 3 + [Frame(10, Op.WRITE_REPLY)] * 2
+    assert writes == [(0x10, 1), (0x10, 2), (0x10, 3)]
+
+
 def test_damaged_and_malformed_frames_change_nothing():
     good = bytearray(encode(Frame.write(5, 0x10, [0x12345678])))
     damaged = bytes(good[:3]) + bytes([good[3] ^ 0x40]) + bytes(good[4:])

@@ -50,7 +50,7 @@ def raw(link, frame_bytes, timeout=0.5):
     (Frame(7, Op.READ, struct.pack("<HB", 0x233, 0)), ErrorCode.MALFORMED),   # 0 words
     (Frame(7, Op.READ, struct.pack("<HB", 0x233, 65)), ErrorCode.MALFORMED),  # past a burst
     (Frame(7, Op.READ, struct.pack("<H", 0x233)), ErrorCode.MALFORMED),       # short
-    (Frame(7, Op.WRITE, struct.pack("<HI", 0x233, 5) + b"\x01"), ErrorCode.MALFORMED),
+    (Frame(7, Op.WRITE, struct.pack("<HI", 0x233, 5) + b"\x01\x02"), ErrorCode.MALFORMED),
     (Frame(7, Op.WRITE, struct.pack("<H", 0x233)), ErrorCode.MALFORMED),      # no data
     (Frame(7, Op.READ_REPLY, b"\x00" * 4), ErrorCode.UNKNOWN_OP),         # a device's op
 ])

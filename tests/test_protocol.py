@@ -15,7 +15,8 @@ SETTINGS = settings(max_examples=300, derandomize=True, deadline=None,
 words = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=MAX_BURST)
 frames = st.one_of(
     st.builds(Frame.read, st.integers(0, 254), st.integers(0, 0xFFFF), st.integers(1, MAX_BURST)),
-    st.builds(Frame.write, st.integers(0, 254), st.integers(0, 0xFFFF), words),
+    st.builds(Frame.write, st.integers(0, 254), st.integers(0, 0xFFFF), words,
+              st.integers(0, 255)),
     st.builds(lambda t, ws: Frame(t, Op.READ_REPLY, b"".join(w.to_bytes(4, "little") for w in ws)),
               st.integers(0, 254), words),
 )
@@ -38,10 +39,11 @@ def test_frames_round_trip(frame):
     wire = encode(frame)
     assert wire[-1] == END and END not in wire[:-1]
     assert decode(wire[:-1]) == frame
-    if frame.op == Op.WRITE:
+    if frame.op == Op.WRITE:            # address, words, then the session
         assert Frame.write(frame.tag, int.from_bytes(frame.body[:2], "little"),
                            [int.from_bytes(frame.body[i:i + 4], "little")
-                            for i in range(2, len(frame.body), 4)]) == frame
+                            for i in range(2, len(frame.body) - 1, 4)],
+                           frame.body[-1]) == frame
 
 
 def damage(stream, kind, where, value):

@@ -5,9 +5,11 @@ Bytes come in from the link (`rx`) and go out to it (`tx`); the UART, or the vir
 pipe, sits on the other side (with a FIFO in front of `rx`, since `rx` waits while a reply or a
 records frame goes out). One request is handled at a time: it is unescaped into a frame buffer
 while its CRC is checked; at END a good frame is executed and answered, a bad one is answered
-with ERROR and changes nothing. A WRITE carrying the tag of the last WRITE executed is
-acknowledged again without writing again, so a host may safely retry a request whose reply it
-lost. Between requests, when streaming is on, waiting records go out in RECORDS frames.
+with ERROR and changes nothing. A WRITE carrying the tag of the last WRITE executed for its
+session (the byte after its data; a small memory holds each session's last tag, and whether
+it has one) is acknowledged again without writing again, so a client may safely retry a
+request whose reply it lost, and two clients' WRITEs are never taken for each other's
+retries. Between requests, when streaming is on, waiting records go out in RECORDS frames.
 """
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -16,7 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...protocol import (END, ESC, ESC_END, ESC_ESC, MAX_BODY, MAX_BURST, RECORD_BYTES,
-                         RECORD_TAG, ErrorCode, Op)
+                         RECORD_TAG, SESSIONS, ErrorCode, Op)
 from ...regmap import RECORD_FIELDS
 from ..buffer import SkidBuffer
 from ..fanout import copies, load_in_shares
@@ -127,7 +129,13 @@ class Bridge(wiring.Component):
         byte_index = Signal(2)
         error_code = Signal(8)
         streaming = Signal()
-        last_write_tag = Signal(8)
+        # Each session's last executed WRITE tag, with a bit that says it has one (all clear
+        # at start). The session is the byte before the CRC, kept from the last three bytes.
+        m.submodules.last_tags = last_tags = Memory(
+            shape=data.StructLayout({"tag": 8, "valid": 1}), depth=SESSIONS, init=[])
+        tag_write, tag_read = last_tags.write_port(), last_tags.read_port()
+        tail = Signal(data.ArrayLayout(8, 3))       # the newest byte first
+        session = tail[2]                           # at END: session, CRC high, CRC low
         wrote_before = Signal()
         if "streaming" in self.signature.members:
             m.d.comb += self.streaming.eq(streaming)
@@ -189,7 +197,8 @@ class Bridge(wiring.Component):
                         m.d.comb += [store.addr.eq(length), store.data.eq(u_byte),
                                      store.en.eq(1), crc.data.eq(u_byte), crc.valid.eq(1),
                                      crc.start.eq(length == 0)]
-                        m.d.sync += length.eq(length + 1)
+                        m.d.sync += [length.eq(length + 1),
+                                     tail.eq(Cat(u_byte, tail[0], tail[1]))]
                         with m.If(length < 5):
                             m.d.sync += header[length[:3]].eq(u_byte)
                 with m.Elif(idle & streaming & self.records.valid):
@@ -199,20 +208,21 @@ class Bridge(wiring.Component):
                     m.d.comb += take_in.eq(1)
 
             # The frame's tests, registered one by one (length counts tag, op, address, body
-            # and CRC: a READ's body is the count, a WRITE's the count and whole words).
+            # and CRC: a READ's body is the count, a WRITE's whole words and the session).
             corrupt, read_ok, write_ok = Signal(), Signal(), Signal()
             write_words = Signal(range(size))
+            m.d.comb += tag_read.addr.eq(session)       # read in MEASURE, there in CHECK
             with m.State("MEASURE"):
                 m.d.sync += [
                     corrupt.eq(bad | (length < 4) | ~crc.match_detected),
                     read_ok.eq((length == 7) & (header[4] >= 1) & (header[4] <= MAX_BURST)),
-                    write_ok.eq((length >= 10) & (length[:2] == 2) &
-                                (length <= 4 + 2 + 4 * MAX_BURST)),
-                    write_words.eq((length - 6) >> 2),
-                    wrote_before.eq(tag == last_write_tag),
+                    write_ok.eq((length >= 11) & (length[:2] == 3) &
+                                (length <= 4 + 2 + 4 * MAX_BURST + 1)),
+                    write_words.eq((length - 7) >> 2),
                 ]
                 m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.sync += wrote_before.eq(tag_read.data.valid & (tag_read.data.tag == tag))
                 m.d.sync += [length.eq(0), bad.eq(0), index.eq(0), byte_index.eq(0),
                              addr.eq(Cat(header[2], header[3])), count.eq(header[4])]
                 with m.If(corrupt):
@@ -276,7 +286,8 @@ class Bridge(wiring.Component):
                 m.d.comb += self.bus.w_en.eq(1)
                 m.d.sync += [index.eq(index + 1), addr.eq(addr + 1)]
                 with m.If(index + 1 == count):
-                    m.d.sync += last_write_tag.eq(tag)
+                    m.d.comb += [tag_write.addr.eq(session), tag_write.en.eq(1),
+                                 tag_write.data.tag.eq(tag), tag_write.data.valid.eq(1)]
                     m.next = "ACK_TAG"
                 with m.Else():
                     m.next = "WRITE_LOAD"
