@@ -11,7 +11,7 @@ import numpy as np
 
 import wirestamp
 from wirestamp.device import CHUNK_RECORDS, RECORD_DTYPE
-from wirestamp.protocol import RECORD_TAG
+from wirestamp.protocol import RECORD_TAG, Op, decode
 from wirestamp.sim.runner import UNIT, run_bench
 from wirestamp.streams import Stream
 from wirestamp.regmap import VERSION
@@ -188,3 +188,22 @@ def test_a_write_never_carries_the_tag_of_the_units_last_write():
             second.read_register("ID")
         second.trim(-3)
         assert abs(trim_ppm(second) + 3) < 0.01
+
+
+def test_a_unit_of_another_contract_major_is_named_before_any_write(monkeypatch):
+    """WRITEs changed in contract 2.0: the host reads VERSION (a READ, the same in every
+    version) first, and names a unit of another major version instead of writing to it."""
+    from wirestamp import regmap
+    from wirestamp.device import _Link
+    with wirestamp.open("sim://") as device:
+        device.identify()                           # built and running, as this version
+        device._link = _Link()                      # a new client of it
+        monkeypatch.setattr(regmap, "VERSION", regmap.VERSION + (1 << 16))   # a newer host
+        writes = []
+        real = device.transport.write
+        monkeypatch.setattr(device.transport, "write", lambda data: (writes.append(data),
+                                                                     real(data)))
+        with pytest.raises(wirestamp.LinkError, match=r"the unit speaks contract 2\.0, this "
+                                                      r"host 3\.0"):
+            device.write_register("UNIT_IP", 0x0A000002)
+        assert all(decode(w[:-1]).op == Op.READ for w in writes)     # nothing written
