@@ -97,7 +97,12 @@ class UsbTransport:
                 raise _link_error(f"usb://: permission denied for the unit: {UDEV_HINT}") \
                     from None
             if error.errno == errno.EBUSY:
-                raise _link_error("usb://: the unit is in use by another program") from None
+                from .device import _holder
+                node = f"/dev/bus/usb/{device.bus:03d}/{device.address:03d}"
+                holder = _holder(node) if device.bus and device.address else None
+                raise _link_error(f"usb://: the unit is in use by "
+                                  f"{holder or 'another program'}; stop it, or watch the "
+                                  f"unit from the program that holds it") from None
             raise _link_error(f"usb://: cannot open the unit: {error}") from None
         self._control, self._records = bytearray(), bytearray()
         self._arrived = threading.Condition()

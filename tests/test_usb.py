@@ -112,6 +112,21 @@ def test_permission_denied_names_the_udev_rule():
         sim.close()
 
 
+def test_a_unit_claimed_by_another_program_is_refused_in_one_line():
+    from wirestamp.sim.usb_backend import SimUsbBackend
+    from wirestamp.usb_link import UsbTransport
+
+    class Busy(SimUsbBackend):
+        def claim_interface(self, dev_handle, intf):
+            raise usb.core.USBError("Resource busy", errno=errno.EBUSY)
+    sim = board()
+    try:
+        with pytest.raises(wirestamp.LinkError, match="in use by another program; stop it"):
+            UsbTransport(backend=Busy(sim))
+    finally:
+        sim.close()
+
+
 def test_unplugged_mid_run_is_a_link_error_without_a_hang():
     from wirestamp.sim.usb_backend import SimUsbBackend
     from wirestamp.usb_link import UsbTransport
