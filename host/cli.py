@@ -256,6 +256,10 @@ def _run_trials(args, test, folder):
                     print(f"wirestamp: not measured: {', '.join(summary['missing'])}",
                           file=sys.stderr)
                 stop = summary["stop"]["how"]
+                if summary.get("unwritten"):    # nothing measured is lost: it goes to stdout
+                    print(f"wirestamp: {summary['unwritten']} could not be written (no space); "
+                          f"the summary follows on standard output", file=sys.stderr)
+                    print(json.dumps(summary, indent=2))
                 if isinstance(error, Interrupted):
                     print(f"wirestamp: interrupted ({stop}); what was measured is in {out}",
                           file=sys.stderr)

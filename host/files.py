@@ -6,6 +6,8 @@ that one run at a time writes and that are never overwritten by accident.
   new one, never a part of either.
 - `DiskFull`: ENOSPC (or EDQUOT) while writing, with the path and the space left; the CLI exits
   with 4 (`cli.EXIT_DISK_FULL`).
+- `Reserve`: room kept on the output's disk while a run writes records, given back when the
+  disk fills, so that summary.json, which says what was measured, can still be written.
 - `claim`: an output folder, checked (a folder, writable) before the unit is touched, locked
   (`flock` on `.wirestamp.lock`, released by the kernel when the process ends, even by
   SIGKILL) while a run writes it, and refused if it holds any run's files — a crashed run's
@@ -18,7 +20,10 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["write_atomic", "DiskFull", "disk_full", "claim", "Claim", "RESULT_FILES"]
+__all__ = ["write_atomic", "DiskFull", "disk_full", "Reserve", "claim", "Claim",
+           "RESULT_FILES"]
+
+RESERVE_BYTES = 128 << 10       # a summary of 16 streams is about 20 KiB, written twice over
 
 LOCK_NAME = ".wirestamp.lock"
 # What any of wirestamp's commands leaves in its folder: one of them makes the folder a result.
@@ -77,6 +82,34 @@ def write_atomic(path, data):
         if disk_full(error):
             raise DiskFull(path) from None
         raise
+
+
+class Reserve:
+    """`size` bytes allocated in `folder` (a hidden file) until `release()`: a full disk then
+    still has room for the files that say what was measured. `DiskFull` if there is not even
+    that much room now: a run is better refused than started onto a full disk."""
+
+    def __init__(self, folder, size=RESERVE_BYTES):
+        self.path = Path(folder) / ".wirestamp.reserve"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                try:
+                    os.posix_fallocate(fd, 0, size)
+                except OSError as error:
+                    if disk_full(error):
+                        raise
+                    os.write(fd, bytes(size))       # a file system without fallocate
+            finally:
+                os.close(fd)
+        except OSError as error:
+            self.path.unlink(missing_ok=True)
+            if disk_full(error):
+                raise DiskFull(folder, f"a run needs {size >> 10} KiB free to start") from None
+            raise
+
+    def release(self):
+        self.path.unlink(missing_ok=True)
 
 
 class Claim:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import regmap
 from .device import LinkError
-from .files import DiskFull, write_atomic
+from .files import DiskFull, Reserve, write_atomic
 from .records import RECORD_DTYPE, RecordWriter, SequenceExtender
 from .signals import Interrupted, deferred
 
@@ -156,6 +156,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     expected = sum(s.count for s in streams) if all(s.count for s in streams) else None
     if expected is not None and record_sample != 1:
         expected = expected // record_sample if record_sample else 0
+    reserve = Reserve(out)          # room for summary.json should the records fill the disk
     writer = RecordWriter(out / "records.parquet")
     extender = SequenceExtender()
     received = foreign = 0
@@ -199,6 +200,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
             writer.close()
         except DiskFull as error:
             failure = failure or error
+        reserve.release()
         summary.update(_final_reads(device, streams, received, foreign, record_sample,
                                     overflow_before, undecodable_before, writer))
         summary.update({"ended": _now(), "interrupted": stop.requested,
@@ -212,6 +214,7 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
             write_atomic(out / "summary.json", json.dumps(summary, indent=2))
         except DiskFull as error:
             failure = failure or error
+            summary["unwritten"] = str(out / "summary.json")    # the caller shows it
         if failure is not None:
             failure.summary = summary
             raise failure

@@ -158,8 +158,12 @@ def test_resolve_asks_arp_and_says_what_to_check():
         device.set_address("02:77:73:00:00:01", "10.0.0.2")
         assert device.resolve("10.0.0.1") == ":".join(f"{b:02x}" for b in
                                                      MODEL_MAC.to_bytes(6, "big"))
-    with ws.open("sim://?dut=loopback") as device:       # nobody answers
+    with ws.open("sim://?dut=echo&cable=unplugged") as device:      # nobody answers
         with pytest.raises(ResolveError, match="no answer for 10.0.0.1.*--src-ip.*--dst-mac"):
+            device.resolve("10.0.0.1", timeout=0.05, attempts=2)
+    with ws.open("sim://?dut=loopback") as device:       # the unit hears its own requests
+        with pytest.raises(ResolveError, match="each of its 2 requests itself: the port is "
+                                               "looped back.*--dst-mac 02:77:73:00:00:01"):
             device.resolve("10.0.0.1", timeout=0.05, attempts=2)
 
 

@@ -34,7 +34,10 @@ def serve(tmp_path_factory, **options):
                               daemon=True)
     thread.start()
     port = wait_for_port(port_file, thread, "the simulated unit")
-    yield f"serial://{port}?baud=3000000&timeout=5"
+    # The bench simulates the UART bit by bit: on a loaded machine a long reply (the
+    # counters, 40 words) takes seconds, and a timeout shorter than that asks again while
+    # the first is still coming, each time further behind. Replies are never lost here.
+    yield f"serial://{port}?baud=3000000&timeout=30"
     stop.write_text("")
     thread.join(timeout=60)
 
