@@ -19,7 +19,6 @@ checks with fewer examples and fails on any traceback or wrong value.
 import argparse
 import contextlib
 import io
-import math
 import sys
 import time
 from collections import Counter

@@ -157,7 +157,11 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
     if expected is not None and record_sample != 1:
         expected = expected // record_sample if record_sample else 0
     reserve = Reserve(out)          # room for summary.json should the records fill the disk
-    writer = RecordWriter(out / "records.parquet")
+    try:
+        writer = RecordWriter(out / "records.parquet")
+    except BaseException:
+        reserve.release()
+        raise
     extender = SequenceExtender()
     received = foreign = 0
     failure = None
