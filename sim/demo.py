@@ -35,9 +35,6 @@ def _trial_table(trials):
 
 def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/demo"),
              echo=DEFAULT_ECHO, progress=True, link="serial"):
-    import pyarrow.parquet as pq
-
-    import wirestamp
     profile = UpDown(peak, seconds)
     out.mkdir(parents=True, exist_ok=True)
     url = f"sim://?dut={dut}&{echo}" if dut == "echo" else f"sim://?dut={dut}"
@@ -45,25 +42,12 @@ def run_demo(dut="echo", peak=100_000, seconds=0.04, trials=10, out=Path("out/de
         url += f"&link={link}"
     print(f"wirestamp demo: {trials} trials of {profile!r} (64-byte frames) through {url}\n"
           "(the first run builds the virtual board: about a minute)")
-    rows, latencies, last, windows = [], [], None, []
+    rows, latencies, windows = [], [], []
     bar = progress_bar(progress, trials, "trials")
-    with wirestamp.open(url) as device:
-        stream = _stream(device, dut, profile)
-        for i in range(trials):
-            folder = out / f"trial-{i + 1:02d}"
-            began = time.clock_gettime_ns(time.CLOCK_REALTIME)
-            summary = run_measurement(device, [stream], folder, progress=False)
-            windows.append((began, time.clock_gettime_ns(time.CLOCK_REALTIME)))
-            records = pq.read_table(folder / "records.parquet")
-            latency_ns = records["latency_ns"].to_numpy()
-            if len(latency_ns) < 2:
-                raise RuntimeError(f"trial {i + 1}: {len(latency_ns)} packets came back; "
-                                   f"see {folder / 'summary.json'}")
-            rows.append((trial(latency_ns / 1e3), summary["streams"][0]))
-            latencies.append(latency_ns)
-            last = records
-            bar(i + 1)
-        linux = device.transport.linux if dut == "linux" else None
+    try:
+        linux, last = _trials(url, dut, profile, trials, out, bar, rows, latencies, windows)
+    finally:
+        bar(None)               # closed whatever ends the trials (Ctrl-C among them)
     stack = _stack_report(linux, windows, out) if linux else ""
     per_trial = [r for r, _ in rows]
     overall = _over(per_trial)
@@ -140,3 +124,30 @@ def _stream(device, dut, profile):
         return Stream(linux.ip, dst_mac=linux.mac, src_ip=linux.unit_ip,
                       src_mac=linux.unit_mac, rate=profile)
     return Stream("10.0.0.9", dst_mac="02:00:00:00:00:09", rate=profile)
+
+
+def _trials(url, dut, profile, trials, out, bar, rows, latencies, windows):
+    """Each trial, a `run_measurement` into out/trial-NN; (the Linux DUT or None, the last
+    trial's records)."""
+    import pyarrow.parquet as pq
+
+    import wirestamp
+    last = None
+    with wirestamp.open(url) as device:
+        stream = _stream(device, dut, profile)
+        for i in range(trials):
+            folder = out / f"trial-{i + 1:02d}"
+            began = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            summary = run_measurement(device, [stream], folder, progress=False)
+            windows.append((began, time.clock_gettime_ns(time.CLOCK_REALTIME)))
+            records = pq.read_table(folder / "records.parquet")
+            latency_ns = records["latency_ns"].to_numpy()
+            if len(latency_ns) < 2:
+                raise RuntimeError(f"trial {i + 1}: {len(latency_ns)} packets came back; "
+                                   f"see {folder / 'summary.json'}")
+            rows.append((trial(latency_ns / 1e3), summary["streams"][0]))
+            latencies.append(latency_ns)
+            last = records
+            bar(i + 1)
+        linux = device.transport.linux if dut == "linux" else None
+    return linux, last
