@@ -60,3 +60,27 @@ def test_sigterm_removes_the_namespace():
     time.sleep(0.2)
     assert f"wirestamp-{process.pid}" not in _namespaces()
     assert not list(Path(tempfile.gettempdir()).glob(f"wirestamp-linux-{process.pid}-*"))
+
+
+def test_a_named_namespace_of_a_killed_run_is_removed_with_its_reflector():
+    name = f"wst-named-{os.getpid()}"
+    code = ("import time, wirestamp\n"
+            f"with wirestamp.open('sim://?dut=linux&netns={name}') as dev:\n"
+            "    print('up', flush=True)\n"
+            "    time.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "up"
+        assert name in _namespaces()
+        reflector = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                   text=True).stdout.split()
+        assert reflector                            # the reflector runs inside
+    finally:
+        process.kill()                              # SIGKILL: no cleanup of its own
+        process.wait()
+    assert name in _namespaces()                    # left behind, as the issue found
+    removed = remove_leftovers()
+    assert name in removed and name not in _namespaces()
+    for pid in reflector:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
