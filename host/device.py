@@ -34,6 +34,10 @@ __all__ = ["open", "Device", "LinkError", "ResolveError", "DeviceInfo", "PhyStat
 
 CHUNK_RECORDS = 65_536      # the most records `Device.records` yields at once
 TRIM_LIMIT_PPM = 1000.0     # the most `Device.trim` corrects
+# Records that arrive while a request waits for its reply are held for `records()`: every one
+# of them, up to this many bytes (4 M records; minutes of the UART's rate), beyond which the
+# host's own drops are counted in `records_dropped` and said as the host's.
+HELD_RECORD_BYTES = 64 << 20
 
 
 class LinkError(IOError):
@@ -276,16 +280,16 @@ def _link_of(transport):
 
 
 class Device:
-    def __init__(self, transport, timeout=0.5, retries=4, record_buffer=64):
+    def __init__(self, transport, timeout=0.5, retries=4, held_records=HELD_RECORD_BYTES):
         self._transport = transport
         self._link = _link_of(transport)
         self._timeout = timeout
         self._retries = retries
         self._deframer = Deframer()
-        # Record frames that arrive while waiting for a reply: bounded, oldest dropped
-        # (and counted) if the caller does not read records.
-        self._records = deque(maxlen=record_buffer)
-        self.records_dropped = 0
+        # Record frames that arrive while waiting for a reply, kept for `records()`.
+        self._records = deque()
+        self._held, self._held_limit = 0, held_records
+        self.records_dropped = 0    # RECORDS frames the host itself dropped (`held_records`)
         self.retried = 0            # requests sent again (a damaged, lost or late reply)
         self._phy_addresses = None  # MDIO addresses of the PHYs (`phys`), once scanned
         self._decoder = RecordDecoder()     # the epoch, kept across `records` calls
@@ -319,6 +323,7 @@ class Device:
         self._link = _link_of(self._transport)
         self._deframer = Deframer()
         self._records.clear()
+        self._held = 0
         self._write_tag = None
 
     # The link: the tags are the transport's (`_Link`).
@@ -392,9 +397,11 @@ class Device:
                 answer = None
                 for reply in replies:       # keep every record frame, even after the answer
                     if reply.tag == RECORD_TAG and reply.op == Op.RECORDS:
-                        if len(self._records) == self._records.maxlen:
-                            self.records_dropped += 1
-                        self._records.append(reply.body)
+                        if self._held + len(reply.body) > self._held_limit:
+                            self.records_dropped += 1       # the host's own loss, counted
+                        else:
+                            self._records.append(reply.body)
+                            self._held += len(reply.body)
                     elif reply.tag == self._tag and answer is None:
                         answer = reply          # (other tags: late replies to old requests)
                 if answer is None:
@@ -741,6 +748,7 @@ class Device:
                 # numpy, per read rather than per frame.
                 bodies = list(self._records)
                 self._records.clear()
+                self._held = 0
                 if raw is not None:         # USB: records have an endpoint of their own
                     bodies.append(raw(poll))
                 else:

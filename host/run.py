@@ -334,11 +334,16 @@ def _warnings(summary, streams):
                         f"link down: check the cable and the link partner")
     records = summary["records"]
     if records.get("lost"):
+        host = summary["link"]["record_frames_dropped_by_host"]
+        cause = (f"{host} RECORDS frames dropped by this host's buffer, which the reads did "
+                 f"not keep up with" if host else "")
+        advice = ("" if host and not records["fifo_overflow"] else
+                  "; thin them on purpose with --record-sample N")
         warnings.append(
             f"records: {records['lost']} of {records['expected']} lost ({records['fifo_overflow']}"
-            f" in the unit's FIFO); the counts and percentiles above are exact (the unit counts "
-            f"every packet), records.parquet lacks those rows. Thin them on purpose with "
-            f"--record-sample N")
+            f" in the unit's FIFO{', ' + cause if cause else ''}); the counts and percentiles "
+            f"above are exact (the unit counts every packet), records.parquet lacks those "
+            f"rows{advice}")
     return warnings
 
 

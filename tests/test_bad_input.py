@@ -112,3 +112,37 @@ def test_a_counter_that_cannot_be_opened_is_one_line_before_the_unit(counter, ca
                  "--visa-library", "@py"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot open it" in err and "Traceback" not in err, err
+
+
+def test_records_that_reach_the_host_are_kept_while_a_request_waits():
+    """Issue 33: RECORDS frames that came while a request waited for its reply were held in
+    64 slots, the oldest dropped. Now every one is kept up to a bound in bytes, and what a
+    smaller bound drops is counted as the host's own."""
+    from wirestamp.protocol import RECORD_BYTES, RECORD_TAG, Frame, Op, encode
+
+    class Chatty(Untouchable):
+        """A unit that sends 200 RECORDS frames before each reply."""
+        def __init__(self):
+            self.pending = b""
+
+        def write(self, data):
+            from wirestamp.protocol import decode
+            request = decode(data[:-1])
+            self.pending = b"".join(encode(Frame(RECORD_TAG, Op.RECORDS,
+                                                 bytes(RECORD_BYTES))) for _ in range(200))
+            self.pending += encode(Frame(request.tag, Op.READ_REPLY,
+                                         (0x57535450).to_bytes(4, "little") * request.body[2]))
+
+        def read(self, timeout):
+            data, self.pending = self.pending, b""
+            return data
+
+    device = Device(Chatty())
+    device._link.checked = device._released = True      # straight to the reads
+    for _ in range(3):
+        device.read(0, 1)
+    assert len(device._records) == 600 and device.records_dropped == 0
+    small = Device(Chatty(), held_records=100 * RECORD_BYTES)
+    small._link.checked = small._released = True
+    small.read(0, 1)
+    assert len(small._records) == 100 and small.records_dropped == 100
