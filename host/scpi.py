@@ -333,23 +333,27 @@ def _address(parse, what):
 _ip, _mac = _address(parse_ipv4, "address"), _address(parse_mac, "mac")
 
 
-def _rate(args):
-    """RATE: pps as a number, or the CLI's strings (1.5kpps, 100mbps, line)."""
-    from .units import parse_rate
+def _number_or_text(args, what, unit, parse):
+    """A plain number (finite, above 0), or text in the CLI's forms for `parse`."""
     text = _one(args)
     try:
         float(text)
     except ValueError:
-        pass
-    else:
-        value = _finite(text, "rate")
-        if value <= 0:
-            raise ScpiError(-222, f"rate: {text} pps")
-        return int(value) if value == int(value) else value
-    try:
-        return parse_rate(text)
-    except ValueError as error:
-        raise ScpiError(-224, str(error)) from None
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise ScpiError(-224, str(error)) from None
+    value = _finite(text, what)
+    if value <= 0:
+        raise ScpiError(-222, f"{what}: {text} {unit}")
+    return value
+
+
+def _rate(args):
+    """RATE: pps as a number, or the CLI's strings (1.5kpps, 100mbps, line)."""
+    from .units import parse_rate
+    value = _number_or_text(args, "rate", "pps", parse_rate)
+    return int(value) if isinstance(value, float) and value == int(value) else value
 
 
 def _profile(args):
@@ -370,20 +374,7 @@ def _sizes(args):
 
 def _duration(args):
     from .units import parse_duration
-    text = _one(args)
-    try:
-        float(text)
-    except ValueError:
-        pass
-    else:
-        value = _finite(text, "duration")
-        if value <= 0:
-            raise ScpiError(-222, f"duration: {text} s")
-        return value
-    try:
-        return float(parse_duration(text))
-    except ValueError as error:
-        raise ScpiError(-224, str(error)) from None
+    return float(_number_or_text(args, "duration", "s", parse_duration))
 
 
 def _port(args):
