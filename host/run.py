@@ -16,7 +16,7 @@ Memory stays flat however long the run: records go to Parquet in bounded row gro
 """
 import datetime
 import json
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
@@ -195,6 +195,12 @@ def run_measurement(device, streams, out, progress=True, settle=None, record_sam
                         break
         except (LinkError, DiskFull) as error:
             failure = error
+        except BaseException:           # anything else (a fault of this code): still stopped
+            with suppress(Exception):
+                stop_streams(device)
+                writer.close()
+            reserve.release()
+            raise
         finally:
             bar(None)
         # Every way out stops the streams: an interrupt, a lost link, a full disk, the end.

@@ -364,3 +364,17 @@ def test_a_serial_port_has_one_owner_and_the_second_is_told_who(tmp_path):
         holder.wait()
         os.close(controller)
         os.close(peripheral)
+
+
+def test_a_fault_of_the_host_code_mid_run_still_stops_the_streams(tmp_path, monkeypatch):
+    import wirestamp.run
+    with wirestamp.open(DEVICE) as device:
+        def broken(*args):
+            raise ZeroDivisionError("a fault in the host's code")
+        monkeypatch.setattr(wirestamp.run, "ingest", broken)
+        stream = Stream("10.0.0.9", dst_mac="02:00:00:00:00:09", rate=100_000,
+                        count=10_000_000)
+        with pytest.raises(ZeroDivisionError):
+            run_measurement(device, [stream], tmp_path, progress=False)
+        assert not device.running()
+        assert not (tmp_path / ".wirestamp.reserve").exists()
