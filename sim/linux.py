@@ -167,12 +167,13 @@ class LinuxDut:
         _ip("-n", self.netns, "link", "set", "lo", "up")
         _ip("-n", self.netns, "link", "set", name, "up")
         # Its own session, as the virtual board's: a terminal's Ctrl-C is for the host, which
-        # ends the reflector (SIGTERM) after the run's last reply.
+        # ends the reflector (SIGTERM) after the run's last reply. `-P`: the working folder
+        # is not put on sys.path, so a folder named wirestamp there cannot shadow the package.
         errors = Path(self._workdir.name) / "reflect.err"
         with open(errors, "wb") as stderr:
             self._reflector = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, sys.executable, "-m", "wirestamp.cli",
-                 "reflect", "--bind", self.ip, "--port", str(self.port), "--out",
+                ["ip", "netns", "exec", self.netns, sys.executable, "-P", "-m",
+                 "wirestamp.cli", "reflect", "--bind", self.ip, "--port", str(self.port), "--out",
                  str(self._log_path)], stdout=subprocess.DEVNULL, stderr=stderr,
                 start_new_session=True)
         deadline = time.monotonic() + 20
