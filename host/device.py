@@ -4,8 +4,9 @@ transport; only the transport differs between hardware and simulation.
 Every request travels in a protocol frame (`wirestamp.protocol`) with a fresh tag. A reply
 that is damaged, lost or late is detected (CRC, tag, timeout) and the request is sent again
 with the same tag: reads are idempotent, and the device executes a WRITE whose tag repeats the
-last one executed only once, so a retried START starts the streams once. After `retries`
-failed attempts a `LinkError` says what happened; a value is never returned wrong.
+last one executed for its session (`_Link`) only once, so a retried START starts the streams
+once. After `retries` failed attempts a `LinkError` says what happened (a damaged link told
+from a silent one); a value is never returned wrong.
 """
 import ipaddress
 import math
