@@ -1,10 +1,10 @@
 """Per-packet records on the host: their numpy dtypes (derived from `regmap`, the one
 declaration), decoding, sequence numbers extended across their 32-bit wrap, and the Parquet
-file a run writes.
+parts a run writes (records.parquet, a folder: `RecordWriter`).
 
 On the links a record is 16 bytes (`regmap.RECORD_FIELDS`: the RX stamp's low 32 bits and the
 latency), and epoch marks carry the RX stamp's high bits. `RecordDecoder` unrolls them into
-RECORD_DTYPE (`regmap.PACKET_FIELDS`): both stamps whole, in ns, as the Parquet file keeps
+RECORD_DTYPE (`regmap.PACKET_FIELDS`): both stamps whole, in ns, as the Parquet parts keep
 them. A clipped record's (RECORD_CLIPPED: latency outside 0..4.29 s) `tx_ns` is 0, unknown;
 records.parquet holds it as null, with its latency.
 
