@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import regmap
+from .device import TRIM_LIMIT_PPM
+from .files import write_atomic
 
 __all__ = ["Counter", "CalibrationError", "Result", "calibrate", "apply", "saved_trim",
            "trim_ppm"]
@@ -118,7 +120,7 @@ class Result:
     when: str = ""
 
     def save(self, path):
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
 
 
 def calibrate(device, counter, tolerance_ppm=0.01, steps=8, log=print):
@@ -161,7 +163,7 @@ def saved_trim(path):
         ppm = float(json.loads(Path(path).read_text())["trim_ppm"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CalibrationError(f"{path}: not a saved calibration ({error})") from None
-    if not abs(ppm) <= 1000:
+    if not abs(ppm) <= TRIM_LIMIT_PPM:
         raise CalibrationError(f"{path}: a trim of {ppm} ppm is not a crystal's error")
     return ppm
 
